@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace MegatronBridge.Cli.Commands;
+
+/// <summary>Every subcommand of megatron-bridge. Adding a command is adding one line here.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return VersionCommand.Create();
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace MegatronBridge.Config;
+
+/// <summary>
+/// A JSON object read with Python getattr semantics: a field can be absent, present but null, or present with a
+/// value. Unknown fields are kept (the whole object stays available), never rejected.
+/// </summary>
+public class JsonFields
+{
+    public JsonFields(JsonObject json, string where)
+    {
+        Json = json;
+        Where = where;
+    }
+
+    public JsonObject Json { get; }
+    /// <summary>Where this object comes from, for error messages ("config.json", "config.json: text_config").</summary>
+    public string Where { get; }
+
+    public bool Has(string name) => Json.ContainsKey(name);
+    public bool IsNull(string name) => Json.TryGetPropertyValue(name, out var v) && v is null;
+
+    public int? Int(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? checked((int)n.GetValue<long>()) : throw Bad(name, "an integer"));
+    public long? Long(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? n.GetValue<long>() : throw Bad(name, "an integer"));
+    public double? Double(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? n.GetValue<double>() : throw Bad(name, "a number"));
+    public bool? Bool(string name) => GetValue(name, n => n.GetValueKind() switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw Bad(name, "true or false"),
+    });
+    public string? String(string name) => Get<string>(name, n => n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : throw Bad(name, "a string"));
+
+    public IReadOnlyList<string>? StringList(string name) => Get<IReadOnlyList<string>>(name, n => n is JsonArray a
+        ? a.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.String ? x.GetValue<string>() : throw Bad($"{name}[{i}]", "a string")).ToList()
+        : throw Bad(name, "a list of strings"));
+
+    public IReadOnlyList<int>? IntList(string name) => Get<IReadOnlyList<int>>(name, n => n is JsonArray a
+        ? a.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number ? checked((int)x.GetValue<long>()) : throw Bad($"{name}[{i}]", "an integer")).ToList()
+        : throw Bad(name, "a list of integers"));
+
+    public JsonObject? Object(string name) => Get<JsonObject>(name, n => n as JsonObject ?? throw Bad(name, "an object"));
+
+    /// <summary>An int token id that may be a single int or a list (eos_token_id can be a list in HF configs).</summary>
+    public IReadOnlyList<int>? IntOrIntList(string name) => Get<IReadOnlyList<int>>(name, n => n switch
+    {
+        JsonArray => IntList(name)!,
+        _ when n.GetValueKind() == JsonValueKind.Number => new[] { checked((int)n.GetValue<long>()) },
+        _ => throw Bad(name, "an integer or a list of integers"),
+    });
+
+    private T? Get<T>(string name, Func<JsonNode, T> read) where T : class =>
+        Json.TryGetPropertyValue(name, out var node) && node is not null ? read(node) : null;
+
+    private T? GetValue<T>(string name, Func<JsonNode, T> read) where T : struct =>
+        Json.TryGetPropertyValue(name, out var node) && node is not null ? read(node) : null;
+
+    protected InvalidDataException Bad(string name, string expected) =>
+        new($"{Where}: field '{name}' must be {expected}");
+}
