@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -49,8 +50,11 @@ public abstract class MappingKind
     public IReadOnlyList<ViewLink> Links(int tp)
     {
         if (tp < 1) throw new ArgumentOutOfRangeException(nameof(tp), $"{Megatron.Name}: tensor-parallel size {tp}");
-        return BuildLinks(tp, ShardShape(tp));
+        return _links.GetOrAdd(tp, size => BuildLinks(size, ShardShape(size)));
     }
+
+    // Planning asks for the same links once per shard and again on export.
+    private readonly ConcurrentDictionary<int, IReadOnlyList<ViewLink>> _links = new();
 
     protected abstract IReadOnlyList<ViewLink> BuildLinks(int tp, TensorShape shardShape);
 

@@ -30,7 +30,7 @@ public sealed class NamePattern
             if (isDouble) i++;
         }
         regex.Append('$');
-        _regex = new Regex(regex.ToString(), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+        _regex = new Regex(regex.ToString(), RegexOptions.CultureInvariant);
         _isDouble = kinds.ToArray();
     }
 
