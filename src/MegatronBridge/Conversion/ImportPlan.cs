@@ -5,7 +5,10 @@ namespace MegatronBridge.Conversion;
 /// <summary>Options of an HF to Megatron plan.</summary>
 public sealed record ImportOptions
 {
-    /// <summary>The Megatron parameter dtype; null keeps each HF tensor's dtype (bf16 checkpoints stay bf16).</summary>
+    /// <summary>
+    /// The Megatron parameter dtype; null means the provider's <c>params_dtype</c> (Megatron casts every parameter to
+    /// it, spec §4.13), or each HF tensor's own dtype when that name is not a known dtype.
+    /// </summary>
     public DType? ParamDType { get; init; }
 
     /// <summary>HF tensors that may be present without being mapped (exact names); anything else left over is an error.</summary>
@@ -75,6 +78,8 @@ public sealed class ImportPlan
             problems.Add($"{where}: {unconsumed.Count} tensor(s) are not used by {model.Table.Name} (pass them as ignored to skip): {string.Join(", ", unconsumed)}");
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
+        DType? paramDType = options.ParamDType
+                            ?? (DTypes.TryFromTorchName(provider.ParamsDtype, out var providerDType) ? providerDType : null);
         var naming = model.Naming(layout);
         var tensors = new List<LocalTensor>();
         foreach (var kind in model.Mappings) AddShards(kind, naming.Place(kind.Megatron.Name), isDuplicate: false);
@@ -100,7 +105,7 @@ public sealed class ImportPlan
         void AddShards(MappingKind kind, ParamPlacement at, bool isDuplicate)
         {
             int size = kind.Megatron.IsExpert ? layout.Etp : layout.Tp;
-            var dtype = options.ParamDType ?? byName[kind.HfTensors[0].Name].DType;
+            var dtype = paramDType ?? byName[kind.HfTensors[0].Name].DType;
             for (int r = 0; r < size; r++)
             {
                 var recipe = kind.ToMegatron(size, r, dtype, at.LocalName);
