@@ -11,9 +11,13 @@ public sealed class DirectMapping : MappingKind
     private readonly HfRef _source;
     private readonly TpSplit _split;
 
-    public DirectMapping(MegatronParam megatron, HfRef source, TpSplit split, HfTensorDecl? decl = null)
+    private readonly string? _kindName;
+
+    /// <param name="kindName">How messages name it; default Column / Row / Replicated.</param>
+    public DirectMapping(MegatronParam megatron, HfRef source, TpSplit split, HfTensorDecl? decl = null, string? kindName = null)
         : base(megatron, new[] { decl ?? new HfTensorDecl(source.Name, new TensorShape(source.View.Shape)) })
     {
+        _kindName = kindName;
         _source = source;
         _split = split == TpSplit.Dim1 && megatron.Shape.Rank < 2 ? TpSplit.Replicated : split;
         RequireShape(source.View, source.Name, megatron.Shape.ToArray());
@@ -23,7 +27,7 @@ public sealed class DirectMapping : MappingKind
     public static DirectMapping Row(MegatronParam p, string hf) => new(p, HfRef.Whole(hf, p.Shape), TpSplit.Dim1);
     public static DirectMapping Replicated(MegatronParam p, string hf) => new(p, HfRef.Whole(hf, p.Shape), TpSplit.Replicated);
 
-    public override string KindName => _split switch
+    public override string KindName => _kindName ?? _split switch
     {
         TpSplit.Dim0 => "Column",
         TpSplit.Dim1 => "Row",

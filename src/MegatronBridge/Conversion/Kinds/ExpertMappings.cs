@@ -26,7 +26,7 @@ public static class ExpertMappings
         if (layout == ExpertLayout.PackedTransposed) view = view.Transpose(0, 1);
         var gate = new HfRef(gateOrPacked, view.Narrow(0, 0, i));
         var upRef = new HfRef(gateOrPacked, view.Narrow(0, i, i));
-        return new GatedMlpMapping(p, gate, upRef, new[] { decl });
+        return new GatedMlpMapping(p, gate, upRef, new[] { decl }, "FusedGatedExpert");
     }
 
     public static MappingKind Fc2(MegatronParam p, ExpertLayout layout, int expert, int numExperts, string down)
@@ -40,7 +40,7 @@ public static class ExpertMappings
             : new HfTensorDecl(down, new TensorShape(numExperts, i, h));
         var view = StridedView.Contiguous(decl.Shape).Select(0, expert);
         if (layout == ExpertLayout.PackedTransposed) view = view.Transpose(0, 1);
-        return new DirectMapping(p, new HfRef(down, view), TpSplit.Dim1, decl);
+        return new DirectMapping(p, new HfRef(down, view), TpSplit.Dim1, decl, "FusedExpert");
     }
 
     private static void CheckExpert(MegatronParam p, int expert, int numExperts)

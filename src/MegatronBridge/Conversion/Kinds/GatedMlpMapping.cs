@@ -12,9 +12,13 @@ public sealed class GatedMlpMapping : MappingKind
     private readonly HfRef _gate;
     private readonly HfRef _up;
 
-    public GatedMlpMapping(MegatronParam megatron, HfRef gate, HfRef up, IReadOnlyList<HfTensorDecl>? decls = null)
+    private readonly string _kindName;
+
+    /// <param name="kindName">How messages name it ("FusedGatedExpert" when gate and up are views of a packed tensor).</param>
+    public GatedMlpMapping(MegatronParam megatron, HfRef gate, HfRef up, IReadOnlyList<HfTensorDecl>? decls = null, string kindName = "GatedMlp")
         : base(megatron, decls ?? new[] { Decl(gate), Decl(up) })
     {
+        _kindName = kindName;
         _gate = gate;
         _up = up;
         var shape = megatron.Shape.ToArray();
@@ -32,7 +36,7 @@ public sealed class GatedMlpMapping : MappingKind
 
     private static HfTensorDecl Decl(HfRef r) => new(r.Name, new TensorShape(r.View.Shape));
 
-    public override string KindName => "GatedMlp";
+    public override string KindName => _kindName;
     public override TpSplit Split => TpSplit.Dim0;
 
     protected override IReadOnlyList<ViewLink> BuildLinks(int tp, TensorShape shardShape)
