@@ -17,7 +17,7 @@ public sealed record Qwen3VLMoEModelProvider : Qwen3VLModelProvider
         FreezeVisionModel = true;
     }
 
-    public override string ProviderName => "Qwen3VLMoEModelProvider";
+    [JsonIgnore] public override string ProviderName => "Qwen3VLMoEModelProvider";
 
     [JsonPropertyName("pretrained_model_name")] public string PretrainedModelName { get; init; } = "Qwen/Qwen3-VL-30B-A3B-Instruct";
     [JsonPropertyName("moe_router_bias_update_rate")] public double MoeRouterBiasUpdateRate { get; init; } = 0.001;

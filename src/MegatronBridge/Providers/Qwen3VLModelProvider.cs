@@ -18,7 +18,7 @@ public record Qwen3VLModelProvider : VisionLanguageModelProvider
         EosTokenId = 151645;
     }
 
-    public override string ProviderName => "Qwen3VLModelProvider";
+    [JsonIgnore] public override string ProviderName => "Qwen3VLModelProvider";
 
     // Class defaults (the vision tower itself is configured from the HF vision_config).
     [JsonPropertyName("in_channels")] public int InChannels { get; init; } = 3;
