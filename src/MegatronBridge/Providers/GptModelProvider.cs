@@ -57,7 +57,7 @@ public record GptModelProvider
     [JsonPropertyName("bf16")] public bool Bf16 { get; init; }
     [JsonPropertyName("fp16")] public bool Fp16 { get; init; }
     [JsonPropertyName("autocast_dtype")] public string? AutocastDtype { get; init; }
-    [JsonPropertyName("attention_softmax_in_fp32")] public bool AttentionSoftmaxInFp32 { get; init; }
+    [JsonPropertyName("attention_softmax_in_fp32")] public bool AttentionSoftmaxInFp32 { get; init; } = true;
 
     // Layer structure.
     [JsonPropertyName("normalization")] public string Normalization { get; init; } = "LayerNorm";
@@ -105,7 +105,7 @@ public record GptModelProvider
 
     // Multi-token prediction.
     [JsonPropertyName("mtp_num_layers")] public int? MtpNumLayers { get; init; }
-    [JsonPropertyName("mtp_loss_scaling_factor")] public double MtpLossScalingFactor { get; init; } = 0.1;
+    [JsonPropertyName("mtp_loss_scaling_factor")] public double? MtpLossScalingFactor { get; init; }
     [JsonPropertyName("mtp_enabled")] public bool MtpEnabled { get; init; }
 
     // Token ids (plain attributes set by the Qwen bridges; None where the config holds null).

@@ -106,7 +106,8 @@ public class InspectCommandTests
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
         AssertFields(provider, ("share_embeddings_and_output_weights", true), ("position_embedding_type", "rope"),
-            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("num_moe_experts", null));
+            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("mtp_loss_scaling_factor", null),
+            ("num_moe_experts", null), ("attention_softmax_in_fp32", true));
         Assert.False(provider.ContainsKey("mrope_section"));
         Assert.False(provider.ContainsKey("head_dim"));
         Assert.Null(json["vision"]);
