@@ -22,7 +22,7 @@ public sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
         EosTokenId = 248046;
     }
 
-    public override string ProviderName => "Qwen35VLMoEModelProvider";
+    [JsonIgnore] public override string ProviderName => "Qwen35VLMoEModelProvider";
 
     /// <summary>A plain attribute in Python (not a dataclass field).</summary>
     [JsonPropertyName("audio_token_id")] public int? AudioTokenId { get; init; } = 248076;

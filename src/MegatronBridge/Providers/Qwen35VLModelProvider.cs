@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace MegatronBridge.Providers;
 
 /// <summary>Qwen3.5 / Qwen3.6 dense vision-language provider; class defaults = Qwen3.5-27B geometry (bridge-spec §2.9).</summary>
@@ -38,5 +40,5 @@ public record Qwen35VLModelProvider : VisionLanguageModelProvider
         HetereogenousDistCheckpoint = true;
     }
 
-    public override string ProviderName => "Qwen35VLModelProvider";
+    [JsonIgnore] public override string ProviderName => "Qwen35VLModelProvider";
 }
