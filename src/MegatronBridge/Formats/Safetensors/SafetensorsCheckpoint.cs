@@ -15,9 +15,10 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     private readonly Dictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> _byName = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
 
-    private SafetensorsCheckpoint(string folder, List<SafetensorsFile> files)
+    private SafetensorsCheckpoint(string folder, List<SafetensorsFile> files, string? indexPath)
     {
         Description = folder;
+        IndexPath = indexPath;
         _files = files;
         foreach (var f in files)
         {
@@ -34,6 +35,8 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     public string Description { get; }
     public IReadOnlyList<TensorMeta> Tensors => _tensors;
     public IReadOnlyList<SafetensorsFile> Files => _files;
+    /// <summary>The index file the checkpoint was opened through, or null for a single model.safetensors.</summary>
+    public string? IndexPath { get; }
 
     /// <summary>The shard file name holding each tensor (for writing back the same layout).</summary>
     public string FileOf(string tensorName) =>
@@ -51,9 +54,10 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
         var indexPath = System.IO.Path.Combine(folder, IndexFileName);
         var single = System.IO.Path.Combine(folder, SingleFileName);
         var files = new List<SafetensorsFile>();
+        bool hasIndex = File.Exists(indexPath);
         try
         {
-            if (File.Exists(indexPath))
+            if (hasIndex)
             {
                 var index = SafetensorsIndex.Read(indexPath);
                 foreach (var shard in index.Shards)
@@ -73,7 +77,7 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
             {
                 throw new FileNotFoundException($"{folder}: neither {SingleFileName} nor {IndexFileName} found");
             }
-            return new SafetensorsCheckpoint(folder, files);
+            return new SafetensorsCheckpoint(folder, files, hasIndex ? indexPath : null);
         }
         catch
         {

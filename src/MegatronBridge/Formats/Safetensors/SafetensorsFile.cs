@@ -12,6 +12,9 @@ public sealed record SafetensorsEntry(TensorMeta Meta, long DataStart, long Data
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
+    /// <summary>The header size limit of the reference implementation (100 MB).</summary>
+    public const int MaxHeaderBytes = 100_000_000;
+
     private readonly SafeFileHandle _handle;
 
     private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, SafetensorsHeaderInfo header)
@@ -47,7 +50,7 @@ public sealed class SafetensorsFile : IDisposable
             Span<byte> lenBytes = stackalloc byte[8];
             ReadExactly(handle, lenBytes, 0, path);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
-            if (headerLength > 100_000_000UL)
+            if (headerLength > MaxHeaderBytes)
                 throw new InvalidDataException($"{path}: header length {headerLength} exceeds the 100 MB limit");
             if ((long)headerLength > fileLength - 8)
                 throw new InvalidDataException($"{path}: header length {headerLength} runs past the end of the file ({fileLength} bytes)");
