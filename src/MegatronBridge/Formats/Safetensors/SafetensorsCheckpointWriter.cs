@@ -87,6 +87,8 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
     public void Commit()
     {
         if (_committed) throw new InvalidOperationException($"{Folder}: already committed");
+        // All complete before the first rename: a refused commit leaves nothing in place.
+        foreach (var w in _writers) w.CheckComplete();
         foreach (var w in _writers) w.Commit();
         var indexPath = Path.Combine(Folder, SafetensorsCheckpoint.IndexFileName);
         if (Plan.WritesIndex)

@@ -126,17 +126,23 @@ public sealed class SafetensorsWriter : IDisposable
     public void Commit()
     {
         ThrowIfClosed();
+        CheckComplete();
+        FlushPending();
+        if (_flushToDisk) RandomAccess.FlushToDisk(_handle);
+        _handle.Dispose();
+        File.Move(TempPath, Path, overwrite: true);
+        _committed = true;
+    }
+
+    /// <summary>Throws unless every tensor has received all its bytes.</summary>
+    public void CheckComplete()
+    {
         for (int i = 0; i < _written.Length; i++)
         {
             var meta = Layout.Entries[i].Meta;
             if (_written[i] != meta.ByteLength)
                 throw new InvalidOperationException($"{Path}: tensor '{meta.Name}' got {_written[i]} of its {meta.ByteLength} bytes");
         }
-        FlushPending();
-        if (_flushToDisk) RandomAccess.FlushToDisk(_handle);
-        _handle.Dispose();
-        File.Move(TempPath, Path, overwrite: true);
-        _committed = true;
     }
 
     /// <summary>Abandons an uncommitted file (deletes the temporary file); does nothing after <see cref="Commit"/>.</summary>
