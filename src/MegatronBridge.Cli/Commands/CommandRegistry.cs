@@ -8,5 +8,7 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Create();
+        yield return CompareCommand.Create();
+        yield return GenerateCommand.Create();
     }
 }
