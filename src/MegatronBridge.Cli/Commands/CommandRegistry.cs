@@ -8,5 +8,8 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Create();
+        yield return InspectCommand.Create();
+        yield return CompareCommand.Create();
+        yield return GenerateCommand.Create();
     }
 }

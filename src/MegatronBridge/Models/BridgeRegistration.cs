@@ -1,0 +1,26 @@
+using MegatronBridge.Config;
+using MegatronBridge.Providers;
+
+namespace MegatronBridge.Models;
+
+/// <summary>
+/// One bridge: the HF architecture it handles, the names Megatron-Bridge uses for it, and how to build its provider.
+/// A record with init properties so later concerns (mapping tables) can be added as further properties.
+/// </summary>
+public sealed record BridgeRegistration
+{
+    /// <summary>The HF <c>architectures</c> entry, e.g. "Qwen3_5ForConditionalGeneration".</summary>
+    public required string Architecture { get; init; }
+    /// <summary>The Python bridge class, e.g. "Qwen35VLBridge".</summary>
+    public required string BridgeName { get; init; }
+    /// <summary>The Python provider class, e.g. "Qwen35VLModelProvider" ("GPTModelProvider" for LM-only bridges).</summary>
+    public required string ProviderName { get; init; }
+    /// <summary>The <c>model_type</c> written into an exported HF config.</summary>
+    public required string ModelType { get; init; }
+    public required bool IsVisionLanguage { get; init; }
+    public required bool IsMoe { get; init; }
+    /// <summary>Translates a config.json (already dispatched to this bridge) into its provider.</summary>
+    public required Func<HfConfig, GptModelProvider> CreateProvider { get; init; }
+    /// <summary>For VL bridges: the LM-only architecture Megatron-Bridge's text-only recipes use on the text_config.</summary>
+    public string? LanguageModelOnlyArchitecture { get; init; }
+}

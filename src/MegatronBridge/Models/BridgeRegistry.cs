@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MegatronBridge.Config;
+using MegatronBridge.Providers;
+
+namespace MegatronBridge.Models;
+
+/// <summary>
+/// Chooses a bridge by HF architecture name (bridge-spec §1): the first <c>architectures</c> entry that is
+/// registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below.
+/// </summary>
+public static class BridgeRegistry
+{
+    public static IReadOnlyList<BridgeRegistration> All { get; } = new[]
+    {
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3_5ForConditionalGeneration", BridgeName = "Qwen35VLBridge", ProviderName = "Qwen35VLModelProvider",
+            ModelType = "qwen3_5", IsVisionLanguage = true, IsMoe = false,
+            CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnlyArchitecture = "Qwen3_5ForCausalLM",
+        },
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3_5MoeForConditionalGeneration", BridgeName = "Qwen35VLMoEBridge", ProviderName = "Qwen35VLMoEModelProvider",
+            ModelType = "qwen3_5_moe", IsVisionLanguage = true, IsMoe = true,
+            CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnlyArchitecture = "Qwen3_5MoeForCausalLM",
+        },
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3_5ForCausalLM", BridgeName = "Qwen35Bridge", ProviderName = "GPTModelProvider",
+            ModelType = "qwen3_5_text", IsVisionLanguage = false, IsMoe = false,
+            CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: false),
+        },
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3_5MoeForCausalLM", BridgeName = "Qwen35MoEBridge", ProviderName = "GPTModelProvider",
+            ModelType = "qwen3_5_moe_text", IsVisionLanguage = false, IsMoe = true,
+            CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: true),
+        },
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3VLForConditionalGeneration", BridgeName = "Qwen3VLBridge", ProviderName = "Qwen3VLModelProvider",
+            ModelType = "qwen3_vl", IsVisionLanguage = true, IsMoe = false,
+            CreateProvider = Qwen3VLTranslation.VisionLanguage,
+        },
+        new BridgeRegistration
+        {
+            Architecture = "Qwen3VLMoeForConditionalGeneration", BridgeName = "Qwen3VLMoEBridge", ProviderName = "Qwen3VLMoEModelProvider",
+            ModelType = "qwen3_vl_moe", IsVisionLanguage = true, IsMoe = true,
+            CreateProvider = Qwen3VLTranslation.VisionLanguageMoe,
+        },
+    };
+
+    public static IEnumerable<string> SupportedArchitectures => All.Select(r => r.Architecture);
+
+    public static bool TryGet(string architecture, out BridgeRegistration registration)
+    {
+        registration = All.FirstOrDefault(r => r.Architecture == architecture)!;
+        return registration is not null;
+    }
+
+    /// <summary>The registration for the first registered entry of the config's <c>architectures</c>.</summary>
+    public static BridgeRegistration Resolve(HfConfig cfg)
+    {
+        if (!cfg.Has("architectures") || cfg.Architectures.Count == 0)
+            throw new InvalidDataException($"{cfg.Where}: field 'architectures' is missing or empty; supported: {string.Join(", ", SupportedArchitectures)}");
+        foreach (var architecture in cfg.Architectures)
+        {
+            if (TryGet(architecture, out var registration)) return registration;
+        }
+        throw new NotSupportedException(
+            $"{cfg.Where}: unsupported architecture {string.Join(", ", cfg.Architectures.Select(a => $"'{a}'"))}; supported: {string.Join(", ", SupportedArchitectures)}");
+    }
+
+    /// <summary>Dispatches and translates in one step.</summary>
+    public static (BridgeRegistration Bridge, GptModelProvider Provider) CreateProvider(HfConfig cfg)
+    {
+        var bridge = Resolve(cfg);
+        return (bridge, Translate(bridge, cfg));
+    }
+
+    /// <summary>
+    /// The LM-only provider of a Qwen3.5/3.6 VL checkpoint, as Megatron-Bridge's text-only recipes build it: the
+    /// LM-only bridge applied to <c>text_config</c> with its architectures replaced (config only). Top-level fields of
+    /// the VL config are not consulted, except the dtype when text_config has none.
+    /// </summary>
+    public static (BridgeRegistration Bridge, GptModelProvider Provider) ForLanguageModelOnly(HfConfig vlConfig)
+    {
+        var vl = Resolve(vlConfig);
+        if (vl.LanguageModelOnlyArchitecture is null || !TryGet(vl.LanguageModelOnlyArchitecture, out var lm))
+            throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
+        var text = vlConfig.HasTextConfig
+            ? (JsonObject)vlConfig.Text.Json.DeepClone()
+            : throw new InvalidDataException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
+        text["architectures"] = new JsonArray(JsonValue.Create(lm.Architecture));
+        if (!text.ContainsKey("dtype") && !text.ContainsKey("torch_dtype") && vlConfig.DType is { } dtype) text["dtype"] = dtype;
+        var textConfig = HfConfig.Parse(text.ToJsonString(), vlConfig.Where + ": text_config");
+        return (lm, Translate(lm, textConfig));
+    }
+
+    private static GptModelProvider Translate(BridgeRegistration bridge, HfConfig cfg)
+    {
+        try
+        {
+            return bridge.CreateProvider(cfg);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or JsonException)
+        {
+            // Numbers of the wrong kind (1.5 where an int belongs, values beyond int range) surface here.
+            throw new InvalidDataException($"{cfg.Where}: a field has a value of the wrong type or range ({e.Message})", e);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json.Serialization;
+
+namespace MegatronBridge.Providers;
+
+/// <summary>Qwen3.5 MoE / Qwen3.6 MoE vision-language provider; class defaults = Qwen3.5-397B-A17B geometry (bridge-spec §2.9).</summary>
+public sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
+{
+    public Qwen35VLMoEModelProvider()
+    {
+        LinearNumValueHeads = 64;
+        NumMoeExperts = 512;
+        MoeRouterTopk = 10;
+        MoeSharedExpertGate = true;
+        MoeRouterDtype = "fp32";
+        MoeRouterLoadBalancingType = "global_aux_loss";
+        MoeRouterPreSoftmax = false;
+        MoeGroupedGemm = true;
+        MoeTokenDispatcherType = "alltoall";
+        MoePermuteFusion = true;
+        MoeAuxLossCoeff = 1e-3;
+        NumQueryGroups = 2;
+        EosTokenId = 248046;
+    }
+
+    [JsonIgnore] public override string ProviderName => "Qwen35VLMoEModelProvider";
+
+    /// <summary>A plain attribute in Python (not a dataclass field).</summary>
+    [JsonPropertyName("audio_token_id")] public int? AudioTokenId { get; init; } = 248076;
+    [JsonPropertyName("vision_cuda_graph_impl")] public string VisionCudaGraphImpl { get; init; } = "none";
+    [JsonPropertyName("vision_cuda_graph_scope")] public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
+    [JsonPropertyName("max_vision_cuda_graph_seq_length")] public int? MaxVisionCudaGraphSeqLength { get; init; }
+}

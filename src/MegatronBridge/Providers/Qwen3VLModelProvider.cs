@@ -1,0 +1,36 @@
+using System.Text.Json.Serialization;
+
+namespace MegatronBridge.Providers;
+
+/// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; bridge-spec §2.9).</summary>
+public record Qwen3VLModelProvider : VisionLanguageModelProvider
+{
+    public Qwen3VLModelProvider()
+    {
+        RotaryPercent = 1.0;
+        RotaryBase = 5_000_000.0;
+        MropeSection = new[] { 24, 20, 20 };
+        ImageTokenId = 151655;
+        VideoTokenId = 151656;
+        VisionStartTokenId = 151652;
+        VisionEndTokenId = 151653;
+        BosTokenId = 151643;
+        EosTokenId = 151645;
+    }
+
+    [JsonIgnore] public override string ProviderName => "Qwen3VLModelProvider";
+
+    // Class defaults (the vision tower itself is configured from the HF vision_config).
+    [JsonPropertyName("in_channels")] public int InChannels { get; init; } = 3;
+    [JsonPropertyName("num_position_embeddings")] public int NumPositionEmbeddings { get; init; } = 2304;
+    [JsonPropertyName("out_hidden_size")] public int OutHiddenSize { get; init; } = 2304;
+    /// <summary>Class default; the HF vision_config's list is what the model uses (see <see cref="GptModelProvider.Vision"/>).</summary>
+    [JsonPropertyName("deepstack_visual_indexes")] public IReadOnlyList<int> DeepstackVisualIndexes { get; init; } = new[] { 8, 16, 24 };
+    [JsonPropertyName("fp16_lm_cross_entropy")] public bool Fp16LmCrossEntropy { get; init; }
+    [JsonPropertyName("apply_rope_fusion")] public bool ApplyRopeFusion { get; init; }
+    [JsonPropertyName("add_encoder")] public bool AddEncoder { get; init; } = true;
+    [JsonPropertyName("add_decoder")] public bool AddDecoder { get; init; } = true;
+    [JsonPropertyName("vision_cuda_graph_impl")] public string VisionCudaGraphImpl { get; init; } = "none";
+    [JsonPropertyName("vision_cuda_graph_scope")] public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
+    [JsonPropertyName("max_vision_cuda_graph_seq_length")] public int? MaxVisionCudaGraphSeqLength { get; init; }
+}

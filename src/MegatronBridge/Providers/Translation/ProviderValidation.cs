@@ -1,0 +1,37 @@
+using MegatronBridge.Config;
+
+namespace MegatronBridge.Providers;
+
+/// <summary>Consistency checks on a translated provider; messages name the HF config and its field.</summary>
+internal static class ProviderValidation
+{
+    public static void Validate(GptModelProvider p, TextConfig tc)
+    {
+        var where = tc.Where;
+        if (p.NumAttentionHeads % p.NumQueryGroups != 0)
+            throw new InvalidDataException($"{where}: num_attention_heads ({p.NumAttentionHeads}) is not divisible by num_key_value_heads ({p.NumQueryGroups})");
+        if (p.KvChannels <= 0)
+            throw new InvalidDataException($"{where}: head_dim is not set and hidden_size ({p.HiddenSize}) / num_attention_heads ({p.NumAttentionHeads}) is 0");
+
+        if (p.ExperimentalAttentionVariant is not null)
+        {
+            if (p.LinearNumValueHeads % p.LinearNumKeyHeads != 0)
+                throw new InvalidDataException($"{where}: linear_num_value_heads ({p.LinearNumValueHeads}) is not divisible by linear_num_key_heads ({p.LinearNumKeyHeads})");
+            if (p.LinearAttentionFreq?.Pattern is { } pattern && pattern.Count != p.NumLayers)
+                throw new InvalidDataException($"{where}: layer_types has {pattern.Count} entries but num_hidden_layers is {p.NumLayers}");
+        }
+
+        if (p.NumMoeExperts is { } experts && p.MoeRouterTopk > experts)
+            throw new InvalidDataException($"{where}: num_experts_per_tok ({p.MoeRouterTopk}) is larger than the number of experts ({experts})");
+
+        if (p.MropeSection is { } sections)
+        {
+            if (sections.Count == 0 || sections.Any(s => s <= 0))
+                throw new InvalidDataException($"{where}: rope_parameters.mrope_section must be a non-empty list of positive integers");
+            // Each section counts rotary frequency pairs: together they cover the rotary part of one head.
+            var rotaryDim = (int)(p.KvChannels * p.RotaryPercent);
+            if (sections.Sum() * 2 != rotaryDim)
+                throw new InvalidDataException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sections.Sum()}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
+        }
+    }
+}

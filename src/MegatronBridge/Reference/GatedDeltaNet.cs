@@ -1,0 +1,127 @@
+namespace MegatronBridge.Reference;
+
+/// <summary>
+/// Gated DeltaNet token mixer (Qwen3.5 linear attention), in the order transformers runs it:
+/// in_proj_qkv -> causal depthwise conv1d + SiLU -> split q, k, v; beta = sigmoid(b); g = -exp(A_log) softplus(a + dt_bias);
+/// q, k L2-normalised per head, q / sqrt(dk); key heads serve nv/nk consecutive value heads; the gated delta rule
+/// recurrence; gated RMSNorm with silu(z); out_proj.
+/// </summary>
+public static class GatedDeltaNet
+{
+    public static float[] Forward(ReadOnlySpan<float> x, int tokens, GatedDeltaNetWeights w, ReferenceConfig c)
+    {
+        int nk = c.LinearKeyHeads, nv = c.LinearValueHeads, dk = c.LinearKeyHeadDim, dv = c.LinearValueHeadDim;
+        int keyDim = nk * dk, valueDim = nv * dv, convDim = 2 * keyDim + valueDim;
+
+        var mixed = Linear.Apply(x, tokens, w.InProjQkv);
+        var z = Linear.Apply(x, tokens, w.InProjZ);
+        var b = Linear.Apply(x, tokens, w.InProjB);
+        var a = Linear.Apply(x, tokens, w.InProjA);
+
+        var conv = CausalConv1dSilu(mixed, tokens, convDim, w.Conv1d, c.ConvKernel);
+
+        var q = new float[tokens * keyDim];
+        var k = new float[tokens * keyDim];
+        var v = new float[tokens * valueDim];
+        for (int t = 0; t < tokens; t++)
+        {
+            var row = conv.AsSpan(t * convDim, convDim);
+            row[..keyDim].CopyTo(q.AsSpan(t * keyDim, keyDim));
+            row.Slice(keyDim, keyDim).CopyTo(k.AsSpan(t * keyDim, keyDim));
+            row.Slice(2 * keyDim, valueDim).CopyTo(v.AsSpan(t * valueDim, valueDim));
+        }
+        L2NormalizeRows(q, dk);
+        L2NormalizeRows(k, dk);
+        float qScale = 1f / MathF.Sqrt(dk);
+        for (int i = 0; i < q.Length; i++) q[i] *= qScale;
+
+        var beta = new float[tokens * nv];
+        var g = new float[tokens * nv];
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int h = 0; h < nv; h++)
+            {
+                beta[t * nv + h] = Activations.Sigmoid(b[t * nv + h]);
+                g[t * nv + h] = -MathF.Exp(w.ALog[h]) * Activations.Softplus(a[t * nv + h] + w.DtBias[h]);
+            }
+        }
+
+        var core = new float[tokens * valueDim];
+        GatedDeltaRule(q, k, v, g, beta, tokens, nk, nv, dk, dv, core);
+
+        Norms.GatedRmsNormInPlace(core, z, w.Norm, c.RmsEps);
+        return Linear.Apply(core, tokens, w.OutProj);
+    }
+
+    /// <summary>
+    /// Depthwise causal conv over time (left zero padding of kernel-1), then SiLU. x [T, C]; weight [C, K] where
+    /// tap K-1 multiplies the current token.
+    /// </summary>
+    public static float[] CausalConv1dSilu(float[] x, int tokens, int channels, float[] weight, int kernel)
+    {
+        if (weight.Length != channels * kernel) throw new InvalidDataException($"conv1d weight has {weight.Length} values, expected {channels} x {kernel}");
+        var y = new float[tokens * channels];
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int ch = 0; ch < channels; ch++)
+            {
+                float sum = 0;
+                for (int j = 0; j < kernel; j++)
+                {
+                    int src = t - (kernel - 1) + j;
+                    if (src >= 0) sum += weight[ch * kernel + j] * x[src * channels + ch];
+                }
+                y[t * channels + ch] = Activations.Silu(sum);
+            }
+        }
+        return y;
+    }
+
+    /// <summary>x / sqrt(sum x^2 + 1e-6) over each row of <paramref name="width"/> values (FLA's l2norm).</summary>
+    public static void L2NormalizeRows(Span<float> x, int width)
+    {
+        for (int start = 0; start < x.Length; start += width)
+        {
+            var row = x.Slice(start, width);
+            double sum = 0;
+            for (int i = 0; i < width; i++) sum += (double)row[i] * row[i];
+            float inv = (float)(1.0 / Math.Sqrt(sum + 1e-6));
+            for (int i = 0; i < width; i++) row[i] *= inv;
+        }
+    }
+
+    /// <summary>
+    /// The recurrence per value head h (key head h / (nv/nk)), state S [dk, dv] from zero:
+    /// S = exp(g_t) S; delta = beta_t (v_t - S^T k_t); S += k_t delta^T; o_t = S^T q_t.
+    /// q, k [T, nk, dk] (already normalised and scaled), v [T, nv, dv], g/beta [T, nv], output [T, nv, dv].
+    /// </summary>
+    public static void GatedDeltaRule(float[] q, float[] k, float[] v, float[] g, float[] beta, int tokens, int nk, int nv, int dk, int dv, float[] output)
+    {
+        int group = nv / nk;
+        Parallel.For(0, nv, h =>
+        {
+            int kh = h / group;
+            var state = new float[dk * dv];
+            var kvMem = new float[dv];
+            for (int t = 0; t < tokens; t++)
+            {
+                var qt = q.AsSpan((t * nk + kh) * dk, dk);
+                var kt = k.AsSpan((t * nk + kh) * dk, dk);
+                var vt = v.AsSpan((t * nv + h) * dv, dv);
+                float decay = MathF.Exp(g[t * nv + h]);
+                float bt = beta[t * nv + h];
+                for (int i = 0; i < state.Length; i++) state[i] *= decay;
+                Array.Clear(kvMem);
+                for (int i = 0; i < dk; i++)
+                    for (int j = 0; j < dv; j++) kvMem[j] += state[i * dv + j] * kt[i];
+                for (int j = 0; j < dv; j++) kvMem[j] = (vt[j] - kvMem[j]) * bt; // now delta
+                for (int i = 0; i < dk; i++)
+                    for (int j = 0; j < dv; j++) state[i * dv + j] += kt[i] * kvMem[j];
+                var o = output.AsSpan((t * nv + h) * dv, dv);
+                o.Clear();
+                for (int i = 0; i < dk; i++)
+                    for (int j = 0; j < dv; j++) o[j] += state[i * dv + j] * qt[i];
+            }
+        });
+    }
+}
