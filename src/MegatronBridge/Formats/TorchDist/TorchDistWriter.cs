@@ -72,38 +72,8 @@ public sealed class TorchDistWriter
     private static void ValidateTiling(string fqn, long[] shape, IReadOnlyList<TorchDistChunk> chunks)
     {
         if (chunks.Count == 0) throw new ArgumentException($"tensor '{fqn}' has no chunks");
-        long total = 1;
-        foreach (var d in shape) total = checked(total * d);
-        long covered = 0;
-        for (int i = 0; i < chunks.Count; i++)
-        {
-            var c = chunks[i];
-            if (c.Offsets.Length != shape.Length || c.Sizes.Length != shape.Length)
-                throw new ArgumentException($"tensor '{fqn}' chunk {i} has rank {c.Offsets.Length}/{c.Sizes.Length}, the tensor {shape.Length}");
-            long n = 1;
-            for (int d = 0; d < shape.Length; d++)
-            {
-                if (c.Offsets[d] < 0 || c.Sizes[d] < 0 || c.Offsets[d] + c.Sizes[d] > shape[d])
-                    throw new ArgumentException($"tensor '{fqn}' chunk {i} exceeds the global shape ({string.Join(", ", shape)}) on axis {d}");
-                n = checked(n * c.Sizes[d]);
-            }
-            covered += n;
-            for (int j = 0; j < i; j++)
-            {
-                if (Overlap(c, chunks[j])) throw new ArgumentException($"tensor '{fqn}' chunks {j} and {i} overlap");
-            }
-        }
-        if (covered != total) throw new ArgumentException($"tensor '{fqn}' chunks cover {covered} of {total} elements");
-    }
-
-    internal static bool Overlap(TorchDistChunk a, TorchDistChunk b)
-    {
-        for (int d = 0; d < a.Offsets.Length; d++)
-        {
-            if (a.Sizes[d] == 0 || b.Sizes[d] == 0) return false;
-            if (a.Offsets[d] + a.Sizes[d] <= b.Offsets[d] || b.Offsets[d] + b.Sizes[d] <= a.Offsets[d]) return false;
-        }
-        return true;
+        var problem = ChunkTiling.Problem(shape, chunks.Select(c => (c.Offsets, c.Sizes)).ToList());
+        if (problem != null) throw new ArgumentException($"tensor '{fqn}': {problem}");
     }
 
     /// <summary>Writes the data file, then <c>.metadata</c>, then <c>metadata.json</c>; returns the metadata written.</summary>
