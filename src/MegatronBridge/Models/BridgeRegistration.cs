@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Providers;
 
 namespace MegatronBridge.Models;
@@ -23,4 +24,13 @@ public sealed record BridgeRegistration
     public required Func<HfConfig, GptModelProvider> CreateProvider { get; init; }
     /// <summary>For VL bridges: the LM-only architecture Megatron-Bridge's text-only recipes use on the text_config.</summary>
     public string? LanguageModelOnlyArchitecture { get; init; }
+
+    /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
+    public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }
+
+    /// <summary>Megatron language-model prefix: "language_model." for VL bridges, "" for LM-only ones (spec §3.1).</summary>
+    public string MegatronLanguagePrefix => IsVisionLanguage ? "language_model." : "";
+
+    /// <summary>HF language-model prefix: "model.language_model." for VL bridges, "model." for LM-only ones (spec §3.1).</summary>
+    public string HfLanguagePrefix => IsVisionLanguage ? "model.language_model." : "model.";
 }

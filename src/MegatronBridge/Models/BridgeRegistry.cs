@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.Models.Qwen35;
+using MegatronBridge.Models.Qwen3VL;
 using MegatronBridge.Providers;
 
 namespace MegatronBridge.Models;
@@ -18,36 +20,42 @@ public static class BridgeRegistry
             Architecture = "Qwen3_5ForConditionalGeneration", BridgeName = "Qwen35VLBridge", ProviderName = "Qwen35VLModelProvider",
             ModelType = "qwen3_5", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnlyArchitecture = "Qwen3_5ForCausalLM",
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(),
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForConditionalGeneration", BridgeName = "Qwen35VLMoEBridge", ProviderName = "Qwen35VLMoEModelProvider",
             ModelType = "qwen3_5_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnlyArchitecture = "Qwen3_5MoeForCausalLM",
+            CreateMappingTable = Qwen35Mappings.Qwen35VLMoE,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5ForCausalLM", BridgeName = "Qwen35Bridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_text", IsVisionLanguage = false, IsMoe = false,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: false),
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35(),
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForCausalLM", BridgeName = "Qwen35MoEBridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_moe_text", IsVisionLanguage = false, IsMoe = true,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: true),
+            CreateMappingTable = Qwen35Mappings.Qwen35MoE,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLForConditionalGeneration", BridgeName = "Qwen3VLBridge", ProviderName = "Qwen3VLModelProvider",
             ModelType = "qwen3_vl", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen3VLTranslation.VisionLanguage,
+            CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(),
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLMoeForConditionalGeneration", BridgeName = "Qwen3VLMoEBridge", ProviderName = "Qwen3VLMoEModelProvider",
             ModelType = "qwen3_vl_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen3VLTranslation.VisionLanguageMoe,
+            CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE,
         },
     };
 

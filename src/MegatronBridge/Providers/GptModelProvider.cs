@@ -57,7 +57,12 @@ public record GptModelProvider
     [JsonPropertyName("bf16")] public bool Bf16 { get; init; }
     [JsonPropertyName("fp16")] public bool Fp16 { get; init; }
     [JsonPropertyName("autocast_dtype")] public string? AutocastDtype { get; init; }
+    /// <summary>GPTModelProvider declares False (mcore's own default is True).</summary>
     [JsonPropertyName("attention_softmax_in_fp32")] public bool AttentionSoftmaxInFp32 { get; init; }
+    [JsonPropertyName("fp16_lm_cross_entropy")] public bool Fp16LmCrossEntropy { get; init; }
+    [JsonPropertyName("masked_softmax_fusion")] public bool MaskedSoftmaxFusion { get; init; } = true;
+    [JsonPropertyName("deallocate_pipeline_outputs")] public bool DeallocatePipelineOutputs { get; init; } = true;
+    [JsonPropertyName("scatter_embedding_sequence_parallel")] public bool ScatterEmbeddingSequenceParallel { get; init; } = true;
 
     // Layer structure.
     [JsonPropertyName("normalization")] public string Normalization { get; init; } = "LayerNorm";
@@ -105,7 +110,7 @@ public record GptModelProvider
 
     // Multi-token prediction.
     [JsonPropertyName("mtp_num_layers")] public int? MtpNumLayers { get; init; }
-    [JsonPropertyName("mtp_loss_scaling_factor")] public double MtpLossScalingFactor { get; init; } = 0.1;
+    [JsonPropertyName("mtp_loss_scaling_factor")] public double? MtpLossScalingFactor { get; init; }
     [JsonPropertyName("mtp_enabled")] public bool MtpEnabled { get; init; }
 
     // Token ids (plain attributes set by the Qwen bridges; None where the config holds null).
@@ -143,6 +148,17 @@ public record GptModelProvider
     [JsonIgnore] public int NumExperts => NumMoeExperts ?? 0;
     /// <summary>Routed expert FFN size (mcore falls back to ffn_hidden_size).</summary>
     [JsonIgnore] public int MoeExpertFfnHiddenSize => MoeFfnHiddenSize ?? FfnHiddenSize;
+
+    /// <summary>Query heads per KV group (nh / ng).</summary>
+    [JsonIgnore] public int QueryHeadsPerGroup => NumAttentionHeads / NumQueryGroups;
+    /// <summary>GDN value heads per key head (nv / nk).</summary>
+    [JsonIgnore] public int ValueHeadsPerKeyHead => LinearNumValueHeads / LinearNumKeyHeads;
+    /// <summary>Has MoE shared experts (Qwen3.5/3.6 MoE).</summary>
+    [JsonIgnore] public bool HasSharedExperts => IsMoe && MoeSharedExpertIntermediateSize is > 0;
+
+    /// <summary>The MTP block's inner layer is built from the last decoder layer's spec (attention kind and MLP kind).</summary>
+    [JsonIgnore] public DecoderLayerKind MtpLayerKind => DecoderLayerKinds[^1];
+    [JsonIgnore] public bool MtpLayerIsMoe => IsMoeLayer(NumLayers - 1);
 
     /// <summary>GDN sizes: qkd = nk*dk, vd = nv*dv, conv channels = 2*qkd + vd.</summary>
     [JsonIgnore] public int LinearQueryKeyDim => LinearNumKeyHeads * LinearKeyHeadDim;

@@ -15,6 +15,7 @@ public sealed record Qwen3VLMoEModelProvider : Qwen3VLModelProvider
         MoeTokenDispatcherType = "alltoall";
         FreezeLanguageModel = true;
         FreezeVisionModel = true;
+        MaskedSoftmaxFusion = false;
     }
 
     [JsonIgnore] public override string ProviderName => "Qwen3VLMoEModelProvider";
@@ -26,8 +27,6 @@ public sealed record Qwen3VLMoEModelProvider : Qwen3VLModelProvider
     [JsonPropertyName("decoder_sparse_step")] public int DecoderSparseStep { get; init; } = 1;
     [JsonPropertyName("persist_layer_norm")] public bool PersistLayerNorm { get; init; } = true;
     [JsonPropertyName("bias_dropout_fusion")] public bool BiasDropoutFusion { get; init; } = true;
-    [JsonPropertyName("masked_softmax_fusion")] public bool MaskedSoftmaxFusion { get; init; }
-    [JsonPropertyName("deallocate_pipeline_outputs")] public bool DeallocatePipelineOutputs { get; init; } = true;
     [JsonPropertyName("distribute_saved_activations")] public bool DistributeSavedActivations { get; init; }
     [JsonPropertyName("cp_comm_type")] public string CpCommType { get; init; } = "p2p";
 }

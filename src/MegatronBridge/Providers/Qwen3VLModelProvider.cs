@@ -26,7 +26,6 @@ public record Qwen3VLModelProvider : VisionLanguageModelProvider
     [JsonPropertyName("out_hidden_size")] public int OutHiddenSize { get; init; } = 2304;
     /// <summary>Class default; the HF vision_config's list is what the model uses (see <see cref="GptModelProvider.Vision"/>).</summary>
     [JsonPropertyName("deepstack_visual_indexes")] public IReadOnlyList<int> DeepstackVisualIndexes { get; init; } = new[] { 8, 16, 24 };
-    [JsonPropertyName("fp16_lm_cross_entropy")] public bool Fp16LmCrossEntropy { get; init; }
     [JsonPropertyName("apply_rope_fusion")] public bool ApplyRopeFusion { get; init; }
     [JsonPropertyName("add_encoder")] public bool AddEncoder { get; init; } = true;
     [JsonPropertyName("add_decoder")] public bool AddDecoder { get; init; } = true;

@@ -14,6 +14,7 @@ public abstract record VisionLanguageModelProvider : GptModelProvider
         AttentionDropout = 0.0;
         AttentionSoftmaxInFp32 = true;
         QkLayernorm = true;
+        ScatterEmbeddingSequenceParallel = false;
     }
 
     /// <summary>Informational in Python (kv_channels is what the model uses).</summary>
@@ -28,7 +29,6 @@ public abstract record VisionLanguageModelProvider : GptModelProvider
     [JsonPropertyName("patch_size")] public int PatchSize { get; init; } = 16;
     [JsonPropertyName("language_max_sequence_length")] public int LanguageMaxSequenceLength { get; init; } = 2048;
     [JsonPropertyName("apply_rotary_pos_emb_in_fp32")] public bool ApplyRotaryPosEmbInFp32 { get; init; }
-    [JsonPropertyName("scatter_embedding_sequence_parallel")] public bool ScatterEmbeddingSequenceParallel { get; init; }
     [JsonPropertyName("freeze_language_model")] public bool FreezeLanguageModel { get; init; }
     [JsonPropertyName("freeze_vision_model")] public bool FreezeVisionModel { get; init; }
     [JsonPropertyName("freeze_vision_projection")] public bool FreezeVisionProjection { get; init; }

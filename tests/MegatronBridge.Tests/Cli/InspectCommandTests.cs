@@ -106,7 +106,9 @@ public class InspectCommandTests
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
         AssertFields(provider, ("share_embeddings_and_output_weights", true), ("position_embedding_type", "rope"),
-            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("num_moe_experts", null));
+            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("mtp_loss_scaling_factor", null),
+            ("num_moe_experts", null), ("attention_softmax_in_fp32", false),
+            ("scatter_embedding_sequence_parallel", true), ("masked_softmax_fusion", true));
         Assert.False(provider.ContainsKey("mrope_section"));
         Assert.False(provider.ContainsKey("head_dim"));
         Assert.Null(json["vision"]);
@@ -157,7 +159,8 @@ public class InspectCommandTests
             ("num_moe_experts", 8), ("moe_router_topk", 2), ("moe_ffn_hidden_size", 24), ("moe_shared_expert_intermediate_size", null),
             ("moe_grouped_gemm", true), ("moe_router_load_balancing_type", "aux_loss"), ("moe_aux_loss_coeff", 0.001),
             ("moe_token_dispatcher_type", "alltoall"), ("moe_router_dtype", "fp32"), ("decoder_sparse_step", 1),
-            ("mlp_only_layers", Array.Empty<int>()), ("freeze_language_model", true), ("freeze_vision_model", true));
+            ("mlp_only_layers", Array.Empty<int>()), ("freeze_language_model", true), ("freeze_vision_model", true),
+            ("masked_softmax_fusion", false), ("scatter_embedding_sequence_parallel", false), ("attention_softmax_in_fp32", true));
         Assert.Equal(Enumerable.Range(0, 4), json["moe_layers"]!.AsArray().Select(n => (int)n!));
     }
 

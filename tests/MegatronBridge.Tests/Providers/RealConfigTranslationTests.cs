@@ -75,6 +75,10 @@ public class RealConfigTranslationTests
         Assert.All(Enumerable.Range(0, 40), i => Assert.True(p.IsMoeLayer(i)));
         Assert.Equal(248046, p.EosTokenId);
         Assert.Equal(2048, p.Vision!.OutHiddenSize);
+        Assert.True(p.HasSharedExperts);
+        Assert.Equal((8, 2), (p.QueryHeadsPerGroup, p.ValueHeadsPerKeyHead));
+        Assert.Equal(DecoderLayerKind.Attention, p.MtpLayerKind);
+        Assert.True(p.MtpLayerIsMoe);
     }
 
     [Fact]

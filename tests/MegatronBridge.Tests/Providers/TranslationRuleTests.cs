@@ -147,6 +147,19 @@ public class TranslationRuleTests
         Assert.Equal(8, p.KvChannels);
     }
 
+    [Theory]
+    [InlineData(1024, 128)]
+    [InlineData(1000, 8)]
+    [InlineData(1001, 1)]
+    [InlineData(151936, 128)]
+    [InlineData(248320, 128)]
+    public void VocabDivisibilityIsTheLargestPowerOfTwoUpTo128(int vocab, int expected)
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
+        config["vocab_size"] = vocab;
+        Assert.Equal(expected, Provider(config).MakeVocabSizeDivisibleBy);
+    }
+
     [Fact]
     public void UnknownFieldsAreIgnored()
     {

@@ -54,6 +54,8 @@ internal static class HfKwargs
             p = p with { MtpNumLayers = mtp };
         }
 
+        p = p with { MakeVocabSizeDivisibleBy = LargestPowerOfTwoDivisor(vocab, 128) };
+
         var dtype = ParamsDtype(tc, root);
         p = p with { ParamsDtype = dtype, Bf16 = dtype == "bfloat16", Fp16 = dtype == "float16" };
         p = p with { ActivationFunc = tc.String("hidden_act") ?? tc.String("hidden_activation") ?? "silu" };
@@ -78,6 +80,14 @@ internal static class HfKwargs
         if (!DTypes.TryFromTorchName(name, out var dtype) || !dtype.IsFloating())
             throw new InvalidDataException($"{where}: field 'dtype' has an unknown floating-point dtype '{name}'");
         return dtype.TorchName();
+    }
+
+    /// <summary>The largest power of two not above <paramref name="limit"/> that divides <paramref name="value"/>.</summary>
+    internal static int LargestPowerOfTwoDivisor(int value, int limit)
+    {
+        var divisor = limit;
+        while (divisor > 1 && value % divisor != 0) divisor /= 2;
+        return divisor;
     }
 
     private static int PositiveOrDerived(TextConfig tc, string name, int derived) =>

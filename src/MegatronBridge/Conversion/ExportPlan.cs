@@ -1,0 +1,83 @@
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Conversion;
+
+/// <summary>Options of a Megatron to HF plan.</summary>
+public sealed record ExportOptions
+{
+    /// <summary>
+    /// The original HF checkpoint's tensor names, when known: HF tensors are emitted in that order, and a tied model
+    /// also emits <c>lm_head.weight</c> (a copy of the embedding) only if the original had it (spec §4.14).
+    /// </summary>
+    public IReadOnlyList<string>? OriginalHfTensors { get; init; }
+
+    /// <summary>Megatron tensors that may be present without being mapped; anything else left over is an error.</summary>
+    public IReadOnlyCollection<string> IgnoredMegatronTensors { get; init; } = Array.Empty<string>();
+}
+
+/// <summary>
+/// Megatron to HF: recipes of the HF tensors over the gathered Megatron shards (named by <see cref="ShardNames"/>
+/// with global names; TP size = Tp, or Etp for routed-expert weights). Checks that every shard is present with the
+/// expected shape and that nothing is left over.
+/// </summary>
+public sealed class ExportPlan
+{
+    private ExportPlan(IReadOnlyList<TensorRecipe> recipes, IReadOnlyList<string> lossy)
+    {
+        Recipes = recipes;
+        LossyTensors = lossy;
+    }
+
+    public IReadOnlyList<TensorRecipe> Recipes { get; }
+
+    /// <summary>HF tensors that do not round-trip bit for bit (GDN output norms: bf16(bf16(w - 1) + 1)).</summary>
+    public IReadOnlyList<string> LossyTensors { get; }
+
+    public static ExportPlan Create(ModelMapping model, IReadOnlyList<TensorMeta> megatronShards, ParallelLayout layout, ExportOptions? options = null, string where = "Megatron checkpoint")
+    {
+        options ??= new ExportOptions();
+        var provider = model.Provider;
+        layout.Validate(provider.NumLayers, provider.NumExperts, where);
+        var byName = new Dictionary<string, TensorMeta>(StringComparer.Ordinal);
+        foreach (var t in megatronShards) byName[t.Name] = t;
+
+        var problems = new List<string>();
+        var missing = new List<string>();
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+        var dtypes = new Dictionary<string, DType>(StringComparer.Ordinal);
+        var kinds = model.Mappings.ToList();
+        if (provider.TiedEmbeddings && options.OriginalHfTensors?.Contains("lm_head.weight") == true)
+        {
+            var embedding = model.Mappings.First(m => m.Megatron.Name == model.LanguagePrefix + "embedding.word_embeddings.weight");
+            kinds.Add(Kinds.DirectMapping.Column(embedding.Megatron, "lm_head.weight"));
+        }
+        foreach (var kind in model.Mappings)
+        {
+            int size = kind.Megatron.IsExpert ? layout.Etp : layout.Tp;
+            var shape = kind.ShardShape(size);
+            for (int r = 0; r < size; r++)
+            {
+                string name = ShardNames.Of(kind.Megatron.Name, r, size);
+                expected.Add(name);
+                if (!byName.TryGetValue(name, out var meta)) missing.Add(name);
+                else if (meta.Shape != shape) problems.Add($"{where}: {name} has shape {meta.Shape}, expected {shape}");
+                else if (r == 0) dtypes[kind.Megatron.Name] = meta.DType;
+                else if (meta.DType != dtypes.GetValueOrDefault(kind.Megatron.Name, meta.DType))
+                    problems.Add($"{where}: {name} is {meta.DType}, TP shard 0 is {dtypes[kind.Megatron.Name]}");
+            }
+        }
+        if (missing.Count > 0) problems.Insert(0, $"{where}: {missing.Count} Megatron tensor(s) needed by {model.Table.Name} are missing: {string.Join(", ", missing)}");
+        var extra = megatronShards.Select(t => t.Name).Where(n => !expected.Contains(n) && !options.IgnoredMegatronTensors.Contains(n)).ToList();
+        if (extra.Count > 0) problems.Add($"{where}: {extra.Count} tensor(s) are not mapped by {model.Table.Name}: {string.Join(", ", extra)}");
+        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+
+        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), p => dtypes[p.Name]).ToList();
+        if (options.OriginalHfTensors is { } original)
+        {
+            var rank = original.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
+            recipes = recipes.OrderBy(r => rank.GetValueOrDefault(r.Output.Name, int.MaxValue)).ToList();
+        }
+        var lossy = kinds.Where(k => k.ExportOp != ElementOp.None).SelectMany(k => k.HfTensors).Select(t => t.Name).Distinct().ToList();
+        return new ExportPlan(recipes, lossy);
+    }
+}

@@ -1,0 +1,23 @@
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Conversion;
+
+/// <summary>How a parameter is divided across tensor-parallel ranks.</summary>
+public enum TpSplit
+{
+    /// <summary>Every rank holds the whole tensor.</summary>
+    Replicated,
+    /// <summary>Dimension 0 is cut into equal contiguous chunks (column-parallel, QKV, fc1, in_proj, conv1d, ...).</summary>
+    Dim0,
+    /// <summary>Dimension 1 is cut into equal contiguous chunks (row-parallel linear weights).</summary>
+    Dim1,
+}
+
+/// <summary>A Megatron parameter by its global (in-memory, unsplit) name and its TP=1 shape.</summary>
+public sealed record MegatronParam(string Name, TensorShape Shape)
+{
+    /// <summary>Routed-expert weights are split by the expert-tensor-parallel size and distributed over EP ranks.</summary>
+    public bool IsExpert => Name.Contains(".mlp.experts.", StringComparison.Ordinal);
+
+    public override string ToString() => $"{Name} {Shape}";
+}

@@ -1,0 +1,59 @@
+using MegatronBridge.Providers;
+
+namespace MegatronBridge.Conversion;
+
+/// <summary>
+/// A model's complete mapping: every Megatron parameter the provider builds, in module order, with its resolved
+/// mapping kind. Building it fails, listing every parameter no table row covers.
+/// </summary>
+public sealed class ModelMapping
+{
+    private ModelMapping(GptModelProvider provider, MappingTable table, string languagePrefix, IReadOnlyList<MappingKind> mappings)
+    {
+        Provider = provider;
+        Table = table;
+        LanguagePrefix = languagePrefix;
+        Mappings = mappings;
+    }
+
+    public GptModelProvider Provider { get; }
+    public MappingTable Table { get; }
+
+    /// <summary>"language_model." for VL models, "" for LM-only ones.</summary>
+    public string LanguagePrefix { get; }
+
+    public IReadOnlyList<MappingKind> Mappings { get; }
+
+    public IEnumerable<MegatronParam> Parameters => Mappings.Select(m => m.Megatron);
+
+    /// <summary>The HF tensors the mappings read, without duplicates, in first-use order.</summary>
+    public IReadOnlyList<HfTensorDecl> HfTensors =>
+        Mappings.SelectMany(m => m.HfTensors).DistinctBy(t => t.Name, StringComparer.Ordinal).ToList();
+
+    public static ModelMapping Create(GptModelProvider provider, MappingTable table, string languagePrefix)
+    {
+        var parameters = MegatronModelTree.Parameters(provider, languagePrefix);
+        var mappings = new List<MappingKind>(parameters.Count);
+        var unmapped = new List<string>();
+        var problems = new List<string>();
+        foreach (var param in parameters)
+        {
+            try
+            {
+                var kind = table.Resolve(param, provider);
+                if (kind is null) unmapped.Add(param.Name);
+                else mappings.Add(kind);
+            }
+            catch (InvalidDataException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        if (unmapped.Count > 0)
+            problems.Insert(0, $"{unmapped.Count} Megatron parameter(s) have no mapping in {table.Name}: {string.Join(", ", unmapped)}");
+        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+        return new ModelMapping(provider, table, languagePrefix, mappings);
+    }
+
+    public MegatronNaming Naming(ParallelLayout layout) => new(LanguagePrefix, Provider.NumLayers, Provider.NumExperts, layout);
+}

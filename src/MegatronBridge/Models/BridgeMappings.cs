@@ -1,0 +1,33 @@
+using MegatronBridge.Config;
+using MegatronBridge.Conversion;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Providers;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Models;
+
+/// <summary>Puts a bridge, its provider and an HF checkpoint's keys together into a <see cref="ModelMapping"/>.</summary>
+public static class BridgeMappings
+{
+    /// <summary>
+    /// The mapping for a checkpoint whose tensors are <paramref name="hfTensors"/> (used to detect the expert layouts
+    /// of the decoder and of MTP; pass none for a config-only mapping with per-expert tensors).
+    /// </summary>
+    public static ModelMapping Create(BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> hfTensors, string where)
+    {
+        var factory = bridge.CreateMappingTable
+                      ?? throw new NotSupportedException($"{where}: {bridge.BridgeName} has no weight mapping table");
+        var layouts = bridge.IsMoe
+            ? ExpertLayouts.Detect(hfTensors, bridge.HfLanguagePrefix + "layers.", provider.HiddenSize, where)
+            : ExpertLayouts.Default;
+        return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
+    }
+
+    /// <summary>Reads config.json of an HF folder, dispatches the bridge and builds the mapping against its checkpoint.</summary>
+    public static (BridgeRegistration Bridge, ModelMapping Mapping) ForHfFolder(string folder, SafetensorsCheckpoint checkpoint)
+    {
+        var config = HfConfig.LoadFromFolder(folder);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config);
+        return (bridge, Create(bridge, provider, checkpoint.Tensors, folder));
+    }
+}

@@ -1,0 +1,19 @@
+using MegatronBridge.Conversion;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Models;
+
+/// <summary>
+/// How the HF checkpoint stores routed experts, separately for the decoder and for MTP (Qwen3.5: decoder packed, MTP
+/// per expert; Qwen3.6: both packed). Detected from the checkpoint's keys and written back as read.
+/// </summary>
+public sealed record ExpertLayouts(ExpertLayout Decoder, ExpertLayout Mtp)
+{
+    /// <summary>Without a checkpoint (config only) per-expert tensors are assumed (spec §6.5).</summary>
+    public static ExpertLayouts Default { get; } = new(ExpertLayout.PerExpert, ExpertLayout.PerExpert);
+
+    /// <param name="hfLayersPrefix">"model.language_model.layers." (VL) or "model.layers." (LM only).</param>
+    public static ExpertLayouts Detect(IReadOnlyList<TensorMeta> tensors, string hfLayersPrefix, long hidden, string where) =>
+        new(ExpertLayoutDetector.Detect(tensors, hfLayersPrefix, hidden, where),
+            ExpertLayoutDetector.Detect(tensors, "mtp.layers.", hidden, where));
+}
