@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace MegatronBridge.Formats.Safetensors;
 
@@ -35,10 +36,13 @@ public sealed class SafetensorsIndex
 
     public static SafetensorsIndex Read(string indexPath)
     {
+        var bytes = File.ReadAllBytes(indexPath);
+        if (!Utf8.IsValid(bytes))
+            throw new InvalidDataException($"{indexPath}: not valid UTF-8");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {

@@ -119,6 +119,17 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     }
 
     [Fact]
+    public void IndexThatIsNotUtf8()
+    {
+        var (tensor, _) = FirstEntry();
+        var bytes = File.ReadAllBytes(IndexPath);
+        int at = System.Text.Encoding.UTF8.GetString(bytes).IndexOf(tensor, StringComparison.Ordinal) + 3;
+        bytes[at] = 0xC3; // a lead byte followed by an ASCII letter
+        File.WriteAllBytes(IndexPath, bytes);
+        OpenFails<InvalidDataException>(IndexPath, "not valid UTF-8");
+    }
+
+    [Fact]
     public void IndexWithoutWeightMap()
     {
         File.WriteAllText(IndexPath, "{\"metadata\": {\"total_size\": 1}}");

@@ -81,6 +81,21 @@ public sealed class SafetensorsMalformedFileTests : IDisposable
     }
 
     [Fact]
+    public void HeaderThatIsNotUtf8()
+    {
+        var (header, data) = RawSafetensors.Split(_original);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(header);
+        int at = header.IndexOf(Norm, StringComparison.Ordinal) + 6;
+        bytes[at] = 0xFF;
+        var file = new byte[8 + bytes.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)bytes.Length);
+        bytes.CopyTo(file, 8);
+        data.CopyTo(file, 8 + bytes.Length);
+        File.WriteAllBytes(Damaged, file);
+        OpenFails("not valid UTF-8");
+    }
+
+    [Fact]
     public void HeaderThatIsNotAnObject()
     {
         RawSafetensors.Write(Damaged, "[1, 2]", ReadOnlySpan<byte>.Empty);
