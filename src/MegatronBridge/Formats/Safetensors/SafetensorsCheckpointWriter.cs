@@ -7,13 +7,14 @@ namespace MegatronBridge.Formats.Safetensors;
 /// Writes a Hugging Face checkpoint folder from a <see cref="SafetensorsShardPlan"/>: every shard through a
 /// <see cref="SafetensorsWriter"/> under a temporary name, then, at <see cref="Commit"/>, the shards renamed into
 /// place and the index written last (itself through a temporary name). A crash at any point leaves no folder that
-/// opens as a finished checkpoint of mixed content. Not thread-safe.
+/// opens as a finished checkpoint of mixed content. Sinks may be written from several threads.
 /// </summary>
 public sealed partial class SafetensorsCheckpointWriter : IDisposable
 {
     private readonly Dictionary<string, SafetensorsWriter> _writerOf = new(StringComparer.Ordinal);
     private readonly List<SafetensorsWriter> _writers = new();
     private readonly SafetensorsCheckpointWriteOptions _options;
+    private readonly Lock _gate = new();
     private SafetensorsWriter? _lastWritten;
     private bool _committed;
 
@@ -124,8 +125,11 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
     /// <summary>Only the shard written last keeps a merge buffer: memory stays bounded whatever the shard count.</summary>
     private void SwitchTo(SafetensorsWriter writer)
     {
-        if (_lastWritten != null && _lastWritten != writer) _lastWritten.Flush();
-        _lastWritten = writer;
+        lock (_gate)
+        {
+            if (_lastWritten != null && _lastWritten != writer) _lastWritten.Flush();
+            _lastWritten = writer;
+        }
     }
 
     /// <summary>Files named like transformers' shards (or model.safetensors) that the new plan does not contain.</summary>

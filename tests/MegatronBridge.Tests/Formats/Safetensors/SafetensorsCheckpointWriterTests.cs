@@ -226,4 +226,26 @@ public class SafetensorsCheckpointWriterTests
         using var back = SafetensorsCheckpoint.Open(tmp.Path);
         Assert.Equal("efgh"u8.ToArray(), back.ReadAll("\U0001F600"));
     }
+
+    [Fact]
+    public void SinksCanBeWrittenFromSeveralThreads()
+    {
+        using var source = SafetensorsCheckpoint.Open(TestPaths.Fixture("qwen35-text-moe-tiny"));
+        using var tmp = TestPaths.NewTempDir();
+        var reference = tmp.Sub("reference");
+        WriteSharded(source, reference);
+        var parallel = tmp.Sub("parallel");
+        using (var writer = SafetensorsCheckpointWriter.Create(parallel, SafetensorsShardPlan.BySize(source.Tensors, SmallLimit), Fast))
+        {
+            Parallel.ForEach(source.Tensors, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+            {
+                var data = source.ReadAll(t.Name);
+                var sink = writer.Sink(t.Name);
+                for (int at = 0; at < data.Length; at += 96) sink.Write(at, data.AsSpan(at, Math.Min(96, data.Length - at)));
+            });
+            writer.Commit();
+        }
+        foreach (var file in Directory.GetFiles(reference))
+            Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(parallel, Path.GetFileName(file))));
+    }
 }
