@@ -201,7 +201,7 @@ public sealed class SafetensorsWriter : IDisposable
             _pendingLength += data.Length;
             return;
         }
-        FlushPending();
+        FlushPending(releaseBuffer: false);
         if (data.Length >= _bufferBytes / 2)
         {
             RandomAccess.Write(_handle, data, at);
@@ -213,11 +213,11 @@ public sealed class SafetensorsWriter : IDisposable
         _pendingLength = data.Length;
     }
 
-    private void FlushPending()
+    private void FlushPending(bool releaseBuffer = true)
     {
         if (_pendingLength > 0) RandomAccess.Write(_handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
         _pendingLength = 0;
-        ReturnBuffer();
+        if (releaseBuffer) ReturnBuffer();
     }
 
     private void ReturnBuffer()

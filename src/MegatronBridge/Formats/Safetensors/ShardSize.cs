@@ -10,6 +10,9 @@ namespace MegatronBridge.Formats.Safetensors;
 /// </summary>
 public static class ShardSize
 {
+    /// <summary>save_pretrained's default max_shard_size in transformers 5 ("50GB").</summary>
+    public const long TransformersDefault = 50_000_000_000L;
+
     private static readonly (string Unit, double Multiplier)[] Units =
     [
         ("TIB", 1099511627776d), ("GIB", 1073741824d), ("MIB", 1048576d), ("KIB", 1024d),
