@@ -54,6 +54,16 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     }
 
     [Fact]
+    public void ASingleModelFileTakesPrecedenceOverAnIndexLikeTransformers()
+    {
+        File.Copy(Path.Combine(TestPaths.Fixture("qwen3-vl-dense-tiny"), "model.safetensors"), _tmp.Sub("model.safetensors"));
+        using var ckpt = SafetensorsCheckpoint.Open(_tmp.Path);
+        Assert.Null(ckpt.IndexPath);
+        Assert.Equal(_tmp.Sub("model.safetensors"), Assert.Single(ckpt.Files).Path);
+        Assert.True(ckpt.TryGet("model.language_model.layers.0.mlp.gate_proj.weight", out _)); // a Qwen3-VL name, not the sharded model's
+    }
+
+    [Fact]
     public void IndexNamingAMissingShard()
     {
         var (_, shard) = FirstEntry();
