@@ -38,8 +38,6 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
         {
             if (!options.Overwrite)
                 throw new IOException($"{folder}: already holds a checkpoint ({SafetensorsCheckpoint.IndexFileName} or {SafetensorsCheckpoint.SingleFileName}); refusing to overwrite it");
-            // The old index goes first: from here on the folder no longer opens as the old checkpoint mixed with new shards.
-            File.Delete(indexPath);
         }
         var writer = new SafetensorsCheckpointWriter(folder, plan, options);
         try
@@ -90,8 +88,11 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
         if (_committed) throw new InvalidOperationException($"{Folder}: already committed");
         // All complete before the first rename: a refused commit leaves nothing in place.
         foreach (var w in _writers) w.CheckComplete();
-        foreach (var w in _writers) w.Commit();
+        // The old index goes before any shard is renamed: until the new index exists the folder opens either as the
+        // old single file or not at all, never as old and new shards mixed.
         var indexPath = Path.Combine(Folder, SafetensorsCheckpoint.IndexFileName);
+        File.Delete(indexPath);
+        foreach (var w in _writers) w.Commit();
         if (Plan.WritesIndex)
         {
             long? totalParameters = _options.TotalParameters switch
@@ -102,10 +103,6 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
             };
             var weightMap = Plan.Shards.SelectMany(s => s.Tensors.Select(t => new KeyValuePair<string, string>(t.Name, s.FileName)));
             WriteFileAtomically(indexPath, SafetensorsIndex.Format(weightMap, Plan.TotalSize, totalParameters), _options.File.FlushToDisk);
-        }
-        else if (File.Exists(indexPath))
-        {
-            File.Delete(indexPath);
         }
         RemoveStaleShards();
         _committed = true;
