@@ -248,4 +248,20 @@ public class SafetensorsCheckpointWriterTests
         foreach (var file in Directory.GetFiles(reference))
             Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(parallel, Path.GetFileName(file))));
     }
+
+    [Fact]
+    public void AnAbandonedOverwriteLeavesTheOldCheckpointAsItWas()
+    {
+        using var source = SafetensorsCheckpoint.Open(TestPaths.Fixture("qwen35-text-dense-tied-tiny"));
+        using var tmp = TestPaths.NewTempDir();
+        WriteSharded(source, tmp.Path, limit: 200_000);
+        var before = Directory.GetFiles(tmp.Path).Order().Select(f => (f, File.ReadAllBytes(f))).ToList();
+        using (var writer = SafetensorsCheckpointWriter.Create(tmp.Path, SafetensorsShardPlan.BySize(source.Tensors, 150_000), Fast with { Overwrite = true }))
+        {
+            writer.WriteTensor(source.Tensors[0].Name, source.ReadAll(source.Tensors[0].Name));
+        }
+        var after = Directory.GetFiles(tmp.Path).Order().Select(f => (f, File.ReadAllBytes(f))).ToList();
+        Assert.Equal(before.Select(p => p.f), after.Select(p => p.f));
+        for (int i = 0; i < before.Count; i++) Assert.Equal(before[i].Item2, after[i].Item2);
+    }
 }
