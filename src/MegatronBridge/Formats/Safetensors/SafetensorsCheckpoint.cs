@@ -45,8 +45,9 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
             : throw new KeyNotFoundException($"{Description}: no tensor named '{tensorName}'");
 
     /// <summary>
-    /// Opens a checkpoint folder. With an index, every shard it names must exist, hold exactly the tensors the index
-    /// assigns to it, and no tensor may appear twice.
+    /// Opens a checkpoint folder: model.safetensors when present (transformers' precedence), else the index. With an
+    /// index, every shard it names must exist, hold exactly the tensors the index assigns to it, and no tensor may
+    /// appear twice.
     /// </summary>
     public static SafetensorsCheckpoint Open(string folder)
     {
@@ -54,7 +55,8 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
         var indexPath = System.IO.Path.Combine(folder, IndexFileName);
         var single = System.IO.Path.Combine(folder, SingleFileName);
         var files = new List<SafetensorsFile>();
-        bool hasIndex = File.Exists(indexPath);
+        // transformers looks for model.safetensors before the index: a folder with both loads the single file.
+        bool hasIndex = !File.Exists(single) && File.Exists(indexPath);
         try
         {
             if (hasIndex)

@@ -7,13 +7,14 @@ namespace MegatronBridge.Formats.Safetensors;
 /// Writes a Hugging Face checkpoint folder from a <see cref="SafetensorsShardPlan"/>: every shard through a
 /// <see cref="SafetensorsWriter"/> under a temporary name, then, at <see cref="Commit"/>, the shards renamed into
 /// place and the index written last (itself through a temporary name). A crash at any point leaves no folder that
-/// opens as a finished checkpoint of mixed content. Not thread-safe.
+/// opens as a finished checkpoint of mixed content. Sinks may be written from several threads.
 /// </summary>
 public sealed partial class SafetensorsCheckpointWriter : IDisposable
 {
     private readonly Dictionary<string, SafetensorsWriter> _writerOf = new(StringComparer.Ordinal);
     private readonly List<SafetensorsWriter> _writers = new();
     private readonly SafetensorsCheckpointWriteOptions _options;
+    private readonly Lock _gate = new();
     private SafetensorsWriter? _lastWritten;
     private bool _committed;
 
@@ -37,8 +38,6 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
         {
             if (!options.Overwrite)
                 throw new IOException($"{folder}: already holds a checkpoint ({SafetensorsCheckpoint.IndexFileName} or {SafetensorsCheckpoint.SingleFileName}); refusing to overwrite it");
-            // The old index goes first: from here on the folder no longer opens as the old checkpoint mixed with new shards.
-            File.Delete(indexPath);
         }
         var writer = new SafetensorsCheckpointWriter(folder, plan, options);
         try
@@ -89,8 +88,11 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
         if (_committed) throw new InvalidOperationException($"{Folder}: already committed");
         // All complete before the first rename: a refused commit leaves nothing in place.
         foreach (var w in _writers) w.CheckComplete();
-        foreach (var w in _writers) w.Commit();
+        // The old index goes before any shard is renamed: until the new index exists the folder opens either as the
+        // old single file or not at all, never as old and new shards mixed.
         var indexPath = Path.Combine(Folder, SafetensorsCheckpoint.IndexFileName);
+        File.Delete(indexPath);
+        foreach (var w in _writers) w.Commit();
         if (Plan.WritesIndex)
         {
             long? totalParameters = _options.TotalParameters switch
@@ -101,10 +103,6 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
             };
             var weightMap = Plan.Shards.SelectMany(s => s.Tensors.Select(t => new KeyValuePair<string, string>(t.Name, s.FileName)));
             WriteFileAtomically(indexPath, SafetensorsIndex.Format(weightMap, Plan.TotalSize, totalParameters), _options.File.FlushToDisk);
-        }
-        else if (File.Exists(indexPath))
-        {
-            File.Delete(indexPath);
         }
         RemoveStaleShards();
         _committed = true;
@@ -124,8 +122,11 @@ public sealed partial class SafetensorsCheckpointWriter : IDisposable
     /// <summary>Only the shard written last keeps a merge buffer: memory stays bounded whatever the shard count.</summary>
     private void SwitchTo(SafetensorsWriter writer)
     {
-        if (_lastWritten != null && _lastWritten != writer) _lastWritten.Flush();
-        _lastWritten = writer;
+        lock (_gate)
+        {
+            if (_lastWritten != null && _lastWritten != writer) _lastWritten.Flush();
+            _lastWritten = writer;
+        }
     }
 
     /// <summary>Files named like transformers' shards (or model.safetensors) that the new plan does not contain.</summary>

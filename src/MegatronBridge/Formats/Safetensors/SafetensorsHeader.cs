@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
@@ -37,6 +38,9 @@ public static class SafetensorsHeader
     /// <param name="dataLength">Bytes in the file after the header; the tensors must cover them exactly.</param>
     public static SafetensorsHeaderInfo ParseHeader(string path, ReadOnlyMemory<byte> header, long dataLength)
     {
+        // JsonDocument only notices bad UTF-8 when a string is read, as InvalidOperationException: check first.
+        if (!Utf8.IsValid(header.Span))
+            throw new InvalidDataException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace MegatronBridge.Formats.Safetensors;
 
@@ -10,6 +11,9 @@ namespace MegatronBridge.Formats.Safetensors;
 /// </summary>
 public sealed class SafetensorsIndex
 {
+    /// <summary>Real indexes are a few MB even for the largest models; anything far bigger is not an index.</summary>
+    public const long MaxIndexBytes = 256L << 20;
+
     private readonly Dictionary<string, string> _shardOf;
 
     private SafetensorsIndex(string path, List<KeyValuePair<string, string>> weightMap, long? totalSize)
@@ -35,10 +39,16 @@ public sealed class SafetensorsIndex
 
     public static SafetensorsIndex Read(string indexPath)
     {
+        long length = new FileInfo(indexPath).Length;
+        if (length > MaxIndexBytes)
+            throw new InvalidDataException($"{indexPath}: {length} bytes is too large for an index (limit {MaxIndexBytes})");
+        var bytes = File.ReadAllBytes(indexPath);
+        if (!Utf8.IsValid(bytes))
+            throw new InvalidDataException($"{indexPath}: not valid UTF-8");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {

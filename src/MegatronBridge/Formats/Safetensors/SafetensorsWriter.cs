@@ -9,11 +9,13 @@ namespace MegatronBridge.Formats.Safetensors;
 /// then the caller supplies each tensor's bytes, in any order and in pieces, through <see cref="Sink"/> (a
 /// <see cref="RecipeExecutor"/> can execute straight into the file). The file is written under a temporary name
 /// in the target folder and renamed into place by <see cref="Commit"/>; disposing without committing deletes it.
-/// Not thread-safe.
+/// Writes from several threads are safe (serialised by a lock); concurrent writes to different tensors do not
+/// merge, so give each thread large pieces.
 /// </summary>
 public sealed class SafetensorsWriter : IDisposable
 {
     private readonly SafeFileHandle _handle;
+    private readonly Lock _gate = new();
     private readonly long[] _written;
     private readonly int _bufferBytes;
     private readonly bool _flushToDisk;
@@ -112,49 +114,61 @@ public sealed class SafetensorsWriter : IDisposable
     public bool IsComplete(string name)
     {
         int index = IndexOf(name);
-        return _written[index] == Layout.Entries[index].Meta.ByteLength;
+        lock (_gate) return _written[index] == Layout.Entries[index].Meta.ByteLength;
     }
 
     /// <summary>Writes out merged pending bytes and releases the merge buffer.</summary>
     public void Flush()
     {
-        ThrowIfClosed();
-        FlushPending();
+        lock (_gate)
+        {
+            ThrowIfClosed();
+            FlushPending();
+        }
     }
 
     /// <summary>Checks that every tensor is complete, writes everything out and renames the file into place.</summary>
     public void Commit()
     {
-        ThrowIfClosed();
-        CheckComplete();
-        FlushPending();
-        if (_flushToDisk) RandomAccess.FlushToDisk(_handle);
-        _handle.Dispose();
-        File.Move(TempPath, Path, overwrite: true);
-        _committed = true;
+        lock (_gate)
+        {
+            ThrowIfClosed();
+            CheckComplete();
+            FlushPending();
+            if (_flushToDisk) RandomAccess.FlushToDisk(_handle);
+            _handle.Dispose();
+            File.Move(TempPath, Path, overwrite: true);
+            _committed = true;
+        }
     }
 
     /// <summary>Throws unless every tensor has received all its bytes.</summary>
     public void CheckComplete()
     {
-        for (int i = 0; i < _written.Length; i++)
+        lock (_gate)
         {
-            var meta = Layout.Entries[i].Meta;
-            if (_written[i] != meta.ByteLength)
-                throw new InvalidOperationException($"{Path}: tensor '{meta.Name}' got {_written[i]} of its {meta.ByteLength} bytes");
+            for (int i = 0; i < _written.Length; i++)
+            {
+                var meta = Layout.Entries[i].Meta;
+                if (_written[i] != meta.ByteLength)
+                    throw new InvalidOperationException($"{Path}: tensor '{meta.Name}' got {_written[i]} of its {meta.ByteLength} bytes");
+            }
         }
     }
 
     /// <summary>Abandons an uncommitted file (deletes the temporary file); does nothing after <see cref="Commit"/>.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
-        ReturnBuffer();
-        if (!_committed)
+        lock (_gate)
         {
-            _handle.Dispose();
-            TryDelete(TempPath);
+            if (_disposed) return;
+            _disposed = true;
+            ReturnBuffer();
+            if (!_committed)
+            {
+                _handle.Dispose();
+                TryDelete(TempPath);
+            }
         }
     }
 
@@ -164,6 +178,11 @@ public sealed class SafetensorsWriter : IDisposable
             : throw new KeyNotFoundException($"{Path}: the file being written has no tensor named '{name}'");
 
     private void Write(int index, long byteOffset, ReadOnlySpan<byte> data)
+    {
+        lock (_gate) WriteLocked(index, byteOffset, data);
+    }
+
+    private void WriteLocked(int index, long byteOffset, ReadOnlySpan<byte> data)
     {
         ThrowIfClosed();
         var entry = Layout.Entries[index];
@@ -182,7 +201,7 @@ public sealed class SafetensorsWriter : IDisposable
             _pendingLength += data.Length;
             return;
         }
-        FlushPending();
+        FlushPending(releaseBuffer: false);
         if (data.Length >= _bufferBytes / 2)
         {
             RandomAccess.Write(_handle, data, at);
@@ -194,11 +213,11 @@ public sealed class SafetensorsWriter : IDisposable
         _pendingLength = data.Length;
     }
 
-    private void FlushPending()
+    private void FlushPending(bool releaseBuffer = true)
     {
         if (_pendingLength > 0) RandomAccess.Write(_handle, _pending.AsSpan(0, _pendingLength), _pendingStart);
         _pendingLength = 0;
-        ReturnBuffer();
+        if (releaseBuffer) ReturnBuffer();
     }
 
     private void ReturnBuffer()

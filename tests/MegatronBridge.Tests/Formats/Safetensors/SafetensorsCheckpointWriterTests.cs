@@ -200,8 +200,8 @@ public class SafetensorsCheckpointWriterTests
         File.WriteAllText(tmp.Sub("config.json"), "{}");
         using (var writer = SafetensorsCheckpointWriter.Create(tmp.Path, single, Fast with { Overwrite = true }))
         {
-            Assert.False(File.Exists(tmp.Sub("model.safetensors.index.json"))); // the old index is gone first
             writer.CopyFrom(source);
+            using (var old = SafetensorsCheckpoint.Open(tmp.Path)) Assert.NotNull(old.IndexPath); // untouched until the commit
             writer.Commit();
         }
         Assert.Equal(new[] { "config.json", "model.safetensors" }, Directory.GetFiles(tmp.Path).Select(Path.GetFileName).Order());
@@ -225,5 +225,43 @@ public class SafetensorsCheckpointWriterTests
         Assert.Contains("\"\\ud83d\\ude00\": \"model-00002-of-00002.safetensors\"", index);
         using var back = SafetensorsCheckpoint.Open(tmp.Path);
         Assert.Equal("efgh"u8.ToArray(), back.ReadAll("\U0001F600"));
+    }
+
+    [Fact]
+    public void SinksCanBeWrittenFromSeveralThreads()
+    {
+        using var source = SafetensorsCheckpoint.Open(TestPaths.Fixture("qwen35-text-moe-tiny"));
+        using var tmp = TestPaths.NewTempDir();
+        var reference = tmp.Sub("reference");
+        WriteSharded(source, reference);
+        var parallel = tmp.Sub("parallel");
+        using (var writer = SafetensorsCheckpointWriter.Create(parallel, SafetensorsShardPlan.BySize(source.Tensors, SmallLimit), Fast))
+        {
+            Parallel.ForEach(source.Tensors, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+            {
+                var data = source.ReadAll(t.Name);
+                var sink = writer.Sink(t.Name);
+                for (int at = 0; at < data.Length; at += 96) sink.Write(at, data.AsSpan(at, Math.Min(96, data.Length - at)));
+            });
+            writer.Commit();
+        }
+        foreach (var file in Directory.GetFiles(reference))
+            Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(parallel, Path.GetFileName(file))));
+    }
+
+    [Fact]
+    public void AnAbandonedOverwriteLeavesTheOldCheckpointAsItWas()
+    {
+        using var source = SafetensorsCheckpoint.Open(TestPaths.Fixture("qwen35-text-dense-tied-tiny"));
+        using var tmp = TestPaths.NewTempDir();
+        WriteSharded(source, tmp.Path, limit: 200_000);
+        var before = Directory.GetFiles(tmp.Path).Order().Select(f => (f, File.ReadAllBytes(f))).ToList();
+        using (var writer = SafetensorsCheckpointWriter.Create(tmp.Path, SafetensorsShardPlan.BySize(source.Tensors, 150_000), Fast with { Overwrite = true }))
+        {
+            writer.WriteTensor(source.Tensors[0].Name, source.ReadAll(source.Tensors[0].Name));
+        }
+        var after = Directory.GetFiles(tmp.Path).Order().Select(f => (f, File.ReadAllBytes(f))).ToList();
+        Assert.Equal(before.Select(p => p.f), after.Select(p => p.f));
+        for (int i = 0; i < before.Count; i++) Assert.Equal(before[i].Item2, after[i].Item2);
     }
 }

@@ -81,6 +81,21 @@ public sealed class SafetensorsMalformedFileTests : IDisposable
     }
 
     [Fact]
+    public void HeaderThatIsNotUtf8()
+    {
+        var (header, data) = RawSafetensors.Split(_original);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(header);
+        int at = header.IndexOf(Norm, StringComparison.Ordinal) + 6;
+        bytes[at] = 0xFF;
+        var file = new byte[8 + bytes.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)bytes.Length);
+        bytes.CopyTo(file, 8);
+        data.CopyTo(file, 8 + bytes.Length);
+        File.WriteAllBytes(Damaged, file);
+        OpenFails("not valid UTF-8");
+    }
+
+    [Fact]
     public void HeaderThatIsNotAnObject()
     {
         RawSafetensors.Write(Damaged, "[1, 2]", ReadOnlySpan<byte>.Empty);
@@ -210,5 +225,45 @@ public sealed class SafetensorsMalformedFileTests : IDisposable
             f.Read(m.Name, 0, buffer);
             Assert.Equal(Enumerable.Range(0, (int)m.ByteLength).Select(i => (byte)(i * 7 + (int)m.DType)), buffer);
         }
+    }
+
+    [Fact]
+    public void AnySingleByteDamageToTheHeaderGivesInvalidDataOrAValidFile()
+    {
+        // Deterministic pseudo-random damage over a small real-format file: never an index/null/other exception.
+        var clean = _tmp.Sub("clean.safetensors");
+        var metas = new[]
+        {
+            new TensorMeta("a.weight", DType.BF16, new TensorShape(2, 3)),
+            new TensorMeta("b", DType.I64, new TensorShape(2)),
+            new TensorMeta("c.bias", DType.F32, new TensorShape(0)),
+            new TensorMeta("d", DType.Bool, new TensorShape(3)),
+        };
+        using (var w = SafetensorsWriter.Create(clean, metas))
+        {
+            foreach (var m in metas) w.WriteTensor(m.Name, new byte[m.ByteLength]);
+            w.Commit();
+        }
+        var bytes = File.ReadAllBytes(clean);
+        int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        var random = new Random(12345);
+        int failures = 0;
+        for (int trial = 0; trial < 400; trial++)
+        {
+            var damaged = (byte[])bytes.Clone();
+            int at = random.Next(0, headerEnd);
+            damaged[at] = (byte)random.Next(256);
+            File.WriteAllBytes(Damaged, damaged);
+            try
+            {
+                SafetensorsFile.Open(Damaged).Dispose();
+            }
+            catch (InvalidDataException e)
+            {
+                Assert.Contains(Damaged, e.Message);
+                failures++;
+            }
+        }
+        Assert.True(failures > 200, $"only {failures} of 400 damaged headers were rejected");
     }
 }

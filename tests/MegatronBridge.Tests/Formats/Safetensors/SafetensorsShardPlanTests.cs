@@ -85,15 +85,19 @@ public class SafetensorsShardPlanTests
     [InlineData("10KB", 10_000L)]
     [InlineData("3kib", 3_072L)]
     [InlineData(" 5gB ", 5_000_000_000L)]
-    [InlineData("8Gb", 1_000_000_000L)] // transformers: a final lower-case b means bits
+    [InlineData("8Gb", 8_000_000_000L)] // huggingface_hub upper-cases the unit: not bits
+    [InlineData("1.5GB", 1_500_000_000L)]
+    [InlineData("1.001MB", 1_000_999L)] // Python: int(1.001 * 10**6) truncates the double 1000999.9999999999
+    [InlineData("2 TB", 2_000_000_000_000L)]
     [InlineData("1234", 1234L)]
     public void ShardSizesParseLikeTransformers(string text, long expected) => Assert.Equal(expected, ShardSize.Parse(text));
 
     [Theory]
     [InlineData("")]
     [InlineData("GB")]
-    [InlineData("1.5GB")]
+    [InlineData("1,5GB")]
     [InlineData("-1GB")]
+    [InlineData("0")]
     [InlineData("0MB")]
     [InlineData("5 gigabytes")]
     [InlineData("99999999999999GiB")]

@@ -198,6 +198,38 @@ public class SafetensorsWriterTests
         }
     }
 
+    [Fact]
+    public void RecipesWithScatteredOutputWindowsExecuteStraightIntoTheFile()
+    {
+        // Concatenation along dim 1 writes each row of each part to a separate place in the file.
+        var (a, aData) = TensorFactory.Iota("a", 0, 64, 3);
+        var (b, bData) = TensorFactory.Iota("b", 1000, 64, 5);
+        var source = new MemoryTensorSource().Add(a, aData).Add(b, bData);
+        var recipe = TensorRecipe.Concat("ab", DType.I32, 1, [("a", StridedView.Contiguous(a.Shape)), ("b", StridedView.Contiguous(b.Shape))]);
+        var first = new TensorMeta("first", DType.U8, new TensorShape(5));
+        using var tmp = TestPaths.NewTempDir();
+        var path = tmp.Sub("m.safetensors");
+        using (var w = SafetensorsWriter.Create(path, [first, recipe.Output], SafetensorsWriteOptions.Default with { WriteBufferBytes = 256 }))
+        {
+            new RecipeExecutor(bufferBytes: 4096).Execute(recipe, source, w.Sink("ab"));
+            w.WriteTensor("first", new byte[] { 1, 2, 3, 4, 5 });
+            w.Commit();
+        }
+        var expected = new int[64 * 8];
+        for (int r = 0; r < 64; r++)
+        {
+            for (int c = 0; c < 3; c++) expected[r * 8 + c] = r * 3 + c;
+            for (int c = 0; c < 5; c++) expected[r * 8 + 3 + c] = 1000 + r * 5 + c;
+        }
+        using var f = SafetensorsFile.Open(path);
+        var bytes = new byte[64 * 8 * 4];
+        f.Read("ab", 0, bytes);
+        Assert.Equal(expected, TensorFactory.Ints(bytes));
+        var small = new byte[5];
+        f.Read("first", 0, small);
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5 }, small);
+    }
+
     /// <summary>A single file as an <see cref="ITensorSource"/> (the executor reads through it).</summary>
     private sealed class FileSource(SafetensorsFile file) : ITensorSource
     {
