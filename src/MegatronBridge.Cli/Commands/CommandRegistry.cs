@@ -9,6 +9,8 @@ internal static class CommandRegistry
     {
         yield return VersionCommand.Create();
         yield return InspectCommand.Create();
+        yield return ImportCommand.Create();
+        yield return ExportCommand.Create();
         yield return CompareCommand.Create();
         yield return GenerateCommand.Create();
     }
