@@ -22,9 +22,15 @@ public sealed class HfWeightLoader
             : throw new InvalidDataException($"{source.Description}: neither model.language_model.embed_tokens.weight nor model.embed_tokens.weight found");
     }
 
-    public static ModelWeights Load(ITensorSource source, ReferenceConfig config) => new HfWeightLoader(source, config).Load();
+    /// <summary>
+    /// Reads the weights. With <paramref name="streamLayers"/> the decoder layers are read from
+    /// <paramref name="source"/> each time the forward reaches them and dropped after, so only one layer is held at a
+    /// time (the source must stay open while the model is used).
+    /// </summary>
+    public static ModelWeights Load(ITensorSource source, ReferenceConfig config, bool streamLayers = false) =>
+        new HfWeightLoader(source, config).Load(streamLayers);
 
-    private ModelWeights Load()
+    private ModelWeights Load(bool streamLayers)
     {
         int h = _config.Hidden;
         var embedding = Mat(_prefix + "embed_tokens.weight", _config.Vocab, h);
@@ -40,8 +46,9 @@ public sealed class HfWeightLoader
             lmHead = Mat("lm_head.weight", _config.Vocab, h);
         }
 
-        var layers = new DecoderLayerWeights[_config.Layers];
-        for (int i = 0; i < layers.Length; i++) layers[i] = LoadLayer(i);
+        IReadOnlyList<DecoderLayerWeights> layers = streamLayers
+            ? new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer)
+            : Enumerable.Range(0, _config.Layers).Select(LoadLayer).ToArray();
         var vision = _config.Vision is not null && _source.Contains("model.visual.patch_embed.proj.weight") ? LoadVision(_config.Vision) : null;
         return new ModelWeights(embedding, layers, Vec(_prefix + "norm.weight", h), lmHead, vision);
     }

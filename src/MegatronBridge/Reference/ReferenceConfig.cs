@@ -30,7 +30,7 @@ public sealed class ReferenceConfig
     public required double RopeTheta { get; init; }
     /// <summary>Number of rotary frequencies (rotary dims / 2).</summary>
     public required int RotaryFrequencies { get; init; }
-    /// <summary>mrope_section (frequencies for T, H, W), or null for plain 1-D RoPE.</summary>
+    /// <summary>mrope_section (frequencies for T, H, W); null means plain 1-D RoPE (all from T).</summary>
     public required IReadOnlyList<int>? MropeSection { get; init; }
     public required bool MropeInterleaved { get; init; }
     /// <summary>Per layer: true for Gated DeltaNet, false for softmax attention.</summary>
@@ -80,9 +80,10 @@ public sealed class ReferenceConfig
         int rotaryDims = (int)(headDim * partial);
         if (rotaryDims <= 0 || rotaryDims % 2 != 0 || rotaryDims > headDim)
             throw new InvalidDataException($"{where}: partial_rotary_factor {partial} gives {rotaryDims} rotary dims of head_dim {headDim}");
-        var section = text.MropeSection;
-        if (section is not null && (section.Count != 3 || section.Any(s => s < 0) || section.Sum() != rotaryDims / 2))
-            throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 sizes summing to {rotaryDims / 2} rotary frequencies");
+        // transformers' defaults when rope_parameters has no mrope_section.
+        var section = text.MropeSection ?? (family == ModelFamily.Qwen35 ? new[] { 11, 11, 10 } : new[] { 24, 20, 20 });
+        if (section.Count != 3 || section.Any(s => s < 0))
+            throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative sizes (T, H, W)");
 
         var linear = new bool[layers];
         if (family == ModelFamily.Qwen35)
@@ -116,7 +117,8 @@ public sealed class ReferenceConfig
             RopeTheta = theta,
             RotaryFrequencies = rotaryDims / 2,
             MropeSection = section,
-            MropeInterleaved = text.MropeInterleaved ?? false,
+            // Both families' rotary embeddings interleave T/H/W whatever mrope_interleaved says.
+            MropeInterleaved = true,
             LinearAttentionLayers = linear,
             // VL checkpoints: the top level is authoritative; LM-only: the (flat) text config.
             TieWordEmbeddings = (config.HasTextConfig ? config.TieWordEmbeddings ?? text.TieWordEmbeddings : text.TieWordEmbeddings) ?? false,

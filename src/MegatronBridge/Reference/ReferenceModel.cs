@@ -11,12 +11,16 @@ public sealed record ImageInput(float[] PixelValues, IReadOnlyList<ImageGrid> Gr
 /// CPU float32 forward of a Qwen3.5 / Qwen3.6 (hybrid Gated DeltaNet) or Qwen3-VL decoder, with the vision tower
 /// when images are given. Weights come in through <see cref="ModelWeights"/>, so any checkpoint layout can feed it.
 /// </summary>
-public sealed class ReferenceModel
+public sealed class ReferenceModel : IDisposable
 {
-    public ReferenceModel(ReferenceConfig config, ModelWeights weights)
+    private readonly IDisposable? _ownedSource;
+
+    /// <param name="ownedSource">Disposed with the model (the checkpoint that streamed layers are read from).</param>
+    public ReferenceModel(ReferenceConfig config, ModelWeights weights, IDisposable? ownedSource = null)
     {
         Config = config;
         Weights = weights;
+        _ownedSource = ownedSource;
         if (weights.Layers.Count != config.Layers)
             throw new InvalidDataException($"{config.Where}: {weights.Layers.Count} layers of weights for num_hidden_layers {config.Layers}");
     }
@@ -24,13 +28,33 @@ public sealed class ReferenceModel
     public ReferenceConfig Config { get; }
     public ModelWeights Weights { get; }
 
-    /// <summary>Loads config.json and the safetensors weights of a Hugging Face folder.</summary>
-    public static ReferenceModel LoadHf(string folder)
+    /// <summary>
+    /// Loads config.json and the safetensors weights of a Hugging Face folder. With <paramref name="streamLayers"/>
+    /// only embeddings, final norm, LM head and vision tower stay in memory; each decoder layer is read when the
+    /// forward reaches it (dispose the model to close the checkpoint).
+    /// </summary>
+    public static ReferenceModel LoadHf(string folder, bool streamLayers = false)
     {
         var config = ReferenceConfig.FromHf(HfConfig.LoadFromFolder(folder));
-        using var checkpoint = SafetensorsCheckpoint.Open(folder);
-        return new ReferenceModel(config, HfWeightLoader.Load(checkpoint, config));
+        var checkpoint = SafetensorsCheckpoint.Open(folder);
+        try
+        {
+            var weights = HfWeightLoader.Load(checkpoint, config, streamLayers);
+            if (!streamLayers)
+            {
+                checkpoint.Dispose();
+                return new ReferenceModel(config, weights);
+            }
+            return new ReferenceModel(config, weights, checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
     }
+
+    public void Dispose() => _ownedSource?.Dispose();
 
     public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source)
     {
