@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>
@@ -118,17 +120,18 @@ public static class GatedDeltaNet
                 var vt = v.AsSpan((t * nv + h) * dv, dv);
                 float decay = MathF.Exp(g[t * nv + h]);
                 float bt = beta[t * nv + h];
-                for (int i = 0; i < state.Length; i++) state[i] *= decay;
+                TensorPrimitives.Multiply(state, decay, state);
                 Array.Clear(kvMem);
-                for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) kvMem[j] += state[i * dv + j] * kt[i];
+                for (int i = 0; i < dk; i++) TensorPrimitives.MultiplyAdd(state.AsSpan(i * dv, dv), kt[i], kvMem, kvMem);
                 for (int j = 0; j < dv; j++) kvMem[j] = (vt[j] - kvMem[j]) * bt; // now delta
                 for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) state[i * dv + j] += kt[i] * kvMem[j];
+                {
+                    var row = state.AsSpan(i * dv, dv);
+                    TensorPrimitives.MultiplyAdd(kvMem, kt[i], row, row);
+                }
                 var o = output.AsSpan((t * nv + h) * dv, dv);
                 o.Clear();
-                for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) o[j] += state[i * dv + j] * qt[i];
+                for (int i = 0; i < dk; i++) TensorPrimitives.MultiplyAdd(state.AsSpan(i * dv, dv), qt[i], o, o);
             }
             if (states is not null) state.CopyTo(states, h * dk * dv);
         });

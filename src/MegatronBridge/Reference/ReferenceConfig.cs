@@ -5,7 +5,8 @@ namespace MegatronBridge.Reference;
 /// <summary>Vision encoder sizes, validated from vision_config.</summary>
 public sealed record VisionDims(
     int Depth, int Hidden, int Intermediate, int Heads, int InChannels, int PatchSize, int TemporalPatchSize,
-    int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes)
+    int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes,
+    bool MlpGeluTanh = true)
 {
     public int HeadDim => Hidden / Heads;
     public int PatchValues => InChannels * TemporalPatchSize * PatchSize * PatchSize;
@@ -67,6 +68,10 @@ public sealed class ReferenceConfig
             : modelType.StartsWith("qwen3_5", StringComparison.Ordinal) || layerTypes is not null ? ModelFamily.Qwen35
             : throw new InvalidDataException($"{config.Path}: model_type '{modelType}' is not a Qwen3.5 / Qwen3.6 / Qwen3-VL model");
 
+        if (text.HiddenAct is { } act && act != "silu")
+            throw new InvalidDataException($"{where}: hidden_act '{act}' is not supported by the reference forward (expected silu)");
+        if (text.AttentionBias == true)
+            throw new InvalidDataException($"{where}: attention_bias true is not supported by the reference forward (Qwen3.5 / Qwen3-VL have no attention biases)");
         int hidden = Need(text.HiddenSize, "hidden_size");
         int layers = Need(text.NumHiddenLayers, "num_hidden_layers");
         int heads = Need(text.NumAttentionHeads, "num_attention_heads");
@@ -145,7 +150,13 @@ public sealed class ReferenceConfig
             Need(v.NumHeads, "num_heads"), Need(v.InChannels ?? 3, "in_channels"), Need(v.PatchSize, "patch_size"),
             Need(v.TemporalPatchSize ?? 2, "temporal_patch_size"), Need(v.SpatialMergeSize ?? 2, "spatial_merge_size"),
             Need(v.OutHiddenSize, "out_hidden_size"), Need(v.NumPositionEmbeddings, "num_position_embeddings"),
-            v.RopeTheta ?? 10000.0, v.DeepstackVisualIndexes);
+            v.RopeTheta ?? 10000.0, v.DeepstackVisualIndexes,
+            v.HiddenAct switch
+            {
+                null or "gelu_pytorch_tanh" => true,
+                "gelu" => false,
+                var other => throw new InvalidDataException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
+            });
         if (dims.Hidden % dims.Heads != 0 || dims.HeadDim % 4 != 0)
             throw new InvalidDataException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");
         int side = (int)Math.Round(Math.Sqrt(dims.NumPositionEmbeddings));

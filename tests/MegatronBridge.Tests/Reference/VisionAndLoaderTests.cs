@@ -86,4 +86,13 @@ public class VisionAndLoaderTests
         Assert.Contains("layer_types[3]", e.Message);
         Assert.Contains("cfg.json", e.Message);
     }
+
+    [Fact]
+    public void UnsupportedActivation_IsReportedWithField()
+    {
+        var json = File.ReadAllText(Path.Combine(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), "config.json"))
+            .Replace("\"silu\"", "\"relu\"");
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
+        Assert.Contains("hidden_act 'relu'", e.Message);
+    }
 }
