@@ -6,7 +6,7 @@ namespace MegatronBridge.Reference;
 public sealed record VisionDims(
     int Depth, int Hidden, int Intermediate, int Heads, int InChannels, int PatchSize, int TemporalPatchSize,
     int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes,
-    bool MlpGeluTanh = true)
+    bool MlpGeluTanh = true, bool PositionAlignCorners = true)
 {
     public int HeadDim => Hidden / Heads;
     public int PatchValues => InChannels * TemporalPatchSize * PatchSize * PatchSize;
@@ -135,14 +135,14 @@ public sealed class ReferenceConfig
             ConvKernel = anyLinear ? Need(text.LinearConvKernelDim, "linear_conv_kernel_dim") : 0,
             NumExpertsPerToken = numExperts > 0 ? Need(text.NumExpertsPerTok, "num_experts_per_tok") : 0,
             MoeIntermediate = numExperts > 0 ? Need(text.MoeIntermediateSize, "moe_intermediate_size") : 0,
-            Vision = config.Vision is null ? null : ReadVision(config.Vision),
+            Vision = config.Vision is null ? null : ReadVision(config.Vision, family),
         };
         if (anyLinear && result.LinearValueHeads % result.LinearKeyHeads != 0)
             throw new InvalidDataException($"{where}: linear_num_value_heads {result.LinearValueHeads} is not a multiple of linear_num_key_heads {result.LinearKeyHeads}");
         return result;
     }
 
-    private static VisionDims ReadVision(VisionConfig v)
+    private static VisionDims ReadVision(VisionConfig v, ModelFamily family)
     {
         int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{v.Where}: {field} is missing or not a positive integer");
         var dims = new VisionDims(
@@ -156,7 +156,11 @@ public sealed class ReferenceConfig
                 null or "gelu_pytorch_tanh" => true,
                 "gelu" => false,
                 var other => throw new InvalidDataException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
-            });
+            },
+            // Qwen3-VL reads these from the config (defaults bilinear, align_corners); Qwen3.5 fixes them so.
+            family == ModelFamily.Qwen3VL ? v.Bool("interpolation_align_corners") ?? true : true);
+        if (family == ModelFamily.Qwen3VL && v.String("interpolation_mode") is { } mode && mode != "bilinear")
+            throw new InvalidDataException($"{v.Where}: interpolation_mode '{mode}' is not supported by the reference forward (expected bilinear)");
         if (dims.Hidden % dims.Heads != 0 || dims.HeadDim % 4 != 0)
             throw new InvalidDataException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");
         int side = (int)Math.Round(Math.Sqrt(dims.NumPositionEmbeddings));

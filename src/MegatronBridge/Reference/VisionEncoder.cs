@@ -70,7 +70,7 @@ public static class VisionEncoder
         return (rows, cols);
     }
 
-    /// <summary>Bilinear (align_corners) resampling of the square learned table to each grid, added per patch.</summary>
+    /// <summary>Bilinear resampling of the square learned table to each grid (taps clamped to the table), added per patch.</summary>
     private static void AddPositionEmbedding(float[] hidden, int[] rows, int[] cols, IReadOnlyList<ImageGrid> grids, Matrix table, VisionDims v)
     {
         int side = (int)Math.Round(Math.Sqrt(v.NumPositionEmbeddings));
@@ -81,8 +81,8 @@ public static class VisionEncoder
         {
             for (int p = 0; p < g.Patches; p++, n++)
             {
-                var (h0, h1, hw0, hw1) = Taps(rows[n], g.H, side);
-                var (w0, w1, ww0, ww1) = Taps(cols[n], g.W, side);
+                var (h0, h1, hw0, hw1) = Taps(rows[n], g.H, side, v.PositionAlignCorners);
+                var (w0, w1, ww0, ww1) = Taps(cols[n], g.W, side, v.PositionAlignCorners);
                 var dst = hidden.AsSpan(n * d, d);
                 ReadOnlySpan<(int Index, float Weight)> taps =
                 [
@@ -100,9 +100,11 @@ public static class VisionEncoder
         }
     }
 
-    private static (int Lo, int Hi, float WeightLo, float WeightHi) Taps(int index, int size, int side)
+    private static (int Lo, int Hi, float WeightLo, float WeightHi) Taps(int index, int size, int side, bool alignCorners)
     {
-        float src = index * (float)(side - 1) / Math.Max(size - 1, 1);
+        float src = alignCorners
+            ? index * (float)(side - 1) / Math.Max(size - 1, 1)
+            : (index + 0.5f) * side / size - 0.5f; // half-pixel centres
         float floor = MathF.Floor(src);
         int lo = Math.Clamp((int)floor, 0, side - 1);
         int hi = Math.Clamp((int)floor + 1, 0, side - 1);
