@@ -123,15 +123,13 @@ public sealed class HfWeightLoader
                 throw new InvalidDataException($"{_source.Description}: {gu} {guShape} / {dn} {dnShape} match neither [E, 2I, H]/[E, H, I] nor [E, H, 2I]/[E, I, H] with I={inter}, H={h}");
             // When H == 2I both readings fit the shapes; the hub writes Qwen3-VL experts transposed.
             if (standard && transposed) standard = _config.Family != ModelFamily.Qwen3VL;
-            var guAll = ElementConvert.ReadFloats(_source, gu);
-            var dnAll = ElementConvert.ReadFloats(_source, dn);
-            int per = 2 * inter * h;
+            long per = 2L * inter * h;
             for (int e = 0; e < experts; e++)
             {
-                var guE = guAll.AsSpan(e * per, per);
-                var dnE = dnAll.AsSpan(e * h * inter, h * inter);
-                Matrix gateUp = standard ? new Matrix(guE.ToArray(), 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
-                Matrix down = standard ? new Matrix(dnE.ToArray(), h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
+                var guE = WeightReader.ReadFloats(_source, gu, e * per, per);
+                var dnE = WeightReader.ReadFloats(_source, dn, e * (long)h * inter, (long)h * inter);
+                Matrix gateUp = standard ? new Matrix(guE, 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
+                Matrix down = standard ? new Matrix(dnE, h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
                 list[e] = new MlpWeights(gateUp.SliceRows(0, inter, $"{gu}[{e}].gate"), gateUp.SliceRows(inter, inter, $"{gu}[{e}].up"), down);
             }
         }
@@ -188,7 +186,7 @@ public sealed class HfWeightLoader
         var meta = _source.Get(name);
         if (meta.Shape.Rank < 2 || meta.Shape[0] != rows || meta.NumElements != (long)rows * cols)
             throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {rows} x {cols} values");
-        return new Matrix(ElementConvert.ReadFloats(_source, name), rows, cols, name);
+        return new Matrix(WeightReader.ReadFloats(_source, name), rows, cols, name);
     }
 
     private float[] Vec(string name, int count)
@@ -196,6 +194,6 @@ public sealed class HfWeightLoader
         var meta = _source.Get(name);
         if (meta.NumElements != count)
             throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {count} values");
-        return ElementConvert.ReadFloats(_source, name);
+        return WeightReader.ReadFloats(_source, name);
     }
 }
