@@ -1,7 +1,10 @@
 namespace MegatronBridge.Reference;
 
+/// <summary>What one decoder layer keeps between decode steps.</summary>
+public abstract class LayerCache;
+
 /// <summary>Keys and values (after norm and RoPE) of every token seen so far by one attention layer.</summary>
-public sealed class AttentionCache
+public sealed class AttentionCache : LayerCache
 {
     public List<float> Keys { get; } = new();
     public List<float> Values { get; } = new();
@@ -9,7 +12,7 @@ public sealed class AttentionCache
 }
 
 /// <summary>Gated DeltaNet state: the last (kernel - 1) conv inputs and the recurrent state per value head.</summary>
-public sealed class LinearAttentionCache(int convChannels, int kernel, int valueHeads, int keyHeadDim, int valueHeadDim)
+public sealed class LinearAttentionCache(int convChannels, int kernel, int valueHeads, int keyHeadDim, int valueHeadDim) : LayerCache
 {
     /// <summary>[kernel - 1, channels]: the conv inputs of the latest tokens, oldest first (zeros before the start).</summary>
     public float[] ConvInputs { get; } = new float[(kernel - 1) * convChannels];
@@ -25,7 +28,7 @@ public sealed class DecodeCache
 {
     public DecodeCache(ReferenceConfig c)
     {
-        Layers = new object[c.Layers];
+        Layers = new LayerCache[c.Layers];
         for (int i = 0; i < c.Layers; i++)
         {
             Layers[i] = c.LinearAttentionLayers[i]
@@ -36,7 +39,7 @@ public sealed class DecodeCache
     }
 
     /// <summary>Per layer: an <see cref="AttentionCache"/> or a <see cref="LinearAttentionCache"/>.</summary>
-    public object[] Layers { get; }
+    public LayerCache[] Layers { get; }
     public int Tokens { get; set; }
     public int NextPosition { get; set; }
 }

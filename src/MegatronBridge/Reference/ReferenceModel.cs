@@ -4,9 +4,6 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
 
-/// <summary>Optional image input: pixel values [patches, C*T*P*P] (processor order) and one grid per image.</summary>
-public sealed record ImageInput(float[] PixelValues, IReadOnlyList<ImageGrid> Grids);
-
 /// <summary>
 /// CPU float32 forward of a Qwen3.5 / Qwen3.6 (hybrid Gated DeltaNet) or Qwen3-VL decoder, with the vision tower
 /// when images are given. Weights come in through <see cref="ModelWeights"/>, so any checkpoint layout can feed it.
@@ -56,10 +53,15 @@ public sealed class ReferenceModel : IDisposable
 
     public void Dispose() => _ownedSource?.Dispose();
 
-    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source)
+    /// <summary>
+    /// A model over any tensor source with Hugging Face names (e.g. a Megatron checkpoint presented in the HF
+    /// layout). With <paramref name="streamLayers"/> the source must stay open while the model is used; pass it as
+    /// <paramref name="owner"/> to have the model dispose it.
+    /// </summary>
+    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source, bool streamLayers = false, IDisposable? owner = null)
     {
         var config = ReferenceConfig.FromHf(hfConfig);
-        return new ReferenceModel(config, HfWeightLoader.Load(source, config));
+        return new ReferenceModel(config, HfWeightLoader.Load(source, config, streamLayers), owner);
     }
 
     /// <summary>Runs the vision tower alone (the features that replace the image tokens).</summary>
@@ -162,7 +164,7 @@ public sealed class ReferenceModel : IDisposable
         return Linear.Apply(x, n, Weights.LmHead);
     }
 
-    private void DecoderLayer(float[] x, int n, DecoderLayerWeights w, RopeTable rope, object? cache)
+    private void DecoderLayer(float[] x, int n, DecoderLayerWeights w, RopeTable rope, LayerCache? cache)
     {
         var normed = (float[])x.Clone();
         Norms.RmsNormInPlace(normed, w.InputNorm, Config.RmsEps, Config.NormStyle);
