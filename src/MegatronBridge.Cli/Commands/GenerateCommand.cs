@@ -15,15 +15,17 @@ internal static class GenerateCommand
         var pixelValues = new Option<string?>("--pixel-values") { Description = "Safetensors file with the processor's pixel values [patches, C*T*P*P] (tensor 'pixel_values', 'image_pixel_values', or its only tensor)." };
         var grid = new Option<string[]>("--image-grid-thw") { Description = "Patch grid t,h,w of each image (repeat for several images).", AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Number of tokens to generate.", DefaultValueFactory = _ => 8 };
+        var streamLayers = new Option<bool>("--stream-layers") { Description = "Read each decoder layer from disk when the forward reaches it (bounded memory, slower)." };
         var command = new Command("generate", "Greedy generation with the CPU reference forward; prints the generated token ids.")
         {
-            model, inputIds, pixelValues, grid, maxNew,
+            model, inputIds, pixelValues, grid, maxNew, streamLayers,
         };
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(inputIds)!, parse.GetValue(pixelValues), parse.GetValue(grid) ?? Array.Empty<string>(), parse.GetValue(maxNew), Console.Out));
+        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(inputIds)!, parse.GetValue(pixelValues), parse.GetValue(grid) ?? Array.Empty<string>(),
+            parse.GetValue(maxNew), Console.Out, parse.GetValue(streamLayers)));
         return command;
     }
 
-    public static int Run(string modelFolder, string inputIds, string? pixelValuesPath, IReadOnlyList<string> grids, int maxNewTokens, TextWriter output)
+    public static int Run(string modelFolder, string inputIds, string? pixelValuesPath, IReadOnlyList<string> grids, int maxNewTokens, TextWriter output, bool streamLayers = false)
     {
         try
         {
@@ -39,7 +41,7 @@ internal static class GenerateCommand
             {
                 throw new ArgumentException("--image-grid-thw needs --pixel-values");
             }
-            var reference = ReferenceModel.LoadHf(modelFolder);
+            using var reference = ReferenceModel.LoadHf(modelFolder, streamLayers);
             var generated = Greedy.Generate(reference, ids, maxNewTokens, image);
             output.WriteLine(string.Join(",", generated));
             return 0;

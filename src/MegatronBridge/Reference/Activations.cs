@@ -72,7 +72,7 @@ public static class Activations
         return x < 0 ? -result : result;
     }
 
-    /// <summary>a *= silu(gate) ... helper for SwiGLU: out[i] = silu(gate[i]) * up[i].</summary>
+    /// <summary>SwiGLU: output[i] = silu(gate[i]) * up[i] (output may alias gate).</summary>
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
         for (int i = 0; i < output.Length; i++) output[i] = Silu(gate[i]) * up[i];

@@ -9,7 +9,11 @@ namespace MegatronBridge.Reference;
 /// </summary>
 public static class Attention
 {
-    public static float[] Forward(ReadOnlySpan<float> x, int tokens, AttentionWeights w, ReferenceConfig c, RopeTable rope)
+    /// <summary>
+    /// Attention of <paramref name="tokens"/> new tokens; with a cache they also see (and are appended to) the keys
+    /// and values of earlier calls. <paramref name="rope"/> holds the new tokens' positions.
+    /// </summary>
+    public static float[] Forward(ReadOnlySpan<float> x, int tokens, AttentionWeights w, ReferenceConfig c, RopeTable rope, AttentionCache? cache = null)
     {
         int d = c.HeadDim, heads = c.Heads, kvHeads = c.KvHeads;
         var qAll = Linear.Apply(x, tokens, w.Q);
@@ -38,8 +42,18 @@ public static class Attention
             for (int hd = 0; hd < kvHeads; hd++) rope.Apply(k.AsSpan((t * kvHeads + hd) * d, d), t);
         }
 
+        int past = 0;
+        if (cache is not null)
+        {
+            past = cache.Tokens;
+            cache.Keys.AddRange(k);
+            cache.Values.AddRange(v);
+            cache.Tokens += tokens;
+            k = cache.Keys.ToArray();
+            v = cache.Values.ToArray();
+        }
         var output = new float[tokens * heads * d];
-        CausalGqa(q, k, v, tokens, heads, kvHeads, d, 1f / MathF.Sqrt(d), output);
+        CausalGqa(q, k, v, tokens, heads, kvHeads, d, 1f / MathF.Sqrt(d), output, past);
 
         if (gate is not null)
             for (int i = 0; i < output.Length; i++) output[i] *= Activations.Sigmoid(gate[i]);
@@ -47,28 +61,29 @@ public static class Attention
     }
 
     /// <summary>
-    /// Softmax attention with query t seeing keys 0..t; q [T, H, d], k/v [T, KV, d], output [T, H, d]. Query head h
-    /// reads kv head h / (H / KV).
+    /// Softmax attention where query t (absolute index past + t) sees keys 0..past + t; q [T, H, d],
+    /// k/v [past + T, KV, d], output [T, H, d]. Query head h reads kv head h / (H / KV).
     /// </summary>
-    public static void CausalGqa(float[] q, float[] k, float[] v, int tokens, int heads, int kvHeads, int d, float scale, float[] output)
+    public static void CausalGqa(float[] q, float[] k, float[] v, int tokens, int heads, int kvHeads, int d, float scale, float[] output, int past = 0)
     {
         int group = heads / kvHeads;
         Parallel.For(0, heads, hd =>
         {
             int kvh = hd / group;
-            var scores = new float[tokens];
+            var scores = new float[past + tokens];
             for (int t = 0; t < tokens; t++)
             {
+                int last = past + t;
                 var qi = q.AsSpan((t * heads + hd) * d, d);
-                for (int s = 0; s <= t; s++) scores[s] = TensorPrimitives.Dot(qi, k.AsSpan((s * kvHeads + kvh) * d, d)) * scale;
-                var row = scores.AsSpan(0, t + 1);
+                for (int s = 0; s <= last; s++) scores[s] = TensorPrimitives.Dot(qi, k.AsSpan((s * kvHeads + kvh) * d, d)) * scale;
+                var row = scores.AsSpan(0, last + 1);
                 TensorPrimitives.SoftMax(row, row);
                 var o = output.AsSpan((t * heads + hd) * d, d);
                 o.Clear();
-                for (int s = 0; s <= t; s++)
+                for (int s = 0; s <= last; s++)
                 {
                     var vs = v.AsSpan((s * kvHeads + kvh) * d, d);
-                    for (int i = 0; i < d; i++) o[i] += row[s] * vs[i];
+                    TensorPrimitives.MultiplyAdd(vs, row[s], o, o);
                 }
             }
         });

@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>
@@ -8,7 +10,11 @@ namespace MegatronBridge.Reference;
 /// </summary>
 public static class GatedDeltaNet
 {
-    public static float[] Forward(ReadOnlySpan<float> x, int tokens, GatedDeltaNetWeights w, ReferenceConfig c)
+    /// <summary>
+    /// The mixer over <paramref name="tokens"/> new tokens; with a cache it continues from (and updates) the conv
+    /// inputs and recurrent state of earlier calls.
+    /// </summary>
+    public static float[] Forward(ReadOnlySpan<float> x, int tokens, GatedDeltaNetWeights w, ReferenceConfig c, LinearAttentionCache? cache = null)
     {
         int nk = c.LinearKeyHeads, nv = c.LinearValueHeads, dk = c.LinearKeyHeadDim, dv = c.LinearValueHeadDim;
         int keyDim = nk * dk, valueDim = nv * dv, convDim = 2 * keyDim + valueDim;
@@ -18,7 +24,7 @@ public static class GatedDeltaNet
         var b = Linear.Apply(x, tokens, w.InProjB);
         var a = Linear.Apply(x, tokens, w.InProjA);
 
-        var conv = CausalConv1dSilu(mixed, tokens, convDim, w.Conv1d, c.ConvKernel);
+        var conv = CausalConv1dSilu(mixed, tokens, convDim, w.Conv1d, c.ConvKernel, cache?.ConvInputs);
 
         var q = new float[tokens * keyDim];
         var k = new float[tokens * keyDim];
@@ -47,33 +53,36 @@ public static class GatedDeltaNet
         }
 
         var core = new float[tokens * valueDim];
-        GatedDeltaRule(q, k, v, g, beta, tokens, nk, nv, dk, dv, core);
+        GatedDeltaRule(q, k, v, g, beta, tokens, nk, nv, dk, dv, core, cache?.State);
 
         Norms.GatedRmsNormInPlace(core, z, w.Norm, c.RmsEps);
         return Linear.Apply(core, tokens, w.OutProj);
     }
 
     /// <summary>
-    /// Depthwise causal conv over time (left zero padding of kernel-1), then SiLU. x [T, C]; weight [C, K] where
-    /// tap K-1 multiplies the current token.
+    /// Depthwise causal conv over time, then SiLU. x [T, C]; weight [C, K] where tap K-1 multiplies the current
+    /// token. Before the first token come the (kernel-1) rows of <paramref name="history"/> (zeros without one,
+    /// which is the left zero padding); the history is updated to the latest inputs.
     /// </summary>
-    public static float[] CausalConv1dSilu(float[] x, int tokens, int channels, float[] weight, int kernel)
+    public static float[] CausalConv1dSilu(float[] x, int tokens, int channels, float[] weight, int kernel, float[]? history = null)
     {
         if (weight.Length != channels * kernel) throw new InvalidDataException($"conv1d weight has {weight.Length} values, expected {channels} x {kernel}");
+        int pad = kernel - 1;
+        // Padded input: [history ; x], history rows oldest first.
+        var padded = new float[(pad + tokens) * channels];
+        if (history is not null) history.CopyTo(padded, 0);
+        x.AsSpan(0, tokens * channels).CopyTo(padded.AsSpan(pad * channels));
         var y = new float[tokens * channels];
         for (int t = 0; t < tokens; t++)
         {
             for (int ch = 0; ch < channels; ch++)
             {
                 float sum = 0;
-                for (int j = 0; j < kernel; j++)
-                {
-                    int src = t - (kernel - 1) + j;
-                    if (src >= 0) sum += weight[ch * kernel + j] * x[src * channels + ch];
-                }
+                for (int j = 0; j < kernel; j++) sum += weight[ch * kernel + j] * padded[(t + j) * channels + ch];
                 y[t * channels + ch] = Activations.Silu(sum);
             }
         }
+        if (history is not null) padded.AsSpan(tokens * channels, pad * channels).CopyTo(history);
         return y;
     }
 
@@ -94,14 +103,15 @@ public static class GatedDeltaNet
     /// The recurrence per value head h (key head h / (nv/nk)), state S [dk, dv] from zero:
     /// S = exp(g_t) S; delta = beta_t (v_t - S^T k_t); S += k_t delta^T; o_t = S^T q_t.
     /// q, k [T, nk, dk] (already normalised and scaled), v [T, nv, dv], g/beta [T, nv], output [T, nv, dv].
+    /// <paramref name="states"/> [nv, dk, dv], when given, is the starting state and receives the final one.
     /// </summary>
-    public static void GatedDeltaRule(float[] q, float[] k, float[] v, float[] g, float[] beta, int tokens, int nk, int nv, int dk, int dv, float[] output)
+    public static void GatedDeltaRule(float[] q, float[] k, float[] v, float[] g, float[] beta, int tokens, int nk, int nv, int dk, int dv, float[] output, float[]? states = null)
     {
         int group = nv / nk;
         Parallel.For(0, nv, h =>
         {
             int kh = h / group;
-            var state = new float[dk * dv];
+            var state = states is null ? new float[dk * dv] : states.AsSpan(h * dk * dv, dk * dv).ToArray();
             var kvMem = new float[dv];
             for (int t = 0; t < tokens; t++)
             {
@@ -110,18 +120,20 @@ public static class GatedDeltaNet
                 var vt = v.AsSpan((t * nv + h) * dv, dv);
                 float decay = MathF.Exp(g[t * nv + h]);
                 float bt = beta[t * nv + h];
-                for (int i = 0; i < state.Length; i++) state[i] *= decay;
+                TensorPrimitives.Multiply(state, decay, state);
                 Array.Clear(kvMem);
-                for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) kvMem[j] += state[i * dv + j] * kt[i];
+                for (int i = 0; i < dk; i++) TensorPrimitives.MultiplyAdd(state.AsSpan(i * dv, dv), kt[i], kvMem, kvMem);
                 for (int j = 0; j < dv; j++) kvMem[j] = (vt[j] - kvMem[j]) * bt; // now delta
                 for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) state[i * dv + j] += kt[i] * kvMem[j];
+                {
+                    var row = state.AsSpan(i * dv, dv);
+                    TensorPrimitives.MultiplyAdd(kvMem, kt[i], row, row);
+                }
                 var o = output.AsSpan((t * nv + h) * dv, dv);
                 o.Clear();
-                for (int i = 0; i < dk; i++)
-                    for (int j = 0; j < dv; j++) o[j] += state[i * dv + j] * qt[i];
+                for (int i = 0; i < dk; i++) TensorPrimitives.MultiplyAdd(state.AsSpan(i * dv, dv), qt[i], o, o);
             }
+            if (states is not null) state.CopyTo(states, h * dk * dv);
         });
     }
 }

@@ -22,9 +22,15 @@ public sealed class HfWeightLoader
             : throw new InvalidDataException($"{source.Description}: neither model.language_model.embed_tokens.weight nor model.embed_tokens.weight found");
     }
 
-    public static ModelWeights Load(ITensorSource source, ReferenceConfig config) => new HfWeightLoader(source, config).Load();
+    /// <summary>
+    /// Reads the weights. With <paramref name="streamLayers"/> the decoder layers are read from
+    /// <paramref name="source"/> each time the forward reaches them and dropped after, so only one layer is held at a
+    /// time (the source must stay open while the model is used).
+    /// </summary>
+    public static ModelWeights Load(ITensorSource source, ReferenceConfig config, bool streamLayers = false) =>
+        new HfWeightLoader(source, config).Load(streamLayers);
 
-    private ModelWeights Load()
+    private ModelWeights Load(bool streamLayers)
     {
         int h = _config.Hidden;
         var embedding = Mat(_prefix + "embed_tokens.weight", _config.Vocab, h);
@@ -40,8 +46,9 @@ public sealed class HfWeightLoader
             lmHead = Mat("lm_head.weight", _config.Vocab, h);
         }
 
-        var layers = new DecoderLayerWeights[_config.Layers];
-        for (int i = 0; i < layers.Length; i++) layers[i] = LoadLayer(i);
+        IReadOnlyList<DecoderLayerWeights> layers = streamLayers
+            ? new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer)
+            : Enumerable.Range(0, _config.Layers).Select(LoadLayer).ToArray();
         var vision = _config.Vision is not null && _source.Contains("model.visual.patch_embed.proj.weight") ? LoadVision(_config.Vision) : null;
         return new ModelWeights(embedding, layers, Vec(_prefix + "norm.weight", h), lmHead, vision);
     }
@@ -116,15 +123,13 @@ public sealed class HfWeightLoader
                 throw new InvalidDataException($"{_source.Description}: {gu} {guShape} / {dn} {dnShape} match neither [E, 2I, H]/[E, H, I] nor [E, H, 2I]/[E, I, H] with I={inter}, H={h}");
             // When H == 2I both readings fit the shapes; the hub writes Qwen3-VL experts transposed.
             if (standard && transposed) standard = _config.Family != ModelFamily.Qwen3VL;
-            var guAll = ElementConvert.ReadFloats(_source, gu);
-            var dnAll = ElementConvert.ReadFloats(_source, dn);
-            int per = 2 * inter * h;
+            long per = 2L * inter * h;
             for (int e = 0; e < experts; e++)
             {
-                var guE = guAll.AsSpan(e * per, per);
-                var dnE = dnAll.AsSpan(e * h * inter, h * inter);
-                Matrix gateUp = standard ? new Matrix(guE.ToArray(), 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
-                Matrix down = standard ? new Matrix(dnE.ToArray(), h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
+                var guE = WeightReader.ReadFloats(_source, gu, e * per, per);
+                var dnE = WeightReader.ReadFloats(_source, dn, e * (long)h * inter, (long)h * inter);
+                Matrix gateUp = standard ? new Matrix(guE, 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
+                Matrix down = standard ? new Matrix(dnE, h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
                 list[e] = new MlpWeights(gateUp.SliceRows(0, inter, $"{gu}[{e}].gate"), gateUp.SliceRows(inter, inter, $"{gu}[{e}].up"), down);
             }
         }
@@ -181,7 +186,7 @@ public sealed class HfWeightLoader
         var meta = _source.Get(name);
         if (meta.Shape.Rank < 2 || meta.Shape[0] != rows || meta.NumElements != (long)rows * cols)
             throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {rows} x {cols} values");
-        return new Matrix(ElementConvert.ReadFloats(_source, name), rows, cols, name);
+        return new Matrix(WeightReader.ReadFloats(_source, name), rows, cols, name);
     }
 
     private float[] Vec(string name, int count)
@@ -189,6 +194,6 @@ public sealed class HfWeightLoader
         var meta = _source.Get(name);
         if (meta.NumElements != count)
             throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {count} values");
-        return ElementConvert.ReadFloats(_source, name);
+        return WeightReader.ReadFloats(_source, name);
     }
 }

@@ -5,7 +5,8 @@ namespace MegatronBridge.Reference;
 /// <summary>Vision encoder sizes, validated from vision_config.</summary>
 public sealed record VisionDims(
     int Depth, int Hidden, int Intermediate, int Heads, int InChannels, int PatchSize, int TemporalPatchSize,
-    int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes)
+    int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes,
+    bool MlpGeluTanh = true, bool PositionAlignCorners = true)
 {
     public int HeadDim => Hidden / Heads;
     public int PatchValues => InChannels * TemporalPatchSize * PatchSize * PatchSize;
@@ -30,7 +31,7 @@ public sealed class ReferenceConfig
     public required double RopeTheta { get; init; }
     /// <summary>Number of rotary frequencies (rotary dims / 2).</summary>
     public required int RotaryFrequencies { get; init; }
-    /// <summary>mrope_section (frequencies for T, H, W), or null for plain 1-D RoPE.</summary>
+    /// <summary>mrope_section (frequencies for T, H, W); null means plain 1-D RoPE (all from T).</summary>
     public required IReadOnlyList<int>? MropeSection { get; init; }
     public required bool MropeInterleaved { get; init; }
     /// <summary>Per layer: true for Gated DeltaNet, false for softmax attention.</summary>
@@ -67,6 +68,10 @@ public sealed class ReferenceConfig
             : modelType.StartsWith("qwen3_5", StringComparison.Ordinal) || layerTypes is not null ? ModelFamily.Qwen35
             : throw new InvalidDataException($"{config.Path}: model_type '{modelType}' is not a Qwen3.5 / Qwen3.6 / Qwen3-VL model");
 
+        if (text.HiddenAct is { } act && act != "silu")
+            throw new InvalidDataException($"{where}: hidden_act '{act}' is not supported by the reference forward (expected silu)");
+        if (text.AttentionBias == true)
+            throw new InvalidDataException($"{where}: attention_bias true is not supported by the reference forward (Qwen3.5 / Qwen3-VL have no attention biases)");
         int hidden = Need(text.HiddenSize, "hidden_size");
         int layers = Need(text.NumHiddenLayers, "num_hidden_layers");
         int heads = Need(text.NumAttentionHeads, "num_attention_heads");
@@ -80,9 +85,10 @@ public sealed class ReferenceConfig
         int rotaryDims = (int)(headDim * partial);
         if (rotaryDims <= 0 || rotaryDims % 2 != 0 || rotaryDims > headDim)
             throw new InvalidDataException($"{where}: partial_rotary_factor {partial} gives {rotaryDims} rotary dims of head_dim {headDim}");
-        var section = text.MropeSection;
-        if (section is not null && (section.Count != 3 || section.Any(s => s < 0) || section.Sum() != rotaryDims / 2))
-            throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 sizes summing to {rotaryDims / 2} rotary frequencies");
+        // transformers' defaults when rope_parameters has no mrope_section.
+        var section = text.MropeSection ?? (family == ModelFamily.Qwen35 ? new[] { 11, 11, 10 } : new[] { 24, 20, 20 });
+        if (section.Count != 3 || section.Any(s => s < 0))
+            throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative sizes (T, H, W)");
 
         var linear = new bool[layers];
         if (family == ModelFamily.Qwen35)
@@ -116,7 +122,8 @@ public sealed class ReferenceConfig
             RopeTheta = theta,
             RotaryFrequencies = rotaryDims / 2,
             MropeSection = section,
-            MropeInterleaved = text.MropeInterleaved ?? false,
+            // Both families' rotary embeddings interleave T/H/W whatever mrope_interleaved says.
+            MropeInterleaved = true,
             LinearAttentionLayers = linear,
             // VL checkpoints: the top level is authoritative; LM-only: the (flat) text config.
             TieWordEmbeddings = (config.HasTextConfig ? config.TieWordEmbeddings ?? text.TieWordEmbeddings : text.TieWordEmbeddings) ?? false,
@@ -128,14 +135,14 @@ public sealed class ReferenceConfig
             ConvKernel = anyLinear ? Need(text.LinearConvKernelDim, "linear_conv_kernel_dim") : 0,
             NumExpertsPerToken = numExperts > 0 ? Need(text.NumExpertsPerTok, "num_experts_per_tok") : 0,
             MoeIntermediate = numExperts > 0 ? Need(text.MoeIntermediateSize, "moe_intermediate_size") : 0,
-            Vision = config.Vision is null ? null : ReadVision(config.Vision),
+            Vision = config.Vision is null ? null : ReadVision(config.Vision, family),
         };
         if (anyLinear && result.LinearValueHeads % result.LinearKeyHeads != 0)
             throw new InvalidDataException($"{where}: linear_num_value_heads {result.LinearValueHeads} is not a multiple of linear_num_key_heads {result.LinearKeyHeads}");
         return result;
     }
 
-    private static VisionDims ReadVision(VisionConfig v)
+    private static VisionDims ReadVision(VisionConfig v, ModelFamily family)
     {
         int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{v.Where}: {field} is missing or not a positive integer");
         var dims = new VisionDims(
@@ -143,7 +150,17 @@ public sealed class ReferenceConfig
             Need(v.NumHeads, "num_heads"), Need(v.InChannels ?? 3, "in_channels"), Need(v.PatchSize, "patch_size"),
             Need(v.TemporalPatchSize ?? 2, "temporal_patch_size"), Need(v.SpatialMergeSize ?? 2, "spatial_merge_size"),
             Need(v.OutHiddenSize, "out_hidden_size"), Need(v.NumPositionEmbeddings, "num_position_embeddings"),
-            v.RopeTheta ?? 10000.0, v.DeepstackVisualIndexes);
+            v.RopeTheta ?? 10000.0, v.DeepstackVisualIndexes,
+            v.HiddenAct switch
+            {
+                null or "gelu_pytorch_tanh" => true,
+                "gelu" => false,
+                var other => throw new InvalidDataException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
+            },
+            // Qwen3-VL reads these from the config (defaults bilinear, align_corners); Qwen3.5 fixes them so.
+            family == ModelFamily.Qwen3VL ? v.Bool("interpolation_align_corners") ?? true : true);
+        if (family == ModelFamily.Qwen3VL && v.String("interpolation_mode") is { } mode && mode != "bilinear")
+            throw new InvalidDataException($"{v.Where}: interpolation_mode '{mode}' is not supported by the reference forward (expected bilinear)");
         if (dims.Hidden % dims.Heads != 0 || dims.HeadDim % 4 != 0)
             throw new InvalidDataException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");
         int side = (int)Math.Round(Math.Sqrt(dims.NumPositionEmbeddings));

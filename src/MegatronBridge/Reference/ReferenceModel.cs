@@ -4,19 +4,20 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
 
-/// <summary>Optional image input: pixel values [patches, C*T*P*P] (processor order) and one grid per image.</summary>
-public sealed record ImageInput(float[] PixelValues, IReadOnlyList<ImageGrid> Grids);
-
 /// <summary>
 /// CPU float32 forward of a Qwen3.5 / Qwen3.6 (hybrid Gated DeltaNet) or Qwen3-VL decoder, with the vision tower
 /// when images are given. Weights come in through <see cref="ModelWeights"/>, so any checkpoint layout can feed it.
 /// </summary>
-public sealed class ReferenceModel
+public sealed class ReferenceModel : IDisposable
 {
-    public ReferenceModel(ReferenceConfig config, ModelWeights weights)
+    private readonly IDisposable? _ownedSource;
+
+    /// <param name="ownedSource">Disposed with the model (the checkpoint that streamed layers are read from).</param>
+    public ReferenceModel(ReferenceConfig config, ModelWeights weights, IDisposable? ownedSource = null)
     {
         Config = config;
         Weights = weights;
+        _ownedSource = ownedSource;
         if (weights.Layers.Count != config.Layers)
             throw new InvalidDataException($"{config.Where}: {weights.Layers.Count} layers of weights for num_hidden_layers {config.Layers}");
     }
@@ -24,18 +25,43 @@ public sealed class ReferenceModel
     public ReferenceConfig Config { get; }
     public ModelWeights Weights { get; }
 
-    /// <summary>Loads config.json and the safetensors weights of a Hugging Face folder.</summary>
-    public static ReferenceModel LoadHf(string folder)
+    /// <summary>
+    /// Loads config.json and the safetensors weights of a Hugging Face folder. With <paramref name="streamLayers"/>
+    /// only embeddings, final norm, LM head and vision tower stay in memory; each decoder layer is read when the
+    /// forward reaches it (dispose the model to close the checkpoint).
+    /// </summary>
+    public static ReferenceModel LoadHf(string folder, bool streamLayers = false)
     {
         var config = ReferenceConfig.FromHf(HfConfig.LoadFromFolder(folder));
-        using var checkpoint = SafetensorsCheckpoint.Open(folder);
-        return new ReferenceModel(config, HfWeightLoader.Load(checkpoint, config));
+        var checkpoint = SafetensorsCheckpoint.Open(folder);
+        try
+        {
+            var weights = HfWeightLoader.Load(checkpoint, config, streamLayers);
+            if (!streamLayers)
+            {
+                checkpoint.Dispose();
+                return new ReferenceModel(config, weights);
+            }
+            return new ReferenceModel(config, weights, checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
     }
 
-    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source)
+    public void Dispose() => _ownedSource?.Dispose();
+
+    /// <summary>
+    /// A model over any tensor source with Hugging Face names (e.g. a Megatron checkpoint presented in the HF
+    /// layout). With <paramref name="streamLayers"/> the source must stay open while the model is used; pass it as
+    /// <paramref name="owner"/> to have the model dispose it.
+    /// </summary>
+    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source, bool streamLayers = false, IDisposable? owner = null)
     {
         var config = ReferenceConfig.FromHf(hfConfig);
-        return new ReferenceModel(config, HfWeightLoader.Load(source, config));
+        return new ReferenceModel(config, HfWeightLoader.Load(source, config, streamLayers), owner);
     }
 
     /// <summary>Runs the vision tower alone (the features that replace the image tokens).</summary>
@@ -50,18 +76,51 @@ public sealed class ReferenceModel
     public float[] Forward(IReadOnlyList<int> inputIds, ImageInput? image = null) => Forward(inputIds, image is null ? null : (image, EncodeImages(image)));
 
     /// <summary>Logits with the image already encoded (greedy decoding encodes once).</summary>
-    public float[] Forward(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image)
+    public float[] Forward(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image) => Run(inputIds, image, null);
+
+    /// <summary>
+    /// Forward over a prompt that also fills a cache, so that <see cref="DecodeStep"/> can continue it one token at
+    /// a time. Returns the prompt's logits [tokens, vocab].
+    /// </summary>
+    public (float[] Logits, DecodeCache Cache) Prefill(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image)
     {
-        int n = inputIds.Count;
-        if (n == 0) throw new ArgumentException("input ids are empty");
+        var cache = new DecodeCache(Config);
+        var logits = Run(inputIds, image, cache);
+        return (logits, cache);
+    }
+
+    /// <summary>Logits [vocab] of one more token after the cached sequence (a text token: positions count on).</summary>
+    public float[] DecodeStep(DecodeCache cache, int token)
+    {
         int h = Config.Hidden;
-        var x = new float[n * h];
-        for (int t = 0; t < n; t++)
+        var x = new float[h];
+        Embed(new[] { token }, x);
+        int p = cache.NextPosition++;
+        var rope = RopeTable.ForText(new[] { new[] { p }, new[] { p }, new[] { p } }, Config.RopeTheta, Config.RotaryFrequencies, Config.MropeSection, Config.MropeInterleaved);
+        for (int layer = 0; layer < Config.Layers; layer++) DecoderLayer(x, 1, Weights.Layers[layer], rope, cache.Layers[layer]);
+        cache.Tokens++;
+        Norms.RmsNormInPlace(x, Weights.FinalNorm, Config.RmsEps, Config.NormStyle);
+        return Linear.Apply(x, 1, Weights.LmHead);
+    }
+
+    private void Embed(IReadOnlyList<int> inputIds, float[] x)
+    {
+        int h = Config.Hidden;
+        for (int t = 0; t < inputIds.Count; t++)
         {
             int id = inputIds[t];
             if (id < 0 || id >= Config.Vocab) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
             Weights.Embedding.Row(id).CopyTo(x.AsSpan(t * h, h));
         }
+    }
+
+    private float[] Run(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image, DecodeCache? cache)
+    {
+        int n = inputIds.Count;
+        if (n == 0) throw new ArgumentException("input ids are empty");
+        int h = Config.Hidden;
+        var x = new float[n * h];
+        Embed(inputIds, x);
 
         var imagePositions = new List<int>();
         IReadOnlyList<ImageGrid> grids = Array.Empty<ImageGrid>();
@@ -82,7 +141,7 @@ public sealed class ReferenceModel
 
         for (int layer = 0; layer < Config.Layers; layer++)
         {
-            DecoderLayer(x, n, Weights.Layers[layer], rope);
+            DecoderLayer(x, n, Weights.Layers[layer], rope, cache?.Layers[layer]);
             // Qwen3-VL deepstack: features of vision layer i are added at the image positions after decoder layer i.
             if (image is { } im && layer < im.Encoded.Deepstack.Count)
             {
@@ -95,18 +154,23 @@ public sealed class ReferenceModel
                 }
             }
         }
+        if (cache is not null)
+        {
+            cache.Tokens = n;
+            cache.NextPosition = positions.Max(row => row.Max()) + 1;
+        }
 
         Norms.RmsNormInPlace(x, Weights.FinalNorm, Config.RmsEps, Config.NormStyle);
         return Linear.Apply(x, n, Weights.LmHead);
     }
 
-    private void DecoderLayer(float[] x, int n, DecoderLayerWeights w, RopeTable rope)
+    private void DecoderLayer(float[] x, int n, DecoderLayerWeights w, RopeTable rope, LayerCache? cache)
     {
         var normed = (float[])x.Clone();
         Norms.RmsNormInPlace(normed, w.InputNorm, Config.RmsEps, Config.NormStyle);
         var mixed = w.LinearAttention is not null
-            ? GatedDeltaNet.Forward(normed, n, w.LinearAttention, Config)
-            : Attention.Forward(normed, n, w.Attention ?? throw new InvalidDataException("decoder layer has neither attention nor linear attention weights"), Config, rope);
+            ? GatedDeltaNet.Forward(normed, n, w.LinearAttention, Config, cache as LinearAttentionCache)
+            : Attention.Forward(normed, n, w.Attention ?? throw new InvalidDataException("decoder layer has neither attention nor linear attention weights"), Config, rope, cache as AttentionCache);
         for (int i = 0; i < x.Length; i++) x[i] += mixed[i];
 
         normed = (float[])x.Clone();

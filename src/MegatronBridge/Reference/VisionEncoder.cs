@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>The vision encoder's results: merged image features and, for Qwen3-VL, the deepstack features.</summary>
@@ -7,7 +9,7 @@ public sealed record VisionOutput(float[] ImageEmbeds, int Tokens, IReadOnlyList
 /// Qwen3-VL / Qwen3.5 vision tower. Patches arrive in spatial-merge-block order (each m x m window contiguous, as
 /// the image processor emits them): Conv3d patch embedding as a matmul over flattened [C, T, P, P] patches, learned
 /// position table resampled bilinearly (align_corners) to the grid, 2-D rotary attention within each frame, blocks
-/// of LayerNorm / attention / LayerNorm / GELU-tanh MLP, then the m x m patch merger (and deepstack mergers).
+/// of LayerNorm / attention / LayerNorm / GELU MLP (tanh form unless hidden_act is gelu), then the m x m patch merger (and deepstack mergers).
 /// </summary>
 public static class VisionEncoder
 {
@@ -68,7 +70,7 @@ public static class VisionEncoder
         return (rows, cols);
     }
 
-    /// <summary>Bilinear (align_corners) resampling of the square learned table to each grid, added per patch.</summary>
+    /// <summary>Bilinear resampling of the square learned table to each grid (taps clamped to the table), added per patch.</summary>
     private static void AddPositionEmbedding(float[] hidden, int[] rows, int[] cols, IReadOnlyList<ImageGrid> grids, Matrix table, VisionDims v)
     {
         int side = (int)Math.Round(Math.Sqrt(v.NumPositionEmbeddings));
@@ -79,8 +81,8 @@ public static class VisionEncoder
         {
             for (int p = 0; p < g.Patches; p++, n++)
             {
-                var (h0, h1, hw0, hw1) = Taps(rows[n], g.H, side);
-                var (w0, w1, ww0, ww1) = Taps(cols[n], g.W, side);
+                var (h0, h1, hw0, hw1) = Taps(rows[n], g.H, side, v.PositionAlignCorners);
+                var (w0, w1, ww0, ww1) = Taps(cols[n], g.W, side, v.PositionAlignCorners);
                 var dst = hidden.AsSpan(n * d, d);
                 ReadOnlySpan<(int Index, float Weight)> taps =
                 [
@@ -98,9 +100,11 @@ public static class VisionEncoder
         }
     }
 
-    private static (int Lo, int Hi, float WeightLo, float WeightHi) Taps(int index, int size, int side)
+    private static (int Lo, int Hi, float WeightLo, float WeightHi) Taps(int index, int size, int side, bool alignCorners)
     {
-        float src = index * (float)(side - 1) / Math.Max(size - 1, 1);
+        float src = alignCorners
+            ? index * (float)(side - 1) / Math.Max(size - 1, 1)
+            : (index + 0.5f) * side / size - 0.5f; // half-pixel centres
         float floor = MathF.Floor(src);
         int lo = Math.Clamp((int)floor, 0, side - 1);
         int hi = Math.Clamp((int)floor + 1, 0, side - 1);
@@ -119,7 +123,8 @@ public static class VisionEncoder
         normed = (float[])hidden.Clone();
         Norms.LayerNormInPlace(normed, b.Norm2Weight, b.Norm2Bias, LayerNormEps);
         var mid = Linear.Apply(normed, patches, b.Fc1, b.Fc1Bias);
-        Activations.GeluTanhInPlace(mid);
+        if (v.MlpGeluTanh) Activations.GeluTanhInPlace(mid);
+        else Activations.GeluErfInPlace(mid);
         var mlp = Linear.Apply(mid, patches, b.Fc2, b.Fc2Bias);
         for (int i = 0; i < hidden.Length; i++) hidden[i] += mlp[i];
     }
@@ -160,14 +165,10 @@ public static class VisionEncoder
                     {
                         var qi = q.AsSpan((s0 + i) * d + h * hd, hd);
                         for (int j = 0; j < frame; j++)
-                            scores[j] = System.Numerics.Tensors.TensorPrimitives.Dot(qi, k.AsSpan((s0 + j) * d + h * hd, hd)) * scale;
-                        System.Numerics.Tensors.TensorPrimitives.SoftMax(scores, scores);
+                            scores[j] = TensorPrimitives.Dot(qi, k.AsSpan((s0 + j) * d + h * hd, hd)) * scale;
+                        TensorPrimitives.SoftMax(scores, scores);
                         var o = output.AsSpan((s0 + i) * d + h * hd, hd);
-                        for (int j = 0; j < frame; j++)
-                        {
-                            var vj = val.AsSpan((s0 + j) * d + h * hd, hd);
-                            for (int e = 0; e < hd; e++) o[e] += scores[j] * vj[e];
-                        }
+                        for (int j = 0; j < frame; j++) TensorPrimitives.MultiplyAdd(val.AsSpan((s0 + j) * d + h * hd, hd), scores[j], o, o);
                     }
                 });
             }

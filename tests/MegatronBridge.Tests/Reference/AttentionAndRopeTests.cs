@@ -79,6 +79,18 @@ public class AttentionAndRopeTests
     }
 
     [Fact]
+    public void PositionIds_TwoImages_EachStartsAtTheCurrentPosition()
+    {
+        const int img = 77;
+        int[] ids = { 5, img, img, img, img, 6, img, img, img, img, 7 };
+        var grids = new[] { new ImageGrid(1, 4, 4), new ImageGrid(1, 4, 4) };
+        var pos = MropePositions.Compute(ids, img, grids, 2);
+        Assert.Equal(new[] { 0, 1, 1, 1, 1, 3, 4, 4, 4, 4, 6 }, pos[0]);
+        Assert.Equal(new[] { 0, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6 }, pos[1]);
+        Assert.Equal(new[] { 0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 6 }, pos[2]);
+    }
+
+    [Fact]
     public void PositionIds_RejectImageRunOfTheWrongLength()
     {
         int[] ids = { 5, 1000, 1000, 1000, 6 };

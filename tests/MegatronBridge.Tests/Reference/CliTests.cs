@@ -33,6 +33,20 @@ public class CliTests
     }
 
     [Fact]
+    public void Generate_WithPixelValues_PrintsTheReferenceImageGreedyTokens()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        var referenceFile = Path.Combine(folder, ReferenceOutputs.FileName);
+        var reference = ReferenceOutputs.Load(referenceFile).Single(c => c.Name == "image");
+        var output = new StringWriter();
+        var grid = reference.Image!.Grids.Single();
+        int rc = GenerateCommand.Run(folder, string.Join(",", reference.InputIds), referenceFile, new[] { $"{grid.T},{grid.H},{grid.W}" },
+            reference.GreedyTokens.Length, output, streamLayers: true);
+        Assert.Equal(0, rc);
+        Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
+    }
+
+    [Fact]
     public void Generate_RejectsBadIds()
     {
         Assert.Equal(2, GenerateCommand.Run(TestPaths.Fixture("qwen35-text-moe-tiny"), "5,x", null, Array.Empty<string>(), 2, TextWriter.Null));

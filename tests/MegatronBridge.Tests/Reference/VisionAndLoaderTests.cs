@@ -86,4 +86,38 @@ public class VisionAndLoaderTests
         Assert.Contains("layer_types[3]", e.Message);
         Assert.Contains("cfg.json", e.Message);
     }
+
+    [Fact]
+    public void UnsupportedActivation_IsReportedWithField()
+    {
+        var json = File.ReadAllText(Path.Combine(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), "config.json"))
+            .Replace("\"silu\"", "\"relu\"");
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
+        Assert.Contains("hidden_act 'relu'", e.Message);
+    }
+
+    [Fact]
+    public void TwoImagesInOneCall_AttendSeparately_AndEqualTwoCalls()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        var image = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "image").Image!;
+        using var model = ReferenceModel.LoadHf(folder);
+        // Second image: the first one's patches in reverse order of merge windows (a different picture of the same grid).
+        int per = image.PixelValues.Length / 4;
+        var second = Enumerable.Range(0, 4).Reverse().SelectMany(i => image.PixelValues.Skip(i * per).Take(per)).ToArray();
+        var grid = image.Grids.Single();
+        var both = model.EncodeImages(new ImageInput(image.PixelValues.Concat(second).ToArray(), new[] { grid, grid }));
+        var a = model.EncodeImages(image);
+        var b = model.EncodeImages(new ImageInput(second, new[] { grid }));
+        Assert.Equal(a.Tokens + b.Tokens, both.Tokens);
+        AssertClose(a.ImageEmbeds.Concat(b.ImageEmbeds).ToArray(), both.ImageEmbeds);
+        AssertClose(a.Deepstack[0].Concat(b.Deepstack[0]).ToArray(), both.Deepstack[0]);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        var diff = Difference.Of(actual, expected);
+        Assert.True(diff.MaxAbs < 1e-5, $"max |diff| {diff.MaxAbs:E3}");
+    }
 }
