@@ -296,6 +296,44 @@ public sealed class PickleWriter
         } while (inBatch == BatchSize);
     }
 
+    /// <summary>
+    /// CPython's batch_dict over an item iterator (used for dict subclasses): one item -> SETITEM, else batches of
+    /// up to 1000 in MARK ... SETITEMS, and unlike the exact-dict path no trailing empty batch.
+    /// </summary>
+    private void SaveDictItemsFromIterator(PyDict dict)
+    {
+        var items = dict.Items;
+        if (items.Count == 1)
+        {
+            Save(items[0].Key);
+            Save(items[0].Value);
+            Op(SetItem);
+            return;
+        }
+        int next = 0;
+        while (next < items.Count)
+        {
+            int remaining = items.Count - next;
+            if (remaining == 1)
+            {
+                Save(items[next].Key);
+                Save(items[next].Value);
+                Op(SetItem);
+                return;
+            }
+            Op(Mark);
+            int batch = 0;
+            while (next < items.Count && batch < BatchSize)
+            {
+                Save(items[next].Key);
+                Save(items[next].Value);
+                next++;
+                batch++;
+            }
+            Op(SetItems);
+        }
+    }
+
     private void SaveGlobal(PyGlobal global)
     {
         if (_protocol >= 4)
@@ -318,6 +356,7 @@ public sealed class PickleWriter
         Save(instance.Args);
         Op(instance.ViaReduce ? Reduce : NewObj);
         Memoize(instance);
+        if (instance.DictItems != null) SaveDictItemsFromIterator(instance.DictItems);
         if (instance.HasState)
         {
             Save(instance.State);

@@ -119,6 +119,18 @@ public sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
     public static PyInstance New(PyGlobal type) => new(type, PyTuple.Of(), viaReduce: false);
     public static PyInstance Reduce(PyGlobal callable, params object?[] args) => new(callable, new PyTuple(args), viaReduce: true);
 
+    /// <summary>
+    /// Writer only: items set on the object after construction (what a dict subclass such as OrderedDict reduces
+    /// to: REDUCE, then SETITEM(S) from an item iterator).
+    /// </summary>
+    public PyDict? DictItems { get; private set; }
+
+    public PyInstance WithDictItems(PyDict items)
+    {
+        DictItems = items;
+        return this;
+    }
+
     public PyInstance WithState(object? state)
     {
         State = state;

@@ -1,3 +1,4 @@
+using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
 using MegatronBridge.Tensors;
 
@@ -37,6 +38,12 @@ public sealed class TorchDistWriter
 
     /// <summary>StorageMeta.save_id; a fresh uuid4 unless set (tests fix it to compare bytes).</summary>
     public string? SaveId { get; set; }
+
+    /// <summary>
+    /// When set, also written as <c>common.pt</c> (torch.save of the dict, archive name <c>common</c>), which
+    /// megatron-core ≤ 0.18 requires; newer versions prefer it over the <c>common_state</c> object when present.
+    /// </summary>
+    public PyDict? CommonPt { get; set; }
 
     /// <summary>Adds a global tensor saved as the given chunks, which must tile <paramref name="globalShape"/> exactly.</summary>
     public void AddTensor(string fqn, DType dtype, long[] globalShape, IReadOnlyList<TorchDistChunk> chunks)
@@ -109,6 +116,8 @@ public sealed class TorchDistWriter
             }
             data.Flush(flushToDisk: true);
         }
+
+        if (CommonPt != null) TorchSave.WriteFile(Path.Combine(_directory, "common.pt"), CommonPt);
 
         var tmp = Path.Combine(_directory, MetadataFileName + ".tmp");
         File.WriteAllBytes(tmp, DcpMetadataPickle.Serialize(metadata));

@@ -38,14 +38,26 @@ public static class TorchSave
         private readonly PyGlobal _orderedDict = new("collections", "OrderedDict");
         private readonly Dictionary<string, PyGlobal> _storageClasses = new();
 
-        public object? Convert(object? value) => value switch
+        // Conversions by reference, so an object used twice stays one object (one storage for a shared tensor).
+        private readonly Dictionary<object, object?> _converted = new(ReferenceEqualityComparer.Instance);
+
+        public object? Convert(object? value)
         {
-            TorchTensorValue t => Tensor(t),
-            List<object?> list => list.Select(Convert).ToList(),
-            PyTuple tuple => new PyTuple(tuple.Items.Select(Convert).ToArray()),
-            PyDict dict => ConvertDict(dict),
-            _ => value,
-        };
+            if (value is null || value is string || value.GetType().IsValueType || value is PyStr or PyGlobal or byte[]) return value;
+            if (_converted.TryGetValue(value, out var done)) return done;
+            object? result = value switch
+            {
+                TorchTensorValue t => Tensor(t),
+                List<object?> list => list.Select(Convert).ToList(),
+                PyTuple tuple => new PyTuple(tuple.Items.Select(Convert).ToArray()),
+                PyDict dict => ConvertDict(dict),
+                PyInstance inst => ConvertInstance(inst),
+                PyPersistentId pid => new PyPersistentId(Convert(pid.Id)),
+                _ => throw new ArgumentException($"cannot torch.save a value of type {value.GetType().Name}"),
+            };
+            _converted[value] = result;
+            return result;
+        }
 
         private PyDict ConvertDict(PyDict dict)
         {
@@ -55,6 +67,15 @@ public static class TorchSave
                 var key = Convert(k);
                 result.Add(key, Convert(v));
             }
+            return result;
+        }
+
+        private PyInstance ConvertInstance(PyInstance inst)
+        {
+            var args = (PyTuple)Convert(inst.Args)!;
+            var result = new PyInstance(inst.Type, args, inst.ViaReduce);
+            if (inst.DictItems != null) result.WithDictItems(ConvertDict(inst.DictItems));
+            if (inst.HasState) result.WithState(Convert(inst.State));
             return result;
         }
 

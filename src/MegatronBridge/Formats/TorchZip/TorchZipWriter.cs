@@ -26,6 +26,12 @@ public sealed class TorchZipWriter
     private readonly List<(string Name, long HeaderOffset, long Length, uint Crc)> _records = new();
     private bool _finished;
 
+    /// <summary>
+    /// Sizes and offsets from this value on use zip64 extra fields (miniz: 0xFFFFFFFF). Lowered only by tests, to
+    /// exercise the zip64 layout without writing 4 GiB.
+    /// </summary>
+    internal long Zip64Threshold { get; init; } = uint.MaxValue;
+
     public TorchZipWriter(Stream output, string archiveName = "archive")
     {
         if (string.IsNullOrEmpty(archiveName) || archiveName.Contains('/'))
@@ -88,42 +94,75 @@ public sealed class TorchZipWriter
         return crc.GetCurrentHashAsUInt32();
     }
 
-    /// <summary>Size of the local part of a record (header, name, padding, data, descriptor) at a given cursor.</summary>
-    public static long LocalRecordSize(long cursor, string fullName, long dataLength)
+    /// <summary>Size of the local part of a record (header, name, extras, padding, data, descriptor) at a given cursor.</summary>
+    public static long LocalRecordSize(long cursor, string fullName, long dataLength) =>
+        LocalRecordSize(cursor, fullName, dataLength, uint.MaxValue);
+
+    private static long LocalRecordSize(long cursor, string fullName, long dataLength, long threshold)
     {
         var nameLength = Encoding.UTF8.GetByteCount(fullName);
-        var pad = Padding(cursor, nameLength);
-        return LocalHeaderSize + nameLength + 4 + pad + dataLength + (dataLength > 0 ? 16 : 0);
+        var zip64 = Zip64ExtraLength(dataLength, cursor, threshold);
+        var pad = Padding(cursor, nameLength, zip64);
+        return LocalHeaderSize + nameLength + zip64 + 4 + pad + dataLength + DescriptorLength(dataLength, zip64 > 0);
     }
 
-    private static int Padding(long cursor, int nameLength)
+    private static int DescriptorLength(long dataLength, bool zip64) => dataLength == 0 ? 0 : zip64 ? 24 : 16;
+
+    /// <summary>Length of miniz's zip64 extra block: sizes when the record is big, the offset when it starts far.</summary>
+    private static int Zip64ExtraLength(long dataLength, long offset, long threshold)
     {
-        var start = cursor + LocalHeaderSize + nameLength + 4;
+        bool bigSize = dataLength >= threshold, farOffset = offset >= threshold;
+        if (!bigSize && !farOffset) return 0;
+        return 4 + (bigSize ? 16 : 0) + (farOffset ? 8 : 0);
+    }
+
+    /// <summary>PyTorch's getPadding: the data starts on a 64-byte boundary after all extra fields.</summary>
+    private static int Padding(long cursor, int nameLength, int zip64ExtraLength)
+    {
+        var start = cursor + LocalHeaderSize + nameLength + zip64ExtraLength + 4;
         return (int)((Alignment - start % Alignment) % Alignment);
     }
+
+    private static void WriteZip64Extra(Span<byte> destination, long dataLength, long offset, long threshold, bool sizesAfterWrite)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(destination, 0x0001);
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[2..], (ushort)(destination.Length - 4));
+        int at = 4;
+        if (dataLength >= threshold)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(destination[at..], (ulong)dataLength);
+            // miniz fills the local header's compressed size before the data is written (0), the central one after.
+            BinaryPrimitives.WriteUInt64LittleEndian(destination[(at + 8)..], sizesAfterWrite ? (ulong)dataLength : 0);
+            at += 16;
+        }
+        if (offset >= threshold) BinaryPrimitives.WriteUInt64LittleEndian(destination[at..], (ulong)offset);
+    }
+
+    private uint Clamp32(long value) => value >= Zip64Threshold ? uint.MaxValue : (uint)value;
 
     private long BeginRecord(string name, long length)
     {
         if (_finished) throw new InvalidOperationException("archive already finished");
-        if (length >= uint.MaxValue || Length >= uint.MaxValue)
-            throw new NotSupportedException($"record '{name}': records or offsets of 4 GiB and more need zip64 records, which are not written; split the tensor into smaller chunks");
         var offset = Length;
         var fullName = Encoding.UTF8.GetBytes(_prefix + name);
-        var pad = Padding(offset, fullName.Length);
+        var zip64 = Zip64ExtraLength(length, offset, Zip64Threshold);
+        var pad = Padding(offset, fullName.Length, zip64);
         Span<byte> h = stackalloc byte[LocalHeaderSize];
         h.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(h, 0x04034B50);
         BinaryPrimitives.WriteUInt16LittleEndian(h[6..], Flags(length));
         BinaryPrimitives.WriteUInt16LittleEndian(h[26..], (ushort)fullName.Length);
-        BinaryPrimitives.WriteUInt16LittleEndian(h[28..], (ushort)(4 + pad));
+        BinaryPrimitives.WriteUInt16LittleEndian(h[28..], (ushort)(zip64 + 4 + pad));
         _output.Write(h);
         _output.Write(fullName);
-        Span<byte> extra = stackalloc byte[4 + Alignment];
-        extra[0] = (byte)'F';
-        extra[1] = (byte)'B';
-        BinaryPrimitives.WriteUInt16LittleEndian(extra[2..], (ushort)pad);
-        extra.Slice(4, pad).Fill((byte)'Z');
-        _output.Write(extra[..(4 + pad)]);
+        Span<byte> extra = stackalloc byte[32 + 4 + Alignment];
+        if (zip64 > 0) WriteZip64Extra(extra[..zip64], length, offset, Zip64Threshold, sizesAfterWrite: false);
+        var fb = extra[zip64..];
+        fb[0] = (byte)'F';
+        fb[1] = (byte)'B';
+        BinaryPrimitives.WriteUInt16LittleEndian(fb[2..], (ushort)pad);
+        fb.Slice(4, pad).Fill((byte)'Z');
+        _output.Write(extra[..(zip64 + 4 + pad)]);
         return offset;
     }
 
@@ -133,12 +172,21 @@ public sealed class TorchZipWriter
     {
         if (length > 0)
         {
-            Span<byte> d = stackalloc byte[16];
+            bool zip64 = Zip64ExtraLength(length, headerOffset, Zip64Threshold) > 0;
+            Span<byte> d = stackalloc byte[24];
             BinaryPrimitives.WriteUInt32LittleEndian(d, 0x08074B50);
             BinaryPrimitives.WriteUInt32LittleEndian(d[4..], crc);
-            BinaryPrimitives.WriteUInt32LittleEndian(d[8..], (uint)length);
-            BinaryPrimitives.WriteUInt32LittleEndian(d[12..], (uint)length);
-            _output.Write(d);
+            if (zip64)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(d[8..], (ulong)length);
+                BinaryPrimitives.WriteUInt64LittleEndian(d[16..], (ulong)length);
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(d[8..], (uint)length);
+                BinaryPrimitives.WriteUInt32LittleEndian(d[12..], (uint)length);
+            }
+            _output.Write(d[..DescriptorLength(length, zip64)]);
         }
         _records.Add((name, headerOffset, length, length > 0 ? crc : 0));
     }
@@ -154,19 +202,26 @@ public sealed class TorchZipWriter
 
         var cdOffset = Length;
         Span<byte> c = stackalloc byte[CentralHeaderSize];
+        Span<byte> zip64Extra = stackalloc byte[32];
         foreach (var r in _records)
         {
             var fullName = Encoding.UTF8.GetBytes(_prefix + r.Name);
-            c.Clear();
+            var zip64 = Zip64ExtraLength(r.Length, r.HeaderOffset, Zip64Threshold);
             BinaryPrimitives.WriteUInt32LittleEndian(c, 0x02014B50);
             BinaryPrimitives.WriteUInt16LittleEndian(c[8..], Flags(r.Length));
             BinaryPrimitives.WriteUInt32LittleEndian(c[16..], r.Crc);
-            BinaryPrimitives.WriteUInt32LittleEndian(c[20..], (uint)r.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(c[24..], (uint)r.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(c[20..], Clamp32(r.Length));
+            BinaryPrimitives.WriteUInt32LittleEndian(c[24..], Clamp32(r.Length));
             BinaryPrimitives.WriteUInt16LittleEndian(c[28..], (ushort)fullName.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(c[42..], (uint)r.HeaderOffset);
+            BinaryPrimitives.WriteUInt16LittleEndian(c[30..], (ushort)zip64);
+            BinaryPrimitives.WriteUInt32LittleEndian(c[42..], Clamp32(r.HeaderOffset));
             _output.Write(c);
             _output.Write(fullName);
+            if (zip64 > 0)
+            {
+                WriteZip64Extra(zip64Extra[..zip64], r.Length, r.HeaderOffset, Zip64Threshold, sizesAfterWrite: true);
+                _output.Write(zip64Extra[..zip64]);
+            }
         }
         var cdSize = Length - cdOffset;
         var zip64EocdOffset = Length;
@@ -186,23 +241,26 @@ public sealed class TorchZipWriter
         BinaryPrimitives.WriteUInt32LittleEndian(loc[16..], 1);
         var eocd = e[76..];
         BinaryPrimitives.WriteUInt32LittleEndian(eocd, 0x06054B50);
-        BinaryPrimitives.WriteUInt16LittleEndian(eocd[8..], (ushort)_records.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(eocd[10..], (ushort)_records.Count);
-        BinaryPrimitives.WriteUInt32LittleEndian(eocd[12..], (uint)cdSize);
-        BinaryPrimitives.WriteUInt32LittleEndian(eocd[16..], (uint)cdOffset);
+        BinaryPrimitives.WriteUInt16LittleEndian(eocd[8..], (ushort)Math.Min(_records.Count, ushort.MaxValue));
+        BinaryPrimitives.WriteUInt16LittleEndian(eocd[10..], (ushort)Math.Min(_records.Count, ushort.MaxValue));
+        BinaryPrimitives.WriteUInt32LittleEndian(eocd[12..], Clamp32(cdSize));
+        BinaryPrimitives.WriteUInt32LittleEndian(eocd[16..], Clamp32(cdOffset));
         _output.Write(e);
     }
 
     /// <summary>Exact archive size for records of the given names and lengths (version and serialization_id included).</summary>
-    public static long ArchiveSize(string archiveName, IEnumerable<(string Name, long Length)> records)
+    public static long ArchiveSize(string archiveName, IEnumerable<(string Name, long Length)> records) =>
+        ArchiveSize(archiveName, records, uint.MaxValue);
+
+    internal static long ArchiveSize(string archiveName, IEnumerable<(string Name, long Length)> records, long threshold)
     {
         var all = records.Concat(new[] { ("version", 2L), (".data/serialization_id", 40L) }).ToList();
         long cursor = 0, central = 0;
         foreach (var (name, length) in all)
         {
             var full = archiveName + "/" + name;
-            cursor += LocalRecordSize(cursor, full, length);
-            central += CentralHeaderSize + Encoding.UTF8.GetByteCount(full);
+            central += CentralHeaderSize + Encoding.UTF8.GetByteCount(full) + Zip64ExtraLength(length, cursor, threshold);
+            cursor += LocalRecordSize(cursor, full, length, threshold);
         }
         return cursor + central + EndRecordsSize;
     }

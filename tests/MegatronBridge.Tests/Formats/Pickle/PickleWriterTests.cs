@@ -60,3 +60,22 @@ public class PickleWriterTests
         Assert.Equal(expected, bytes);
     }
 }
+
+public class OrderedDictPickleTests
+{
+    // pickle.dumps(collections.OrderedDict((f'k{i}', i) for i in range(n)), protocol=2) from CPython 3.11
+    [Theory]
+    [InlineData(1001, 15927, "483776ab88c2cc8834f344a14175ac58a1c699a735e7538a5c73b2a7933f66ab")]
+    [InlineData(2000, 33910, "5bdc3f95b59c005b938d39fb308f6633f6b77e150e3ce3df812cacc363e96a93")]
+    public void Ordered_dict_items_are_batched_like_cpython(int count, int length, string sha256)
+    {
+        var items = new PyDict();
+        for (int i = 0; i < count; i++) items.Add($"k{i}", (long)i);
+        var od = PyInstance.Reduce(new PyGlobal("collections", "OrderedDict")).WithDictItems(items);
+        var bytes = PickleWriter.Serialize(od, 2);
+        Assert.Equal(length, bytes.Length);
+        Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
+        var back = Assert.IsType<PyDict>(PickleReader.Load(bytes, "od"));
+        Assert.Equal(count, back.Count);
+    }
+}
