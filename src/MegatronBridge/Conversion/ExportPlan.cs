@@ -17,7 +17,8 @@ public sealed record ExportOptions
 
 /// <summary>
 /// Megatron to HF: recipes of the HF tensors over the gathered Megatron shards (named by <see cref="ShardNames"/>
-/// with global names; TP size = Tp, or Etp for routed-expert weights). Checks that every shard is present with the
+/// with global names; TP size = Tp, or Etp for routed-expert weights; MTP layers may be named either way, see
+/// <see cref="MegatronNaming.ToCheckpointName"/>). Checks that every shard is present with the
 /// expected shape and that nothing is left over.
 /// </summary>
 public sealed class ExportPlan
@@ -38,8 +39,9 @@ public sealed class ExportPlan
         options ??= new ExportOptions();
         var provider = model.Provider;
         layout.Validate(provider.NumLayers, provider.NumExperts, where);
+        // Shards may use either MTP inner-layer name (mtp_model_layer in memory, transformer_layer on disk).
         var byName = new Dictionary<string, TensorMeta>(StringComparer.Ordinal);
-        foreach (var t in megatronShards) byName[t.Name] = t;
+        foreach (var t in megatronShards) byName[MegatronNaming.FromCheckpointName(t.Name)] = t;
 
         var problems = new List<string>();
         var missing = new List<string>();
@@ -67,11 +69,13 @@ public sealed class ExportPlan
             }
         }
         if (missing.Count > 0) problems.Insert(0, $"{where}: {missing.Count} Megatron tensor(s) needed by {model.Table.Name} are missing: {string.Join(", ", missing)}");
-        var extra = megatronShards.Select(t => t.Name).Where(n => !expected.Contains(n) && !options.IgnoredMegatronTensors.Contains(n)).ToList();
+        var extra = megatronShards.Select(t => t.Name)
+            .Where(n => !expected.Contains(MegatronNaming.FromCheckpointName(n)) && !options.IgnoredMegatronTensors.Contains(n)).ToList();
         if (extra.Count > 0) problems.Add($"{where}: {extra.Count} tensor(s) are not mapped by {model.Table.Name}: {string.Join(", ", extra)}");
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
-        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), p => dtypes[p.Name]).ToList();
+        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), p => dtypes[p.Name],
+            (p, rank, size) => byName[ShardNames.Of(p.Name, rank, size)].Name).ToList();
         if (options.OriginalHfTensors is { } original)
         {
             var rank = original.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);

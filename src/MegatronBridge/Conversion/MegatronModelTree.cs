@@ -33,8 +33,7 @@ public static class MegatronModelTree
 
         if (p.MtpLayers > 0)
         {
-            int last = p.NumLayers - 1;
-            if (p.NumLayers == 0 || kinds[last] != DecoderLayerKind.Attention)
+            if (p.NumLayers == 0 || p.MtpLayerKind != DecoderLayerKind.Attention)
                 throw new InvalidDataException("the MTP layer is built from the last decoder layer's spec, which must be an attention layer (a GDN MTP layer is not mapped by the bridge)");
             for (int k = 0; k < p.MtpLayers; k++)
             {
@@ -43,7 +42,7 @@ public static class MegatronModelTree
                 Add(mtp + "hnorm.weight", h);
                 Add(mtp + "eh_proj.weight", h, 2 * h);
                 AddAttention(p, mtp + "mtp_model_layer.", Add);
-                AddMlp(p, mtp + "mtp_model_layer.", p.IsMoeLayer(last), Add);
+                AddMlp(p, mtp + "mtp_model_layer.", p.MtpLayerIsMoe, Add);
                 Add(mtp + "final_layernorm.weight", h);
             }
         }
@@ -135,7 +134,7 @@ public static class MegatronModelTree
         add(layer + "mlp.router.weight", new long[] { p.NumExperts, h });
         for (int e = 0; e < p.NumExperts; e++) add($"{layer}mlp.experts.linear_fc1.weight{e}", new[] { 2 * i, h });
         for (int e = 0; e < p.NumExperts; e++) add($"{layer}mlp.experts.linear_fc2.weight{e}", new[] { h, i });
-        if (p.MoeSharedExpertIntermediateSize is int s and > 0)
+        if (p.HasSharedExperts && p.MoeSharedExpertIntermediateSize is int s)
         {
             add(layer + "mlp.shared_experts.linear_fc1.weight", new[] { 2L * s, h });
             add(layer + "mlp.shared_experts.linear_fc2.weight", new[] { h, (long)s });

@@ -59,7 +59,8 @@ public static class RecipeBuilder
                 if (!link.Exported) continue;
                 if (!groups.TryGetValue(link.HfName, out var g))
                     throw new InvalidOperationException($"{kind}: link to undeclared HF tensor {link.HfName}");
-                g.Pieces.Add(new TensorPiece(sourceName(kind.Megatron, link.ShardRank, tp), link.MegatronView, link.HfView));
+                var (from, to) = InDestinationOrder(link.MegatronView, link.HfView);
+                g.Pieces.Add(new TensorPiece(sourceName(kind.Megatron, link.ShardRank, tp), from, to));
             }
         }
         var recipes = new List<TensorRecipe>(order.Count);
@@ -71,6 +72,19 @@ public static class RecipeBuilder
             recipes.Add(new TensorRecipe(output, g.Pieces, g.Op));
         }
         return recipes;
+    }
+
+    /// <summary>
+    /// Permutes the dimensions of both windows alike so that the destination is walked in memory order. A transposed
+    /// destination (the Qwen3-VL-MoE hub expert layout) then becomes a contiguous write fed by a strided gather,
+    /// instead of element-by-element writes. The element correspondence is unchanged.
+    /// </summary>
+    internal static (StridedView From, StridedView To) InDestinationOrder(StridedView from, StridedView to)
+    {
+        var order = Enumerable.Range(0, to.Rank).OrderByDescending(d => to.Strides[d]).ThenBy(d => d).ToArray();
+        if (order.Select((d, i) => d == i).All(x => x)) return (from, to);
+        StridedView Permute(StridedView v) => new(v.Offset, order.Select(d => v.Shape[d]).ToArray(), order.Select(d => v.Strides[d]).ToArray());
+        return (Permute(from), Permute(to));
     }
 
     /// <summary>Every output element must be written exactly once (counted; the pieces are disjoint by construction).</summary>

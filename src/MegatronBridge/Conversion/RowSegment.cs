@@ -16,16 +16,41 @@ public static class RowLayout
         for (int rank = 0; rank < perRank.Count; rank++)
         {
             long at = 0;
+            ViewLink? pending = null;
             foreach (var seg in perRank[rank])
             {
                 if (seg.Length == 0) continue;
-                links.Add(new ViewLink(seg.Source.Name, seg.Source.RowRange(seg.Start, seg.Length), rank, whole.Narrow(0, at, seg.Length)));
+                var hf = seg.Source.RowRange(seg.Start, seg.Length);
+                // Rows that continue the previous segment in both tensors become one piece (fewer, longer copies).
+                if (pending is not null && pending.HfName == seg.Source.Name && Continues(pending.HfView, hf))
+                {
+                    pending = pending with { HfView = Extend(pending.HfView, hf.Shape[0]), MegatronView = whole.Narrow(0, at - pending.MegatronView.Shape[0], pending.MegatronView.Shape[0] + seg.Length) };
+                }
+                else
+                {
+                    if (pending is not null) links.Add(pending);
+                    pending = new ViewLink(seg.Source.Name, hf, rank, whole.Narrow(0, at, seg.Length));
+                }
                 at += seg.Length;
             }
+            if (pending is not null) links.Add(pending);
             if (at != shardShape[0])
                 throw new InvalidDataException($"{param}: TP shard {rank} is assembled from {at} rows, its shape {shardShape} needs {shardShape[0]}");
         }
         return links;
+    }
+
+    private static bool Continues(StridedView first, StridedView next) =>
+        first.Rank == next.Rank && first.Rank > 0
+        && first.Strides.AsSpan().SequenceEqual(next.Strides)
+        && first.Shape.AsSpan(1).SequenceEqual(next.Shape.AsSpan(1))
+        && next.Offset == first.Offset + first.Shape[0] * first.Strides[0];
+
+    private static StridedView Extend(StridedView view, long moreRows)
+    {
+        var shape = (long[])view.Shape.Clone();
+        shape[0] += moreRows;
+        return new StridedView(view.Offset, shape, (long[])view.Strides.Clone());
     }
 
     /// <summary>Cuts a global row order into <paramref name="tp"/> equal contiguous chunks (a column-parallel split of the fused tensor).</summary>

@@ -201,4 +201,32 @@ public class MappingKindTests
         Assert.Contains("gate_up", ex.Message);
         Assert.Contains("missing experts", ex.Message);
     }
+
+    [Fact]
+    public void AdjacentRowsBecomeOnePiece()
+    {
+        // GDN at TP 1 is cat(qkv, z, b, a): one piece per HF tensor.
+        var (kind, _) = InProj();
+        Assert.Equal(4, kind.ToMegatron(1, 0, DType.I32).Pieces.Count);
+        // A packed expert at TP 1 is its whole slice: gate and up rows are adjacent.
+        var fc1 = ExpertMappings.Fc1(P("fc1.weight1", 4, 3), ExpertLayout.Packed, 1, 2, "gate_up", null);
+        Assert.Single(fc1.ToMegatron(1, 0, DType.I32).Pieces);
+    }
+
+    [Fact]
+    public void HubExpertExportWritesTheHfTensorInMemoryOrder()
+    {
+        // The hub layout is transposed: the export pieces walk the HF tensor contiguously and gather from the shard.
+        var fc1 = ExpertMappings.Fc1(P("fc1.weight1", 4, 3), ExpertLayout.PackedTransposed, 1, 2, "gate_up", null);
+        var fc0 = ExpertMappings.Fc1(P("fc1.weight0", 4, 3), ExpertLayout.PackedTransposed, 0, 2, "gate_up", null);
+        var recipe = RecipeBuilder.ToHf(new[] { (fc0, 1), (fc1, 1) }, _ => DType.I32).Single();
+        Assert.Equal(2, recipe.Pieces.Count);
+        Assert.All(recipe.Pieces, p => Assert.True(p.To.IsContiguous));
+        var shards = new MemoryTensorSource()
+            .Add(TensorFactory.Iota("fc1.weight0", 0, 4, 3).Meta, TensorFactory.Iota("fc1.weight0", 0, 4, 3).Data)
+            .Add(TensorFactory.Iota("fc1.weight1", 100, 4, 3).Meta, TensorFactory.Iota("fc1.weight1", 100, 4, 3).Data);
+        // Expert 1's [H=3, 2I=4] slice is the transpose of its [4, 3] fc1.
+        var hub = TensorFactory.Ints(new RecipeExecutor().ExecuteToMemory(recipe, shards));
+        Assert.Equal(new[] { 100, 103, 106, 109, 101, 104, 107, 110, 102, 105, 108, 111 }, hub.Skip(12).ToArray());
+    }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
@@ -11,11 +12,20 @@ namespace MegatronBridge.Tests.Conversion;
 /// <summary>HF fixture -> Megatron ranks -> gathered shards -> HF, asserting names, dtypes, bytes and coverage.</summary>
 internal static class RoundTripHarness
 {
+    // Opening a fixture and building its mapping once keeps the layout grid fast; both are read-only afterwards.
+    private static readonly ConcurrentDictionary<string, Lazy<(SafetensorsCheckpoint Hf, ModelMapping Mapping)>> Loaded = new();
+
+    private static (SafetensorsCheckpoint Hf, ModelMapping Mapping) Load(string fixture) =>
+        Loaded.GetOrAdd(fixture, f => new Lazy<(SafetensorsCheckpoint, ModelMapping)>(() =>
+        {
+            string folder = TestPaths.Fixture(f);
+            var hf = SafetensorsCheckpoint.Open(folder);
+            return (hf, BridgeMappings.ForHfFolder(folder, hf).Mapping);
+        })).Value;
+
     public static void Run(string fixture, ParallelLayout layout)
     {
-        string folder = TestPaths.Fixture(fixture);
-        using var hf = SafetensorsCheckpoint.Open(folder);
-        var (_, mapping) = BridgeMappings.ForHfFolder(folder, hf);
+        var (hf, mapping) = Load(fixture);
         var import = ImportPlan.Create(mapping, hf.Tensors, layout);
 
         // Every Megatron parameter is produced, with every shard, exactly once (duplicates aside).

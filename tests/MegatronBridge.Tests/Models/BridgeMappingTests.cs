@@ -210,4 +210,22 @@ public class BridgeMappingTests
             Assert.DoesNotContain(rank, t => t.LocalName.StartsWith("vision_model.", StringComparison.Ordinal));
         }
     }
+
+    [Fact]
+    public void ExportAcceptsTheCheckpointNameOfTheMtpLayer()
+    {
+        var (_, mapping, hf) = Load("qwen35-vl-dense-tiny");
+        using (hf)
+        {
+            var plan = ImportPlan.Create(mapping, hf.Tensors, ParallelLayout.Single);
+            var executor = new RecipeExecutor();
+            var onDisk = new MemoryTensorSource("dist checkpoint");
+            foreach (var t in plan.Tensors)
+                onDisk.Add(t.Recipe.Output with { Name = MegatronNaming.ToCheckpointName(t.ShardName) }, executor.ExecuteToMemory(t.Recipe, hf));
+            Assert.Contains(onDisk.Tensors, t => t.Name == "language_model.mtp.layers.0.transformer_layer.self_attention.linear_qkv.weight");
+            var export = ExportPlan.Create(mapping, onDisk.Tensors, ParallelLayout.Single);
+            var q = export.Recipes.Single(r => r.Output.Name == "mtp.layers.0.self_attn.q_proj.weight");
+            Assert.Equal(hf.ReadAll(q.Output.Name), executor.ExecuteToMemory(q, onDisk));
+        }
+    }
 }
