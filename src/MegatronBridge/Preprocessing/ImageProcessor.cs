@@ -41,6 +41,13 @@ public sealed class ImageProcessor
         }
     }
 
+    /// <summary>Several images for one prompt, stacked as transformers returns them.</summary>
+    public ProcessedBatch ProcessBatch(IEnumerable<string> imagePaths)
+    {
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        return ProcessedBatch.Concatenate(imagePaths.Select(Process).ToList());
+    }
+
     public ProcessedImage Process(RgbImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
