@@ -9,5 +9,9 @@ internal static class CommandRegistry
     {
         yield return VersionCommand.Create();
         yield return InspectCommand.Create();
+        yield return ImportCommand.Create();
+        yield return ExportCommand.Create();
+        yield return CompareCommand.Create();
+        yield return GenerateCommand.Create();
     }
 }

@@ -56,6 +56,34 @@ public sealed record TensorRecipe(TensorMeta Output, IReadOnlyList<TensorPiece> 
         Op == ElementOp.None && Pieces.Count == 1 && Pieces[0].From.Offset == 0 && Pieces[0].From.IsContiguous
         && Pieces[0].To.Offset == 0 && Pieces[0].To.IsContiguous && Pieces[0].To.NumElements == Output.NumElements;
 
+    /// <summary>
+    /// The recipe for rows [start, start+length) of this recipe's output (dimension 0), e.g. one half of a gated fc1
+    /// or one chunk of a checkpoint. Requires pieces whose output windows keep the output's strides (as
+    /// <see cref="Concat"/> builds them) and whose source windows have the output's rank.
+    /// </summary>
+    public TensorRecipe NarrowRows(long start, long length, string? outputName = null)
+    {
+        if (Output.Shape.Rank == 0) throw new InvalidOperationException($"{Output.Name}: a scalar has no rows");
+        if (start < 0 || length < 0 || start + length > Output.Shape[0])
+            throw new ArgumentOutOfRangeException(nameof(start), $"{Output.Name}: rows [{start}, {start + length}) outside {Output.Shape}");
+        var outStrides = Output.Shape.ContiguousStrides();
+        long rowElems = outStrides[0];
+        var pieces = new List<TensorPiece>();
+        foreach (var p in Pieces)
+        {
+            if (p.To.Rank != Output.Shape.Rank || p.From.Rank != p.To.Rank || !p.To.Strides.AsSpan().SequenceEqual(outStrides))
+                throw new NotSupportedException($"{Output.Name}: cannot take rows of a piece from {p.Source} with {p.To}");
+            long first = rowElems == 0 ? 0 : p.To.Offset / rowElems;
+            long a = Math.Max(first, start), b = Math.Min(first + p.To.Shape[0], start + length);
+            if (a >= b) continue;
+            var from = p.From.Narrow(0, a - first, b - a);
+            var to = p.To.Narrow(0, a - first, b - a);
+            pieces.Add(new TensorPiece(p.Source, from, new StridedView(to.Offset - start * rowElems, to.Shape, to.Strides)));
+        }
+        var meta = new TensorMeta(outputName ?? Output.Name, Output.DType, Output.Shape.WithDim(0, length));
+        return new TensorRecipe(meta, pieces, Op);
+    }
+
     /// <summary>The distinct source tensors this recipe reads.</summary>
     public IEnumerable<string> Sources => Pieces.Select(p => p.Source).Distinct();
 }

@@ -87,3 +87,34 @@ public class RecipeExecutorTests
         Assert.Contains("out", e.Message);
     }
 }
+
+public class RecipeNarrowRowsTests
+{
+    [Fact]
+    public void NarrowRowsOfAConcatEqualsTheRowsOfTheWholeOutput()
+    {
+        var a = TensorFactory.Iota("a", 0, 4, 3);
+        var b = TensorFactory.Iota("b", 100, 4, 2);
+        var source = new MemoryTensorSource().Add(a.Meta, a.Data).Add(b.Meta, b.Data);
+        var rows = TensorRecipe.Concat("rows", DType.I32, 0, new[]
+        {
+            ("a", StridedView.Contiguous(4, 3).Narrow(0, 2, 2)),
+            ("a", StridedView.Contiguous(4, 3).Narrow(0, 0, 2)),
+        });
+        var cols = TensorRecipe.Concat("cols", DType.I32, 1, new[] { ("a", StridedView.Contiguous(4, 3)), ("b", StridedView.Contiguous(4, 2)) });
+        var executor = new RecipeExecutor();
+        foreach (var recipe in new[] { rows, cols })
+        {
+            var whole = TensorFactory.Ints(executor.ExecuteToMemory(recipe, source));
+            int width = (int)(recipe.Output.NumElements / recipe.Output.Shape[0]);
+            for (int start = 0; start < 4; start++)
+            {
+                for (int len = 1; start + len <= 4; len++)
+                {
+                    var part = TensorFactory.Ints(executor.ExecuteToMemory(recipe.NarrowRows(start, len), source));
+                    Assert.Equal(whole.Skip(start * width).Take(len * width), part);
+                }
+            }
+        }
+    }
+}

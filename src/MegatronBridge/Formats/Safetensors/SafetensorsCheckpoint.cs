@@ -1,4 +1,3 @@
-using System.Text.Json;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
@@ -16,9 +15,10 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     private readonly Dictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> _byName = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
 
-    private SafetensorsCheckpoint(string folder, List<SafetensorsFile> files)
+    private SafetensorsCheckpoint(string folder, List<SafetensorsFile> files, string? indexPath)
     {
         Description = folder;
+        IndexPath = indexPath;
         _files = files;
         foreach (var f in files)
         {
@@ -35,21 +35,41 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     public string Description { get; }
     public IReadOnlyList<TensorMeta> Tensors => _tensors;
     public IReadOnlyList<SafetensorsFile> Files => _files;
+    /// <summary>The index file the checkpoint was opened through, or null for a single model.safetensors.</summary>
+    public string? IndexPath { get; }
 
     /// <summary>The shard file name holding each tensor (for writing back the same layout).</summary>
-    public string FileOf(string tensorName) => System.IO.Path.GetFileName(_byName[tensorName].File.Path);
+    public string FileOf(string tensorName) =>
+        _byName.TryGetValue(tensorName, out var t)
+            ? System.IO.Path.GetFileName(t.File.Path)
+            : throw new KeyNotFoundException($"{Description}: no tensor named '{tensorName}'");
 
+    /// <summary>
+    /// Opens a checkpoint folder: model.safetensors when present (transformers' precedence), else the index. With an
+    /// index, every shard it names must exist, hold exactly the tensors the index assigns to it, and no tensor may
+    /// appear twice.
+    /// </summary>
     public static SafetensorsCheckpoint Open(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such folder");
-        var index = System.IO.Path.Combine(folder, IndexFileName);
+        var indexPath = System.IO.Path.Combine(folder, IndexFileName);
         var single = System.IO.Path.Combine(folder, SingleFileName);
         var files = new List<SafetensorsFile>();
+        // transformers looks for model.safetensors before the index: a folder with both loads the single file.
+        bool hasIndex = !File.Exists(single) && File.Exists(indexPath);
         try
         {
-            if (File.Exists(index))
+            if (hasIndex)
             {
-                foreach (var shard in ReadIndexShards(index)) files.Add(SafetensorsFile.Open(System.IO.Path.Combine(folder, shard)));
+                var index = SafetensorsIndex.Read(indexPath);
+                foreach (var shard in index.Shards)
+                {
+                    var shardPath = System.IO.Path.Combine(folder, shard);
+                    if (!File.Exists(shardPath))
+                        throw new FileNotFoundException($"{indexPath}: shard '{shard}' named by the index does not exist", shardPath);
+                    files.Add(SafetensorsFile.Open(shardPath));
+                }
+                CheckIndexMatchesShards(index, files);
             }
             else if (File.Exists(single))
             {
@@ -59,7 +79,7 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
             {
                 throw new FileNotFoundException($"{folder}: neither {SingleFileName} nor {IndexFileName} found");
             }
-            return new SafetensorsCheckpoint(folder, files);
+            return new SafetensorsCheckpoint(folder, files, hasIndex ? indexPath : null);
         }
         catch
         {
@@ -68,38 +88,32 @@ public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
         }
     }
 
-    /// <summary>Distinct shard names of an index, in first-appearance order, each checked to stay inside the folder.</summary>
-    public static List<string> ReadIndexShards(string indexPath)
+    private static void CheckIndexMatchesShards(SafetensorsIndex index, List<SafetensorsFile> files)
     {
-        JsonDocument doc;
-        try
+        var byShard = files.ToDictionary(f => System.IO.Path.GetFileName(f.Path), StringComparer.Ordinal);
+        foreach (var (tensor, shard) in index.WeightMap)
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            var file = byShard[shard];
+            if (!file.ByName.ContainsKey(tensor))
+                throw new InvalidDataException($"{index.Path}: tensor '{tensor}' is assigned to {shard}, but {file.Path} has no such tensor");
         }
-        catch (JsonException e)
+        foreach (var file in files)
         {
-            throw new InvalidDataException($"{indexPath}: not valid JSON ({e.Message})");
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{indexPath}: missing weight_map object");
-            var shards = new List<string>();
-            foreach (var p in map.EnumerateObject())
+            var shard = System.IO.Path.GetFileName(file.Path);
+            foreach (var e in file.Entries)
             {
-                if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
-                var shard = p.Value.GetString()!;
-                if (!IsPlainFileName(shard))
-                    throw new InvalidDataException($"{indexPath}: shard name '{shard}' (for '{p.Name}') is not a plain file name inside the folder");
-                if (!shards.Contains(shard)) shards.Add(shard);
+                if (!index.ShardOf.TryGetValue(e.Meta.Name, out var assigned))
+                    throw new InvalidDataException($"{file.Path}: tensor '{e.Meta.Name}' is not listed in {index.Path}");
+                if (assigned != shard)
+                    throw new InvalidDataException($"{file.Path}: tensor '{e.Meta.Name}' is assigned to {assigned} by {index.Path}");
             }
-            return shards;
         }
     }
 
-    public static bool IsPlainFileName(string name) =>
-        name.Length > 0 && name != "." && name != ".." && name.IndexOfAny(new[] { '/', '\\', '\0' }) < 0 && !System.IO.Path.IsPathRooted(name);
+    /// <summary>Distinct shard names of an index, in first-appearance order, each checked to stay inside the folder.</summary>
+    public static List<string> ReadIndexShards(string indexPath) => SafetensorsIndex.Read(indexPath).Shards.ToList();
+
+    public static bool IsPlainFileName(string name) => SafetensorsIndex.IsPlainFileName(name);
 
     public bool TryGet(string name, out TensorMeta meta)
     {

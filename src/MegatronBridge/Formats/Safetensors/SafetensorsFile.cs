@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using MegatronBridge.Tensors;
 
@@ -12,16 +12,20 @@ public sealed record SafetensorsEntry(TensorMeta Meta, long DataStart, long Data
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
+    /// <summary>The header size limit of the reference implementation (100 MB).</summary>
+    public const int MaxHeaderBytes = 100_000_000;
+
     private readonly SafeFileHandle _handle;
 
-    private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, List<SafetensorsEntry> entries, Dictionary<string, string> metadata)
+    private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, SafetensorsHeaderInfo header)
     {
         Path = path;
         _handle = handle;
         DataOffset = 8 + headerLength;
-        Entries = entries;
-        Metadata = metadata;
-        ByName = entries.ToDictionary(e => e.Meta.Name, StringComparer.Ordinal);
+        Entries = header.Entries;
+        Metadata = header.Metadata;
+        MetadataPosition = header.MetadataPosition;
+        ByName = header.Entries.ToDictionary(e => e.Meta.Name, StringComparer.Ordinal);
     }
 
     public string Path { get; }
@@ -31,6 +35,10 @@ public sealed class SafetensorsFile : IDisposable
     public IReadOnlyList<SafetensorsEntry> Entries { get; }
     public IReadOnlyDictionary<string, SafetensorsEntry> ByName { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>Where <c>__metadata__</c> stood in the header (null when absent or in an unusual place).</summary>
+    public SafetensorsMetadataPosition? MetadataPosition { get; }
+    /// <summary>The tensors in data-offset order.</summary>
+    public IEnumerable<TensorMeta> Tensors => Entries.Select(e => e.Meta);
 
     public static SafetensorsFile Open(string path)
     {
@@ -40,16 +48,16 @@ public sealed class SafetensorsFile : IDisposable
             long fileLength = RandomAccess.GetLength(handle);
             if (fileLength < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {fileLength} bytes)");
             Span<byte> lenBytes = stackalloc byte[8];
-            RandomAccess.Read(handle, lenBytes, 0);
-            ulong headerLength = BitConverter.ToUInt64(lenBytes);
-            if (headerLength > 100_000_000UL)
+            ReadExactly(handle, lenBytes, 0, path);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
+            if (headerLength > MaxHeaderBytes)
                 throw new InvalidDataException($"{path}: header length {headerLength} exceeds the 100 MB limit");
             if ((long)headerLength > fileLength - 8)
                 throw new InvalidDataException($"{path}: header length {headerLength} runs past the end of the file ({fileLength} bytes)");
             var header = new byte[headerLength];
-            RandomAccess.Read(handle, header, 8);
-            var (entries, metadata) = SafetensorsHeader.Parse(path, header, fileLength - 8 - (long)headerLength);
-            return new SafetensorsFile(path, handle, (long)headerLength, entries, metadata);
+            ReadExactly(handle, header, 8, path);
+            var info = SafetensorsHeader.ParseHeader(path, header, fileLength - 8 - (long)headerLength);
+            return new SafetensorsFile(path, handle, (long)headerLength, info);
         }
         catch
         {
@@ -60,13 +68,31 @@ public sealed class SafetensorsFile : IDisposable
 
     public void Read(SafetensorsEntry entry, long byteOffset, Span<byte> destination)
     {
-        if (byteOffset < 0 || byteOffset + destination.Length > entry.Meta.ByteLength)
-            throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Path}: read outside tensor '{entry.Meta.Name}'");
+        if (byteOffset < 0 || byteOffset > entry.Meta.ByteLength - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Path}: read of {destination.Length} bytes at {byteOffset} is outside tensor '{entry.Meta.Name}' ({entry.Meta.ByteLength} bytes)");
         long at = DataOffset + entry.DataStart + byteOffset;
         while (destination.Length > 0)
         {
             int n = RandomAccess.Read(_handle, destination, at);
-            if (n <= 0) throw new EndOfStreamException($"{Path}: file ended while reading tensor '{entry.Meta.Name}'");
+            if (n <= 0) throw new EndOfStreamException($"{Path}: file ended while reading tensor '{entry.Meta.Name}' (changed since it was opened?)");
+            destination = destination[n..];
+            at += n;
+        }
+    }
+
+    /// <summary>Reads bytes of the tensor called <paramref name="name"/>.</summary>
+    public void Read(string name, long byteOffset, Span<byte> destination)
+    {
+        if (!ByName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        Read(entry, byteOffset, destination);
+    }
+
+    private static void ReadExactly(SafeFileHandle handle, Span<byte> destination, long at, string path)
+    {
+        while (destination.Length > 0)
+        {
+            int n = RandomAccess.Read(handle, destination, at);
+            if (n <= 0) throw new InvalidDataException($"{path}: file ended while reading the header");
             destination = destination[n..];
             at += n;
         }

@@ -1,17 +1,50 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
 
-/// <summary>Parses and validates a safetensors JSON header.</summary>
+/// <summary>Where the <c>__metadata__</c> entry sits among the header keys (writers differ; rewriting keeps it).</summary>
+public enum SafetensorsMetadataPosition
+{
+    /// <summary>Before the tensors: what the Rust/Python <c>safetensors</c> library writes.</summary>
+    First,
+    /// <summary>After the tensors.</summary>
+    Last,
+}
+
+/// <summary>A parsed and fully validated safetensors header.</summary>
+public sealed record SafetensorsHeaderInfo(
+    List<SafetensorsEntry> Entries,
+    Dictionary<string, string> Metadata,
+    SafetensorsMetadataPosition? MetadataPosition);
+
+/// <summary>
+/// Parses and validates a safetensors JSON header: JSON shape, dtypes, dtype x shape = byte length, no duplicate
+/// names, offsets that tile the data section exactly (no overlap, no gap, nothing missing or left over).
+/// </summary>
 public static class SafetensorsHeader
 {
+    public const string MetadataKey = "__metadata__";
+
     public static (List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) Parse(string path, ReadOnlySpan<byte> header, long dataLength)
     {
+        var info = ParseHeader(path, header.ToArray(), dataLength);
+        return (info.Entries, info.Metadata);
+    }
+
+    /// <param name="path">The file, for error messages.</param>
+    /// <param name="header">The header bytes (JSON, possibly padded with spaces).</param>
+    /// <param name="dataLength">Bytes in the file after the header; the tensors must cover them exactly.</param>
+    public static SafetensorsHeaderInfo ParseHeader(string path, ReadOnlyMemory<byte> header, long dataLength)
+    {
+        // JsonDocument only notices bad UTF-8 when a string is read, as InvalidOperationException: check first.
+        if (!Utf8.IsValid(header.Span))
+            throw new InvalidDataException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(header.ToArray());
+            doc = JsonDocument.Parse(header);
         }
         catch (JsonException e)
         {
@@ -23,38 +56,70 @@ public static class SafetensorsHeader
                 throw new InvalidDataException($"{path}: header is not a JSON object");
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            // JsonDocument keeps duplicate keys and lookups silently take one of them: check names ourselves.
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            int metadataIndex = -1, index = 0;
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
-                if (prop.Name == "__metadata__")
+                if (!seen.Add(prop.Name))
                 {
-                    if (prop.Value.ValueKind != JsonValueKind.Object)
-                        throw new InvalidDataException($"{path}: __metadata__ is not an object");
-                    foreach (var m in prop.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new InvalidDataException($"{path}: __metadata__ value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
+                    throw new InvalidDataException(prop.Name == MetadataKey
+                        ? $"{path}: header has {MetadataKey} twice"
+                        : $"{path}: tensor '{prop.Name}' appears twice in the header");
                 }
-                entries.Add(ParseEntry(path, prop));
-            }
-            entries.Sort((a, b) => a.DataStart.CompareTo(b.DataStart));
-            long expected = 0;
-            foreach (var e in entries)
-            {
-                if (e.DataStart != expected)
+                if (prop.Name == MetadataKey)
                 {
-                    throw new InvalidDataException(e.DataStart < expected
-                        ? $"{path}: tensor '{e.Meta.Name}' overlaps the previous tensor (starts at {e.DataStart}, previous ends at {expected})"
-                        : $"{path}: gap in the data before tensor '{e.Meta.Name}' (starts at {e.DataStart}, previous ends at {expected})");
+                    ParseMetadata(path, prop.Value, metadata);
+                    metadataIndex = index;
                 }
-                expected = e.DataEnd;
+                else
+                {
+                    entries.Add(ParseEntry(path, prop));
+                }
+                index++;
             }
-            if (expected > dataLength)
-                throw new InvalidDataException($"{path}: tensor data ends at {expected} but the file holds only {dataLength} data bytes (truncated?)");
-            return (entries, metadata);
+            // Somewhere in the middle (no known writer does that) has no position a writer could reproduce.
+            SafetensorsMetadataPosition? metadataPosition =
+                metadataIndex == 0 ? SafetensorsMetadataPosition.First
+                : metadataIndex == index - 1 && metadataIndex > 0 ? SafetensorsMetadataPosition.Last
+                : null;
+            CheckTiling(path, entries, dataLength);
+            return new SafetensorsHeaderInfo(entries, metadata, metadataPosition);
         }
+    }
+
+    private static void ParseMetadata(string path, JsonElement value, Dictionary<string, string> metadata)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path}: {MetadataKey} is not an object");
+        foreach (var m in value.EnumerateObject())
+        {
+            if (m.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidDataException($"{path}: {MetadataKey} value '{m.Name}' is not a string");
+            if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
+                throw new InvalidDataException($"{path}: {MetadataKey} has key '{m.Name}' twice");
+        }
+    }
+
+    /// <summary>Sorted by offset, the tensors must tile [0, dataLength) exactly.</summary>
+    private static void CheckTiling(string path, List<SafetensorsEntry> entries, long dataLength)
+    {
+        entries.Sort((a, b) => a.DataStart != b.DataStart ? a.DataStart.CompareTo(b.DataStart) : a.DataEnd.CompareTo(b.DataEnd));
+        long expected = 0;
+        foreach (var e in entries)
+        {
+            if (e.DataStart != expected)
+            {
+                throw new InvalidDataException(e.DataStart < expected
+                    ? $"{path}: tensor '{e.Meta.Name}' overlaps the previous tensor (starts at {e.DataStart}, previous ends at {expected})"
+                    : $"{path}: gap in the data before tensor '{e.Meta.Name}' (starts at {e.DataStart}, previous ends at {expected})");
+            }
+            expected = e.DataEnd;
+            if (expected > dataLength)
+                throw new InvalidDataException($"{path}: tensor '{e.Meta.Name}' ends at data byte {expected} but the file holds only {dataLength} data bytes (truncated?)");
+        }
+        if (expected != dataLength)
+            throw new InvalidDataException($"{path}: the tensors cover {expected} data bytes but the file holds {dataLength} (trailing bytes after the last tensor)");
     }
 
     private static SafetensorsEntry ParseEntry(string path, JsonProperty prop)
@@ -63,23 +128,43 @@ public static class SafetensorsHeader
         var v = prop.Value;
         if (v.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{path}: tensor '{name}': header entry is not an object");
-        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
-            throw new InvalidDataException($"{path}: tensor '{name}': missing dtype");
+        JsonElement? dtypeField = null, shapeField = null, offsetsField = null;
+        foreach (var field in v.EnumerateObject())
+        {
+            // Unknown fields are ignored, as the reference implementation does; known ones must be unique.
+            ref JsonElement? slot = ref dtypeField;
+            switch (field.Name)
+            {
+                case "dtype": slot = ref dtypeField; break;
+                case "shape": slot = ref shapeField; break;
+                case "data_offsets": slot = ref offsetsField; break;
+                default: continue;
+            }
+            if (slot.HasValue) throw new InvalidDataException($"{path}: tensor '{name}': field '{field.Name}' appears twice");
+            slot = field.Value;
+        }
+
+        if (dtypeField is not { ValueKind: JsonValueKind.String } dt)
+            throw new InvalidDataException($"{path}: tensor '{name}': missing or non-string dtype");
         if (!DTypes.TryFromSafetensorsName(dt.GetString()!, out var dtype))
             throw new InvalidDataException($"{path}: tensor '{name}': unsupported dtype '{dt.GetString()}'");
-        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
-            throw new InvalidDataException($"{path}: tensor '{name}': missing shape");
+
+        if (shapeField is not { ValueKind: JsonValueKind.Array } sh)
+            throw new InvalidDataException($"{path}: tensor '{name}': missing shape array");
         var dims = new List<long>();
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var n) || n < 0)
-                throw new InvalidDataException($"{path}: tensor '{name}': invalid shape entry {d}");
+                throw new InvalidDataException($"{path}: tensor '{name}': invalid shape entry {d.GetRawText()}");
             dims.Add(n);
         }
-        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+
+        if (offsetsField is not { ValueKind: JsonValueKind.Array } off || off.GetArrayLength() != 2
+            || off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number)
             throw new InvalidDataException($"{path}: tensor '{name}': data_offsets must be [begin, end]");
         if (!off[0].TryGetInt64(out var begin) || !off[1].TryGetInt64(out var end) || begin < 0 || end < begin)
-            throw new InvalidDataException($"{path}: tensor '{name}': invalid data_offsets {off}");
+            throw new InvalidDataException($"{path}: tensor '{name}': invalid data_offsets {off.GetRawText()}");
+
         var shape = new TensorShape(dims.ToArray());
         long expectedBytes;
         try

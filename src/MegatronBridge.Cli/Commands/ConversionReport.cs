@@ -1,0 +1,49 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace MegatronBridge.Cli.Commands;
+
+/// <summary>Progress bar with bytes/s while a conversion streams, and the summary table after it.</summary>
+internal static class ConversionReport
+{
+    /// <summary>Runs <paramref name="job"/> with a progress bar on an interactive terminal, silently otherwise.</summary>
+    public static T WithProgress<T>(TextWriter output, string title, bool quiet, Func<Action<long, long>?, T> job)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        if (quiet || !console.Profile.Capabilities.Interactive) return job(null);
+        T result = default!;
+        console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(title, maxValue: 1);
+                result = job((done, total) =>
+                {
+                    task.MaxValue = Math.Max(1, total);
+                    task.Value = done;
+                });
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    public static void Summary(TextWriter output, string title, IEnumerable<(string Name, string Value)> rows)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        var table = new Table().Title(title).AddColumn("").AddColumn("");
+        table.HideHeaders();
+        foreach (var (name, value) in rows) table.AddRow(Markup.Escape(name), Markup.Escape(value));
+        console.Write(table);
+    }
+
+    public static string Bytes(long bytes) => bytes switch
+    {
+        >= 1L << 30 => (bytes / (double)(1L << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB",
+        >= 1L << 20 => (bytes / (double)(1L << 20)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB",
+        >= 1L << 10 => (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB",
+        _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+    };
+
+    public static string Rate(long bytes, TimeSpan elapsed) =>
+        elapsed.TotalSeconds > 0 ? Bytes((long)(bytes / elapsed.TotalSeconds)) + "/s" : "-";
+}

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Formats.Safetensors;
+
+namespace MegatronBridge.Cli.Commands;
+
+/// <summary><c>megatron-bridge export</c>: Megatron checkpoint -> Hugging Face folder (flag names as Megatron-Bridge's).</summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var hfModel = new Option<DirectoryInfo>("--hf-model") { Description = "The original Hugging Face folder: config.json (required), tokenizer/processor files and weights (for names, order and shard layout).", Required = true };
+        var megatronPath = new Option<DirectoryInfo>("--megatron-path") { Description = "Megatron checkpoint: the folder with latest_checkpointed_iteration.txt, or an iter_XXXXXXX / release folder.", Required = true };
+        var hfPath = new Option<string>("--hf-path") { Description = "Output Hugging Face folder.", Required = true };
+        var shard = new Option<string?>("--max-shard-size") { Description = "Shard size limit, e.g. 5GB (default: the original shard layout)." };
+        var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+
+        var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            return CommandErrors.Run("export", parse.InvocationConfiguration.Error, () =>
+            {
+                var request = new ExportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, parse.GetValue(hfPath)!)
+                {
+                    MaxShardBytes = parse.GetValue(shard) is { } s ? ShardSize.Parse(s) : null,
+                    Force = parse.GetValue(force),
+                };
+                bool asJson = parse.GetValue(json);
+                var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));
+                if (asJson)
+                {
+                    output.WriteLine(new JsonObject
+                    {
+                        ["hf_path"] = result.HfPath,
+                        ["source"] = result.SourceFolder,
+                        ["architecture"] = result.Architecture,
+                        ["bridge"] = result.Bridge,
+                        ["tensors"] = result.Tensors,
+                        ["bytes"] = result.Bytes,
+                        ["lossy_tensors"] = new JsonArray(result.LossyTensors.Select(n => (JsonNode)n).ToArray()),
+                        ["skipped_keys"] = new JsonArray(result.SkippedKeys.Select(n => (JsonNode)n).ToArray()),
+                        ["seconds"] = result.Elapsed.TotalSeconds,
+                    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                }
+                else
+                {
+                    ConversionReport.Summary(output, "Export", new[]
+                    {
+                        ("architecture", result.Architecture),
+                        ("bridge", result.Bridge),
+                        ("source", result.SourceFolder),
+                        ("tensors", result.Tensors.ToString()),
+                        ("bytes", ConversionReport.Bytes(result.Bytes)),
+                        ("time", $"{result.Elapsed.TotalSeconds:0.00} s ({ConversionReport.Rate(result.Bytes, result.Elapsed)})"),
+                        ("not bit-exact", result.LossyTensors.Count == 0 ? "none" : $"{result.LossyTensors.Count} GDN output norm(s): bf16(bf16(w - 1) + 1)"),
+                        ("skipped keys", result.SkippedKeys.Count.ToString()),
+                        ("written to", result.HfPath),
+                    });
+                }
+                return 0;
+            });
+        });
+        return command;
+    }
+}

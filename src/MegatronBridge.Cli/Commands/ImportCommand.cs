@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MegatronBridge.Conversion;
+using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Cli.Commands;
+
+/// <summary><c>megatron-bridge import</c>: Hugging Face folder -> Megatron checkpoint (flag names as Megatron-Bridge's).</summary>
+internal static class ImportCommand
+{
+    public static Command Create()
+    {
+        var hfModel = new Option<DirectoryInfo>("--hf-model") { Description = "Hugging Face checkpoint folder (config.json + safetensors).", Required = true };
+        var megatronPath = new Option<string>("--megatron-path") { Description = "Output folder for the Megatron checkpoint.", Required = true };
+        var dtype = new Option<string?>("--torch-dtype") { Description = "Parameter dtype: bfloat16, float16 or float32 (default: keep the checkpoint's)." };
+        dtype.AcceptOnlyFromAmong("bfloat16", "float16", "float32");
+        var format = new Option<string>("--format") { Description = "torch_dist (PyTorch DCP, default) or torch (legacy per-rank files).", DefaultValueFactory = _ => "torch_dist" };
+        format.AcceptOnlyFromAmong("torch_dist", "torch");
+        var parallel = new ParallelOptions();
+        var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
+
+        var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore }) command.Options.Add(o);
+        parallel.AddTo(command);
+        command.SetAction(parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            return CommandErrors.Run("import", parse.InvocationConfiguration.Error, () =>
+            {
+                var request = new ImportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!)
+                {
+                    Format = parse.GetValue(format) == "torch" ? MegatronFormat.Torch : MegatronFormat.TorchDist,
+                    Layout = parallel.Read(parse),
+                    ParamDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
+                    Force = parse.GetValue(force),
+                    IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
+                };
+                bool asJson = parse.GetValue(json);
+                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
+                if (asJson)
+                {
+                    output.WriteLine(new JsonObject
+                    {
+                        ["megatron_path"] = result.MegatronPath,
+                        ["iteration_folder"] = result.IterationFolder,
+                        ["architecture"] = result.Architecture,
+                        ["bridge"] = result.Bridge,
+                        ["format"] = result.Format == MegatronFormat.Torch ? "torch" : "torch_dist",
+                        ["parallel"] = new JsonObject { ["tp"] = result.Layout.Tp, ["pp"] = result.Layout.Pp, ["vpp"] = result.Layout.Vpp, ["ep"] = result.Layout.Ep, ["etp"] = result.Layout.Etp },
+                        ["tensors"] = result.Tensors,
+                        ["bytes"] = result.Bytes,
+                        ["seconds"] = result.Elapsed.TotalSeconds,
+                    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                }
+                else
+                {
+                    ConversionReport.Summary(output, "Import", new[]
+                    {
+                        ("architecture", result.Architecture),
+                        ("bridge", result.Bridge),
+                        ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
+                        ("tensors", result.Tensors.ToString()),
+                        ("bytes", ConversionReport.Bytes(result.Bytes)),
+                        ("time", $"{result.Elapsed.TotalSeconds:0.00} s ({ConversionReport.Rate(result.Bytes, result.Elapsed)})"),
+                        ("checkpoint", result.MegatronPath),
+                    });
+                    output.WriteLine($"Megatron checkpoint written to {result.MegatronPath} (load it with --load {result.MegatronPath} --finetune, or --no-load-optim --no-load-rng)");
+                }
+                return 0;
+            });
+        });
+        return command;
+    }
+}

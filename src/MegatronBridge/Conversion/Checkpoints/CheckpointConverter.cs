@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using MegatronBridge.Config;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Models;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Conversion.Checkpoints;
+
+public enum MegatronFormat
+{
+    /// <summary>PyTorch DCP as megatron-core's dist_checkpointing writes it (<c>--ckpt-format torch_dist</c>).</summary>
+    TorchDist,
+    /// <summary>Legacy per-rank <c>mp_rank_XX/model_optim_rng.pt</c> files (<c>--ckpt-format torch</c>).</summary>
+    Torch,
+}
+
+public sealed record ImportRequest(string HfModel, string MegatronPath)
+{
+    public MegatronFormat Format { get; init; } = MegatronFormat.TorchDist;
+    public ParallelLayout Layout { get; init; } = ParallelLayout.Single;
+    /// <summary>Megatron parameter dtype; null keeps the checkpoint's dtype.</summary>
+    public DType? ParamDType { get; init; }
+    public bool Force { get; init; }
+    public IReadOnlyCollection<string> IgnoredHfTensors { get; init; } = Array.Empty<string>();
+    /// <summary>Fixed DCP save_id (tests); a fresh uuid otherwise.</summary>
+    public string? SaveId { get; init; }
+}
+
+public sealed record ImportResult(
+    string MegatronPath,
+    string IterationFolder,
+    string Architecture,
+    string Bridge,
+    MegatronFormat Format,
+    ParallelLayout Layout,
+    int Tensors,
+    long Bytes,
+    TimeSpan Elapsed);
+
+public sealed record ExportRequest(string HfModel, string MegatronPath, string HfPath)
+{
+    /// <summary>Shard size limit; null writes the original checkpoint's shard layout when --hf-model has one.</summary>
+    public long? MaxShardBytes { get; init; }
+    public bool Force { get; init; }
+}
+
+public sealed record ExportResult(
+    string HfPath,
+    string SourceFolder,
+    string Architecture,
+    string Bridge,
+    MegatronFormat Format,
+    int Tensors,
+    long Bytes,
+    IReadOnlyList<string> LossyTensors,
+    IReadOnlyList<string> SkippedKeys,
+    TimeSpan Elapsed);
+
+/// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
+public static class CheckpointConverter
+{
+    public static ImportResult Import(ImportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    {
+        var clock = Stopwatch.StartNew();
+        executor ??= new RecipeExecutor();
+        using var hf = SafetensorsCheckpoint.Open(request.HfModel);
+        var (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, hf);
+        var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
+        var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
+            new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = request.IgnoredHfTensors }, request.HfModel);
+        var written = plan.Tensors.Where(t => request.Format == MegatronFormat.Torch || !t.IsDuplicate).ToList();
+        long bytes = written.Sum(t => t.Recipe.Output.ByteLength);
+        var progress = new ConversionProgress(bytes, onProgress);
+
+        using var staged = StagedOutput.Begin(request.MegatronPath, request.Force);
+        switch (request.Format)
+        {
+            case MegatronFormat.TorchDist:
+                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId);
+                break;
+            default:
+                throw new NotSupportedException($"format {request.Format} is not supported yet");
+        }
+        staged.Commit();
+        var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
+        return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
+            written.Count, bytes, clock.Elapsed);
+    }
+
+    public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    {
+        var clock = Stopwatch.StartNew();
+        executor ??= new RecipeExecutor();
+        var config = HfConfig.LoadFromFolder(request.HfModel);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config);
+        using var original = OpenOriginal(request.HfModel);
+        var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
+
+        var iteration = MegatronCheckpointFolder.Resolve(request.MegatronPath);
+        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); legacy per-rank export is not supported yet");
+        using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
+        var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
+        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single,
+            new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() }, iteration.Folder);
+        long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
+        var progress = new ConversionProgress(bytes, onProgress);
+
+        using var staged = StagedOutput.Begin(request.HfPath, request.Force);
+        HfFolderWriter.Write(plan.Recipes, parameters, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        staged.Commit();
+        return new ExportResult(staged.Target, iteration.Folder, bridge.Architecture, bridge.BridgeName, MegatronFormat.TorchDist,
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed);
+    }
+
+    /// <summary>The original HF checkpoint, when --hf-model holds weights (for tensor order, layouts and shard files).</summary>
+    private static SafetensorsCheckpoint? OpenOriginal(string folder) =>
+        File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName))
+            ? SafetensorsCheckpoint.Open(folder)
+            : null;
+}

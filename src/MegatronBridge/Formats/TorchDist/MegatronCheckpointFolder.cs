@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace MegatronBridge.Formats.TorchDist;
+
+/// <summary>Where one saved iteration lives: its folder, its iteration (from the tracker or folder name) and whether it is a release.</summary>
+public sealed record MegatronIterationFolder(string Folder, long? Iteration, bool IsRelease);
+
+/// <summary>
+/// The Megatron-LM layout around a checkpoint: <c>&lt;root&gt;/latest_checkpointed_iteration.txt</c> (digits or
+/// "release", no newline) and the folders <c>iter_{:07d}</c> / <c>release</c>.
+/// </summary>
+public static partial class MegatronCheckpointFolder
+{
+    public const string TrackerFileName = "latest_checkpointed_iteration.txt";
+    public const string ReleaseFolderName = "release";
+
+    public static string IterationFolderName(long? iteration) =>
+        iteration is long i
+            ? (i >= 0 ? "iter_" + i.ToString("D7", CultureInfo.InvariantCulture) : throw new ArgumentOutOfRangeException(nameof(iteration), "negative iteration"))
+            : ReleaseFolderName;
+
+    /// <summary>Creates <c>root/iter_XXXXXXX</c> (or <c>root/release</c>) and returns its path.</summary>
+    public static string CreateIterationFolder(string root, long? iteration)
+    {
+        var folder = Path.Combine(root, IterationFolderName(iteration));
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+
+    /// <summary>Writes the tracker; do this last, so an interrupted conversion never looks complete.</summary>
+    public static void WriteTracker(string root, long? iteration)
+    {
+        Directory.CreateDirectory(root);
+        var text = iteration is long i ? i.ToString(CultureInfo.InvariantCulture) : ReleaseFolderName;
+        File.WriteAllText(Path.Combine(root, TrackerFileName), text);
+    }
+
+    [GeneratedRegex(@"^iter_(\d{7,})$")]
+    private static partial Regex IterationFolderPattern();
+
+    /// <summary>
+    /// Finds the iteration folder for <paramref name="path"/>: a root with a tracker (any iteration or "release"),
+    /// an iteration folder itself, or a root without tracker holding iter_* folders (the largest is taken).
+    /// </summary>
+    public static MegatronIterationFolder Resolve(string path)
+    {
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such checkpoint folder");
+        var full = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
+        var tracker = Path.Combine(full, TrackerFileName);
+        if (File.Exists(tracker))
+        {
+            var text = File.ReadAllText(tracker).Trim();
+            long? iteration;
+            if (text == ReleaseFolderName) iteration = null;
+            else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) iteration = n;
+            else throw new InvalidDataException($"{tracker}: expected an iteration number or 'release', found '{text}'");
+            var folder = Path.Combine(full, IterationFolderName(iteration));
+            if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{tracker} names '{text}', but {folder} does not exist");
+            return new MegatronIterationFolder(folder, iteration, iteration == null);
+        }
+
+        var name = Path.GetFileName(full);
+        var m = IterationFolderPattern().Match(name);
+        if (m.Success) return new MegatronIterationFolder(full, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), false);
+        if (name == ReleaseFolderName) return new MegatronIterationFolder(full, null, true);
+
+        var iterations = Directory.GetDirectories(full)
+            .Select(d => IterationFolderPattern().Match(Path.GetFileName(d)))
+            .Where(x => x.Success)
+            .Select(x => long.Parse(x.Groups[1].Value, CultureInfo.InvariantCulture))
+            .ToList();
+        if (iterations.Count > 0)
+        {
+            var latest = iterations.Max();
+            return new MegatronIterationFolder(Path.Combine(full, IterationFolderName(latest)), latest, false);
+        }
+        if (Directory.Exists(Path.Combine(full, ReleaseFolderName))) return new MegatronIterationFolder(Path.Combine(full, ReleaseFolderName), null, true);
+
+        // A checkpoint folder with another name (e.g. a bare DCP folder) stands for itself.
+        if (File.Exists(Path.Combine(full, TorchDistWriter.MetadataFileName)) || Directory.GetDirectories(full, "mp_rank_*").Length > 0)
+            return new MegatronIterationFolder(full, null, false);
+        throw new InvalidDataException($"{path}: no {TrackerFileName}, no iter_* or release folder, and no checkpoint files");
+    }
+}

@@ -1,0 +1,135 @@
+using MegatronBridge.Formats.Pickle;
+using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Formats.TorchDist;
+
+/// <summary>
+/// One saved chunk of a global tensor: offsets and sizes in the global tensor, a producer writing the chunk's
+/// row-major bytes (sizes include any prepended length-1 axes), and the optional storage index hint of
+/// storage_data (Megatron writes 0, 1, ... only for keys one rank held as several non-prepended shards).
+/// </summary>
+public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensorSink> WriteData, long? StorageIndex = null);
+
+/// <summary>
+/// Writes a Megatron-Core torch_dist checkpoint folder the way megatron-core's single-writer save does (spec §3-4):
+/// <c>__0_0.distcp</c> (all bytes objects first, then tensor chunks, each a torch.save archive, streamed), then
+/// <c>.metadata</c> (pickle protocol 4, via a temporary name and a rename), then <c>metadata.json</c>.
+/// Entries appear in <c>.metadata</c> in the order they were added. The writer knows nothing about models.
+/// </summary>
+public sealed class TorchDistWriter
+{
+    public const string DataFileName = "__0_0.distcp";
+    public const string MetadataFileName = ".metadata";
+    public const string MetadataJsonFileName = "metadata.json";
+    public const string MetadataJson = "{\"sharded_backend\": \"torch_dist\", \"sharded_backend_version\": 1}";
+
+    private readonly string _directory;
+    private readonly List<object> _entries = new(); // TensorEntry or ObjectEntry, in state_dict order
+    private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
+
+    private sealed record TensorEntry(string Fqn, DType DType, long[] Shape, IReadOnlyList<TorchDistChunk> Chunks);
+    private sealed record ObjectEntry(string Key, List<object?> Values);
+
+    public TorchDistWriter(string directory) => _directory = directory;
+
+    /// <summary>StorageMeta.checkpoint_id; Megatron writes the directory string as given (the default).</summary>
+    public string? CheckpointId { get; set; }
+
+    /// <summary>StorageMeta.save_id; a fresh uuid4 unless set (tests fix it to compare bytes).</summary>
+    public string? SaveId { get; set; }
+
+    /// <summary>
+    /// When set, also written as <c>common.pt</c> (torch.save of the dict, archive name <c>common</c>), which
+    /// megatron-core ≤ 0.18 requires; newer versions prefer it over the <c>common_state</c> object when present.
+    /// </summary>
+    public PyDict? CommonPt { get; set; }
+
+    /// <summary>Adds a global tensor saved as the given chunks, which must tile <paramref name="globalShape"/> exactly.</summary>
+    public void AddTensor(string fqn, DType dtype, long[] globalShape, IReadOnlyList<TorchDistChunk> chunks)
+    {
+        AddKey(fqn);
+        ValidateTiling(fqn, globalShape, chunks);
+        _entries.Add(new TensorEntry(fqn, dtype, (long[])globalShape.Clone(), chunks.ToList()));
+    }
+
+    /// <summary>Adds a tensor saved as one chunk covering all of it.</summary>
+    public void AddTensor(string fqn, DType dtype, long[] shape, Action<ITensorSink> writeData) =>
+        AddTensor(fqn, dtype, shape, new[] { new TorchDistChunk(new long[shape.Length], shape, writeData) });
+
+    /// <summary>
+    /// Adds a bytes object (a Megatron ShardedObject under its unique key, e.g. "x._extra_state/shard_0_1" or
+    /// "common_state/shard_0_1"): the item is torch.save(list(values)), values being PyValues / TorchTensorValue.
+    /// </summary>
+    public void AddObject(string uniqueKey, IEnumerable<object?> values)
+    {
+        AddKey(uniqueKey);
+        _entries.Add(new ObjectEntry(uniqueKey, values.ToList()));
+    }
+
+    /// <summary>The value TransformerEngine returns as <c>_extra_state</c> without FP8: an empty uint8 tensor.</summary>
+    public static TorchTensorValue EmptyUInt8Tensor() => TorchTensorValue.FromBytes(DType.U8, new long[] { 0 }, Array.Empty<byte>());
+
+    private void AddKey(string key)
+    {
+        if (string.IsNullOrEmpty(key)) throw new ArgumentException("empty checkpoint key");
+        if (!_keys.Add(key)) throw new ArgumentException($"checkpoint key '{key}' added twice");
+    }
+
+    private static void ValidateTiling(string fqn, long[] shape, IReadOnlyList<TorchDistChunk> chunks)
+    {
+        if (chunks.Count == 0) throw new ArgumentException($"tensor '{fqn}' has no chunks");
+        var problem = ChunkTiling.Problem(shape, chunks.Select(c => (c.Offsets, c.Sizes)).ToList());
+        if (problem != null) throw new ArgumentException($"tensor '{fqn}': {problem}");
+    }
+
+    /// <summary>Writes the data file, then <c>.metadata</c>, then <c>metadata.json</c>; returns the metadata written.</summary>
+    public DcpMetadata Write()
+    {
+        Directory.CreateDirectory(_directory);
+        var metadata = new DcpMetadata { CheckpointId = CheckpointId ?? _directory, SaveId = SaveId ?? Guid.NewGuid().ToString() };
+        foreach (var e in _entries)
+        {
+            metadata.Entries.Add(e switch
+            {
+                TensorEntry t => new DcpTensorEntry(t.Fqn, t.DType, t.Shape, t.Chunks.Select(c => new DcpChunk(c.Offsets, c.Sizes)).ToList()),
+                ObjectEntry o => new DcpBytesEntry(o.Key),
+                _ => throw new InvalidOperationException(),
+            });
+        }
+
+        var dataPath = Path.Combine(_directory, DataFileName);
+        using (var data = new FileStream(dataPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20))
+        {
+            foreach (var o in _entries.OfType<ObjectEntry>())
+            {
+                var item = TorchSave.Prepare(o.Values);
+                AddItem(metadata, new DcpStorageKey(o.Key, null, null), data, item);
+            }
+            foreach (var t in _entries.OfType<TensorEntry>())
+            {
+                foreach (var c in t.Chunks)
+                {
+                    var item = TorchSave.Prepare(new TorchTensorValue(t.DType, c.Sizes, c.WriteData));
+                    AddItem(metadata, new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), data, item);
+                }
+            }
+            data.Flush(flushToDisk: true);
+        }
+
+        if (CommonPt != null) TorchSave.WriteFile(Path.Combine(_directory, "common.pt"), CommonPt);
+
+        var tmp = Path.Combine(_directory, MetadataFileName + ".tmp");
+        File.WriteAllBytes(tmp, DcpMetadataPickle.Serialize(metadata));
+        File.Move(tmp, Path.Combine(_directory, MetadataFileName), overwrite: true);
+        File.WriteAllText(Path.Combine(_directory, MetadataJsonFileName), MetadataJson);
+        return metadata;
+    }
+
+    private static void AddItem(DcpMetadata metadata, DcpStorageKey key, FileStream data, PreparedTorchSave item)
+    {
+        var offset = data.Position;
+        item.WriteTo(data);
+        metadata.StorageData.Add(new DcpStorageItem(key, new DcpStorageInfo(DataFileName, offset, item.Length)));
+    }
+}

@@ -1,0 +1,53 @@
+using StbImageSharp;
+
+namespace MegatronBridge.Preprocessing;
+
+/// <summary>
+/// Decodes PNG and JPEG files to 8-bit RGB with StbImageSharp. Conversion to RGB follows PIL's
+/// <c>convert("RGB")</c>, which is what transformers' <c>convert_to_rgb</c> does: grey is replicated, a palette is
+/// expanded, alpha is dropped (not composited); 16-bit samples keep their high byte. No EXIF rotation, as in
+/// transformers.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>Larger images are refused before decoding (Pillow's decompression-bomb limit is of the same order).</summary>
+    public const long MaxPixels = 1L << 28;
+    private const long MaxFileBytes = 512L << 20;
+    private static readonly byte[] PngSignature = { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A };
+
+    public static RgbImage Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes) throw new InvalidDataException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
+        return Decode(File.ReadAllBytes(path), path);
+    }
+
+    public static RgbImage Decode(byte[] data, string where)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (JpegStructure.HasSignature(data)) JpegStructure.Validate(data, where);
+        else if (!data.AsSpan().StartsWith(PngSignature)) throw new InvalidDataException($"{where}: not a PNG or JPEG file");
+
+        ImageResult result;
+        try
+        {
+            var info = ImageInfo.FromStream(new MemoryStream(data, writable: false))
+                ?? throw new InvalidDataException($"{where}: image header could not be read");
+            if (info.Width <= 0 || info.Height <= 0 || (long)info.Width * info.Height > MaxPixels)
+                throw new InvalidDataException($"{where}: image size {info.Width}x{info.Height} is empty or above {MaxPixels} pixels");
+            result = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
+        {
+            // stb reports bad files with assorted exception types (plain Exception, index errors on truncated data);
+            // normalise them to one clear message naming the file.
+            throw new InvalidDataException($"{where}: not a decodable image ({e.Message.Trim()})", e);
+        }
+        if (result is null || result.Data is null || result.Width <= 0 || result.Height <= 0)
+            throw new InvalidDataException($"{where}: not a decodable image");
+        if (result.Data.Length != result.Width * result.Height * RgbImage.Channels)
+            throw new InvalidDataException($"{where}: decoder returned {result.Data.Length} bytes for a {result.Width}x{result.Height} RGB image");
+        return new RgbImage(result.Width, result.Height, result.Data);
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace MegatronBridge.Preprocessing;
+
+/// <summary>
+/// The pre-tokenizers byte-level BPE tokenizers ship in tokenizer.json: <c>ByteLevel</c> (GPT-2 split regex when
+/// use_regex, optional prefix space, then byte-to-character mapping), <c>Split</c> (a regex, as Qwen uses) and
+/// <c>Sequence</c>. Each turns a list of pieces into a finer list; the final pieces are byte-level strings.
+/// </summary>
+public abstract class PreTokenizer
+{
+    /// <summary>GPT-2's split pattern, which ByteLevel uses when use_regex is true.</summary>
+    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    public abstract IEnumerable<string> Split(string piece);
+
+    /// <summary>Runs the pre-tokenizer on text; the result pieces are ready for BPE.</summary>
+    public IReadOnlyList<string> Apply(string text)
+    {
+        var pieces = Split(text).Where(p => p.Length > 0).ToList();
+        return EndsWithByteLevel ? pieces : pieces.Select(ByteLevelAlphabet.Encode).ToList();
+    }
+
+    /// <summary>Whether the chain includes the ByteLevel step, which maps to byte-level characters itself (else <see cref="Apply"/> does).</summary>
+    protected internal virtual bool EndsWithByteLevel => false;
+
+    public static PreTokenizer FromJson(JsonNode? node, string where)
+    {
+        if (node is null) return new ByteLevelPreTokenizer(addPrefixSpace: false, useRegex: false);
+        if (node is not JsonObject obj) throw new InvalidDataException($"{where}: pre_tokenizer must be an object");
+        string type = obj["type"]?.GetValue<string>() ?? throw new InvalidDataException($"{where}: pre_tokenizer has no \"type\"");
+        return type switch
+        {
+            "ByteLevel" => new ByteLevelPreTokenizer(Flag(obj, "add_prefix_space", false), Flag(obj, "use_regex", true)),
+            "Split" => SplitPreTokenizer.FromJson(obj, where),
+            "Sequence" => new SequencePreTokenizer((obj["pretokenizers"] as JsonArray
+                ?? throw new InvalidDataException($"{where}: Sequence pre_tokenizer has no \"pretokenizers\" list"))
+                .Select((p, i) => FromJson(p, $"{where}: pretokenizers[{i}]")).ToList()),
+            _ => throw new InvalidDataException($"{where}: pre_tokenizer type \"{type}\" is not supported (ByteLevel, Split, Sequence are)"),
+        };
+    }
+
+    internal static bool Flag(JsonObject obj, string name, bool fallback) =>
+        obj[name] is JsonValue v && v.TryGetValue<bool>(out var b) ? b : fallback;
+
+    /// <summary>Cuts <paramref name="text"/> at the matches of <paramref name="regex"/>, keeping matches and gaps as pieces.</summary>
+    internal static IEnumerable<string> Isolate(Regex regex, string text)
+    {
+        int at = 0;
+        foreach (Match m in regex.Matches(text))
+        {
+            if (m.Length == 0) continue;
+            if (m.Index > at) yield return text[at..m.Index];
+            yield return m.Value;
+            at = m.Index + m.Length;
+        }
+        if (at < text.Length) yield return text[at..];
+    }
+}
+
+public sealed class ByteLevelPreTokenizer : PreTokenizer
+{
+    private static readonly Regex Gpt2 = new(Gpt2Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+    private readonly bool _addPrefixSpace;
+    private readonly bool _useRegex;
+
+    public ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex)
+    {
+        _addPrefixSpace = addPrefixSpace;
+        _useRegex = useRegex;
+    }
+
+    protected internal override bool EndsWithByteLevel => true;
+
+    public override IEnumerable<string> Split(string piece)
+    {
+        if (_addPrefixSpace && piece.Length > 0 && !char.IsWhiteSpace(piece[0])) piece = " " + piece;
+        var parts = _useRegex ? Isolate(Gpt2, piece) : new[] { piece };
+        return parts.Select(ByteLevelAlphabet.Encode);
+    }
+}
+
+public sealed class SplitPreTokenizer : PreTokenizer
+{
+    private readonly Regex _regex;
+    private readonly bool _removeMatches;
+
+    private SplitPreTokenizer(Regex regex, bool removeMatches)
+    {
+        _regex = regex;
+        _removeMatches = removeMatches;
+    }
+
+    internal static SplitPreTokenizer FromJson(JsonObject obj, string where)
+    {
+        var pattern = obj["pattern"] as JsonObject ?? throw new InvalidDataException($"{where}: Split pre_tokenizer has no \"pattern\" object");
+        Regex regex;
+        if (pattern["Regex"] is JsonValue r) regex = Compile(r.GetValue<string>(), where);
+        else if (pattern["String"] is JsonValue s) regex = new Regex(Regex.Escape(s.GetValue<string>()), RegexOptions.CultureInvariant);
+        else throw new InvalidDataException($"{where}: Split pattern must hold \"Regex\" or \"String\"");
+        if (Flag(obj, "invert", false)) throw new InvalidDataException($"{where}: Split with invert = true is not supported");
+        string behavior = obj["behavior"]?.GetValue<string>() ?? "Isolated";
+        return behavior switch
+        {
+            "Isolated" => new SplitPreTokenizer(regex, removeMatches: false),
+            "Removed" => new SplitPreTokenizer(regex, removeMatches: true),
+            _ => throw new InvalidDataException($"{where}: Split behavior \"{behavior}\" is not supported (Isolated, Removed are)"),
+        };
+    }
+
+    private static Regex Compile(string pattern, string where)
+    {
+        try
+        {
+            return new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{where}: Split regex does not compile ({e.Message})");
+        }
+    }
+
+    public override IEnumerable<string> Split(string piece) => _removeMatches
+        ? _regex.Split(piece).Where(p => p.Length > 0)
+        : Isolate(_regex, piece);
+}
+
+public sealed class SequencePreTokenizer : PreTokenizer
+{
+    private readonly IReadOnlyList<PreTokenizer> _steps;
+
+    public SequencePreTokenizer(IReadOnlyList<PreTokenizer> steps) => _steps = steps;
+
+    protected internal override bool EndsWithByteLevel => _steps.Any(s => s.EndsWithByteLevel);
+
+    public override IEnumerable<string> Split(string piece)
+    {
+        IEnumerable<string> pieces = new[] { piece };
+        foreach (var step in _steps) pieces = pieces.SelectMany(step.Split).Where(p => p.Length > 0).ToList();
+        return pieces;
+    }
+}

@@ -1,0 +1,39 @@
+namespace MegatronBridge.Reference;
+
+/// <summary>How far computed values are from reference values.</summary>
+public readonly record struct Difference(double MaxAbs, double MeanAbs, int Count)
+{
+    public static Difference Of(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        if (actual.Length != expected.Length)
+            throw new InvalidDataException($"cannot compare {actual.Length} values with {expected.Length} reference values");
+        double max = 0, sum = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double d = Math.Abs((double)actual[i] - expected[i]);
+            if (double.IsNaN(d)) d = double.PositiveInfinity;
+            sum += d;
+            if (d > max) max = d;
+        }
+        return new Difference(max, actual.Length == 0 ? 0 : sum / actual.Length, actual.Length);
+    }
+}
+
+/// <summary>The result of running one reference case.</summary>
+public sealed record CaseComparison(string Name, Difference Logits, Difference? ImageEmbeds, int[] ExpectedGreedy, int[] ActualGreedy)
+{
+    public bool GreedyMatches => ExpectedGreedy.AsSpan().SequenceEqual(ActualGreedy);
+
+    public bool Passes(double tolerance) =>
+        Logits.MaxAbs <= tolerance && (ImageEmbeds is null || ImageEmbeds.Value.MaxAbs <= tolerance) && GreedyMatches;
+
+    /// <summary>Runs the model on the case's inputs: logits, image features where stored, and greedy tokens.</summary>
+    public static CaseComparison Run(ReferenceModel model, ReferenceCase c)
+    {
+        VisionOutput? encoded = c.Image is null ? null : model.EncodeImages(c.Image);
+        var logits = model.Forward(c.InputIds, c.Image is null ? null : (c.Image, encoded!));
+        Difference? embeds = c.ImageEmbeds is null || encoded is null ? null : Difference.Of(encoded.ImageEmbeds, c.ImageEmbeds);
+        var greedy = Greedy.Generate(model, c.InputIds, c.GreedyTokens.Length, c.Image);
+        return new CaseComparison(c.Name, Difference.Of(logits, c.Logits), embeds, c.GreedyTokens, greedy);
+    }
+}

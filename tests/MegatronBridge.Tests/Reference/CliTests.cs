@@ -1,0 +1,54 @@
+using MegatronBridge.Cli.Commands;
+using MegatronBridge.Reference;
+using MegatronBridge.Tests.Support;
+using Xunit;
+
+namespace MegatronBridge.Tests.Reference;
+
+public class CliTests
+{
+    [Fact]
+    public void Compare_ExitsZero_OnAFixture()
+    {
+        Assert.Equal(0, CompareCommand.Run(TestPaths.Fixture("qwen35-vl-dense-tiny"), null, 1e-3));
+    }
+
+    [Fact]
+    public void Compare_ExitsOne_PastTheTolerance_AndTwo_OnAMissingModel()
+    {
+        Assert.Equal(1, CompareCommand.Run(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), null, 0));
+        using var temp = TestPaths.NewTempDir();
+        Assert.Equal(2, CompareCommand.Run(temp.Path, null, 1e-3));
+    }
+
+    [Fact]
+    public void Generate_PrintsTheReferenceGreedyTokens()
+    {
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var reference = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "text");
+        var output = new StringWriter();
+        int rc = GenerateCommand.Run(folder, string.Join(",", reference.InputIds), null, Array.Empty<string>(), reference.GreedyTokens.Length, output);
+        Assert.Equal(0, rc);
+        Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
+    }
+
+    [Fact]
+    public void Generate_WithPixelValues_PrintsTheReferenceImageGreedyTokens()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        var referenceFile = Path.Combine(folder, ReferenceOutputs.FileName);
+        var reference = ReferenceOutputs.Load(referenceFile).Single(c => c.Name == "image");
+        var output = new StringWriter();
+        var grid = reference.Image!.Grids.Single();
+        int rc = GenerateCommand.Run(folder, string.Join(",", reference.InputIds), referenceFile, new[] { $"{grid.T},{grid.H},{grid.W}" },
+            reference.GreedyTokens.Length, output, streamLayers: true);
+        Assert.Equal(0, rc);
+        Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
+    }
+
+    [Fact]
+    public void Generate_RejectsBadIds()
+    {
+        Assert.Equal(2, GenerateCommand.Run(TestPaths.Fixture("qwen35-text-moe-tiny"), "5,x", null, Array.Empty<string>(), 2, TextWriter.Null));
+    }
+}
