@@ -97,8 +97,7 @@ public sealed class ImportPlan
         }
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
-        DType? paramDType = options.ParamDType
-                            ?? (DTypes.TryFromTorchName(provider.ParamsDtype, out var providerDType) ? providerDType : null);
+        DType? paramDType = options.ParamDType ?? model.ParamDType;
         var naming = model.Naming(layout);
         var tensors = new List<LocalTensor>();
         foreach (var kind in model.Mappings) AddShards(kind, naming.Place(kind.Megatron.Name), isDuplicate: false);

@@ -71,6 +71,8 @@ public class BridgeMappingTests
             Assert.Equal(new TensorShape(64, 128), shapes["language_model.mtp.layers.0.eh_proj.weight"]);
             Assert.Equal(new TensorShape(96, 32), shapes["vision_model.decoder.layers.1.self_attention.linear_qkv.weight"]);
             Assert.Contains("language_model.output_layer.weight", shapes.Keys);
+            Assert.Equal(DType.BF16, mapping.ParamDType);
+            Assert.All(mapping.ParameterMetas(), m => Assert.Equal(DType.BF16, m.DType));
             Assert.DoesNotContain(shapes.Keys, n => n.Contains("deepstack", StringComparison.Ordinal));
             var kinds = mapping.Mappings.ToDictionary(m => m.Megatron.Name, m => m.KindName);
             Assert.Equal("GdnInProj", kinds["language_model.decoder.layers.0.self_attention.in_proj.weight"]);
