@@ -203,3 +203,52 @@ public class TorchDistCheckpointTests
         Assert.Throws<InvalidDataException>(() => MegatronCheckpointFolder.Resolve(temp.Path));
     }
 }
+
+public class PlainDcpAndScaleTests
+{
+    [Fact]
+    public void Plain_torch_dcp_folder_reads_tensors_and_objects()
+    {
+        using var checkpoint = TorchDistCheckpoint.Open(TestPaths.Golden("golden_dcp"));
+        Assert.False(checkpoint.IsTorchDist);
+        Assert.Equal(new TensorShape(3, 4), checkpoint.Get("w").Shape);
+        Assert.Equal(DType.BF16, checkpoint.Get("w").DType);
+        // w = torch.arange(12, dtype=bfloat16).reshape(3, 4); v = torch.arange(5); obj.a = 1
+        Assert.Equal(TensorFactory.BFloat16(Enumerable.Range(0, 12).Select(i => (float)i).ToArray()), checkpoint.ReadAll("w"));
+        Assert.Equal(Enumerable.Range(0, 5).SelectMany(i => BitConverter.GetBytes((long)i)).ToArray(), checkpoint.ReadAll("v"));
+        Assert.Equal(1L, checkpoint.GetObject("obj.a"));
+        Assert.Null(checkpoint.CommonState);
+    }
+
+    [Fact]
+    public void Thousands_of_entries_write_and_read_back()
+    {
+        // Enough keys to need several 64 KiB pickle frames and dict batches of 1000 in .metadata.
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path) { SaveId = "fixed" };
+        for (int i = 0; i < 2000; i++)
+        {
+            var (_, data) = TensorFactory.Iota($"t{i}", i, 2);
+            writer.AddTensor($"decoder.layers.{i}.self_attention.linear_qkv.weight", DType.I32, new long[] { 2 }, s => s.Write(0, data));
+            if (i % 2 == 0) writer.AddObject($"decoder.layers.{i}.self_attention.linear_qkv._extra_state/shard_0_1", new object?[] { TorchDistWriter.EmptyUInt8Tensor() });
+        }
+        var written = writer.Write();
+        Assert.True(new FileInfo(temp.Sub(".metadata")).Length > 3 * 65536);
+
+        using var back = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(2000, back.Tensors.Count);
+        Assert.Equal(1000, back.ObjectKeys.Count);
+        Assert.Equal(written.StorageData, back.Metadata.StorageData, new StorageItemComparer());
+        Assert.Equal(new[] { 1999, 2000 }, TensorFactory.Ints(back.ReadAll("decoder.layers.1999.self_attention.linear_qkv.weight")));
+        Assert.Equal("fixed", back.Metadata.SaveId);
+        Assert.Equal(temp.Path, back.Metadata.CheckpointId);
+    }
+
+    private sealed class StorageItemComparer : IEqualityComparer<DcpStorageItem>
+    {
+        public bool Equals(DcpStorageItem? a, DcpStorageItem? b) =>
+            a!.Info == b!.Info && a.Key.Fqn == b.Key.Fqn && a.Key.Index == b.Key.Index
+            && (a.Key.Offset ?? Array.Empty<long>()).SequenceEqual(b.Key.Offset ?? Array.Empty<long>());
+        public int GetHashCode(DcpStorageItem obj) => obj.Key.Fqn.GetHashCode();
+    }
+}
