@@ -13,8 +13,21 @@ public sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef Sto
     public TensorShape TensorShape => new(Shape);
     public long ByteLength => checked(TensorShape.NumElements * DType.Size());
 
-    public bool IsContiguous =>
-        Strides.AsSpan().SequenceEqual(new TensorShape(Shape).ContiguousStrides()) || TensorShape.NumElements <= 1;
+    /// <summary>Row-major contiguous as torch defines it: strides of length-1 axes do not matter.</summary>
+    public bool IsContiguous
+    {
+        get
+        {
+            if (TensorShape.NumElements <= 1) return true;
+            long expected = 1;
+            for (int d = Shape.Length - 1; d >= 0; d--)
+            {
+                if (Shape[d] != 1 && Strides[d] != expected) return false;
+                expected *= Shape[d];
+            }
+            return true;
+        }
+    }
 
     /// <summary>Reads row-major bytes of a contiguous tensor.</summary>
     public void Read(long byteOffset, Span<byte> destination)

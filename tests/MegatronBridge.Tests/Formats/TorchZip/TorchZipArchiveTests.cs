@@ -124,3 +124,16 @@ public class TorchZipArchiveTests
         Assert.Equal(prepared.Length, ms.Length);
     }
 }
+
+public class TorchZipWriterProducerTests
+{
+    [Fact]
+    public void A_producer_that_writes_too_little_is_an_error()
+    {
+        var ms = new MemoryStream();
+        var zip = new TorchZipWriter(ms);
+        var e = Assert.Throws<InvalidOperationException>(() => zip.WriteRecord("data/0", 10, sink => sink.Write(0, new byte[4])));
+        Assert.Contains("wrote 4 of 10", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TorchZipWriter(new MemoryStream()).WriteRecord("data/0", 4, sink => sink.Write(2, new byte[4])));
+    }
+}
