@@ -252,3 +252,46 @@ public class PlainDcpAndScaleTests
         public int GetHashCode(DcpStorageItem obj) => obj.Key.Fqn.GetHashCode();
     }
 }
+
+public class MegatronFolderExtrasTests
+{
+    [Fact]
+    public void Train_state_is_a_torch_file_of_scalars_copied_to_the_root()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var iter = MegatronCheckpointFolder.CreateIterationFolder(temp.Path, 0);
+        MegatronCheckpointFolder.WriteTrainState(temp.Path, iter, 0);
+        var path = Path.Combine(iter, MegatronCheckpointFolder.TrainStateFileName);
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(temp.Sub(MegatronCheckpointFolder.LatestTrainStateFileName)));
+        using var file = File.OpenHandle(path);
+        var archive = TorchZipArchive.Open(file, path, 0, RandomAccess.GetLength(file));
+        Assert.Equal("train_state", archive.ArchiveName);
+        var state = Assert.IsType<PyDict>(TorchLoad.Load(archive));
+        Assert.Equal(8, state.Count);
+        Assert.True(state.TryGet("floating_point_operations_so_far", out var flops));
+        var t = Assert.IsType<TorchTensorRef>(flops);
+        Assert.Equal(DType.F32, t.DType);
+        Assert.Empty(t.Shape);
+        Assert.True(state.TryGet("step", out var step));
+        Assert.Equal(new byte[8], ((TorchTensorRef)step!).ReadAll());
+    }
+
+    [Fact]
+    public void Checkpoint_with_a_gap_in_its_chunk_grid_is_rejected()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path);
+        writer.AddTensor("t", DType.U8, new long[] { 4 }, new[]
+        {
+            new TorchDistChunk(new long[] { 0 }, new long[] { 2 }, s => s.Write(0, new byte[2])),
+            new TorchDistChunk(new long[] { 2 }, new long[] { 2 }, s => s.Write(0, new byte[2])),
+        });
+        var md = writer.Write();
+        var t = (DcpTensorEntry)md.Entries[0];
+        md.Entries[0] = t with { Size = new long[] { 5 } };
+        File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
+        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        Assert.Contains("'t'", e.Message);
+        Assert.Contains("cover 4 of 5", e.Message);
+    }
+}
