@@ -71,6 +71,7 @@ public class TorchDistCheckpointTests
         var dir = TestPaths.Golden(folder);
         using var checkpoint = TorchDistCheckpoint.Open(dir);
         Assert.True(checkpoint.IsTorchDist);
+        Assert.Equal(checkpoint.Metadata.StorageData.Count, checkpoint.ValidateAllItems());
         var dataPath = Path.Combine(dir, "__0_0.distcp");
         using var file = File.OpenHandle(dataPath);
         foreach (var entry in checkpoint.TensorEntries)
