@@ -224,23 +224,23 @@ public class PlainDcpAndScaleTests
     [Fact]
     public void Thousands_of_entries_write_and_read_back()
     {
-        // Enough keys to need several 64 KiB pickle frames and dict batches of 1000 in .metadata.
+        // Enough keys to need two 64 KiB pickle frames and dict batches of 1000 in .metadata.
         using var temp = TestPaths.NewTempDir();
         var writer = new TorchDistWriter(temp.Path) { SaveId = "fixed" };
-        for (int i = 0; i < 2000; i++)
+        for (int i = 0; i < 1100; i++)
         {
             var (_, data) = TensorFactory.Iota($"t{i}", i, 2);
             writer.AddTensor($"decoder.layers.{i}.self_attention.linear_qkv.weight", DType.I32, new long[] { 2 }, s => s.Write(0, data));
             if (i % 2 == 0) writer.AddObject($"decoder.layers.{i}.self_attention.linear_qkv._extra_state/shard_0_1", new object?[] { TorchDistWriter.EmptyUInt8Tensor() });
         }
         var written = writer.Write();
-        Assert.True(new FileInfo(temp.Sub(".metadata")).Length > 3 * 65536);
+        Assert.True(new FileInfo(temp.Sub(".metadata")).Length > 65536);
 
         using var back = TorchDistCheckpoint.Open(temp.Path);
-        Assert.Equal(2000, back.Tensors.Count);
-        Assert.Equal(1000, back.ObjectKeys.Count);
+        Assert.Equal(1100, back.Tensors.Count);
+        Assert.Equal(550, back.ObjectKeys.Count);
         Assert.Equal(written.StorageData, back.Metadata.StorageData, new StorageItemComparer());
-        Assert.Equal(new[] { 1999, 2000 }, TensorFactory.Ints(back.ReadAll("decoder.layers.1999.self_attention.linear_qkv.weight")));
+        Assert.Equal(new[] { 1099, 1100 }, TensorFactory.Ints(back.ReadAll("decoder.layers.1099.self_attention.linear_qkv.weight")));
         Assert.Equal("fixed", back.Metadata.SaveId);
         Assert.Equal(temp.Path, back.Metadata.CheckpointId);
     }
