@@ -296,3 +296,30 @@ public class MegatronFolderExtrasTests
         Assert.Contains("cover 4 of 5", e.Message);
     }
 }
+
+public class CommonPtTests
+{
+    [Fact]
+    public void Common_pt_is_written_on_request_and_preferred_when_reading()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path)
+        {
+            CommonPt = new PyDict().Add("checkpoint_version", 3.0).Add("iteration", 7L),
+        };
+        writer.AddTensor("t", DType.U8, new long[] { 1 }, s => s.Write(0, new byte[] { 9 }));
+        writer.AddObject(TorchDistCheckpoint.CommonStateKey, new object?[] { new PyDict().Add("iteration", 3L) });
+        writer.Write();
+
+        var commonPt = temp.Sub("common.pt");
+        using (var file = File.OpenHandle(commonPt))
+        {
+            Assert.Equal("common", TorchZipArchive.Open(file, commonPt, 0, RandomAccess.GetLength(file)).ArchiveName);
+        }
+        using var back = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(7L, back.Iteration);
+        File.Delete(commonPt);
+        using var withoutPt = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(3L, withoutPt.Iteration);
+    }
+}
