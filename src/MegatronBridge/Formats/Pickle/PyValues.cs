@@ -21,8 +21,19 @@ public sealed class PyTuple(IReadOnlyList<object?> items)
     public static PyTuple Of(params object?[] items) => new(items);
     public IReadOnlyList<object?> Items { get; } = items;
     public int Count => Items.Count;
+
+    /// <summary>Replaces an item in place (reader post-processing; tuples built by the reader are backed by arrays or lists).</summary>
+    internal void ReplaceItem(int index, object? value)
+    {
+        switch (Items)
+        {
+            case object?[] array: array[index] = value; break;
+            case List<object?> list: list[index] = value; break;
+            default: throw new InvalidOperationException("tuple is not mutable");
+        }
+    }
     public object? this[int index] => Items[index];
-    public override string ToString() => "(" + string.Join(", ", Items.Select(PyFormat.Repr)) + (Count == 1 ? ",)" : ")");
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A Python dict (or OrderedDict) with its insertion order.</summary>
@@ -57,6 +68,9 @@ public sealed class PyDict
         return this;
     }
 
+    /// <summary>Replaces the value at a position in place (reader post-processing).</summary>
+    internal void ReplaceValueAt(int index, object? value) => _items[index] = new(_items[index].Key, value);
+
     public bool TryGet(string key, out object? value)
     {
         var i = IndexOf(key);
@@ -86,8 +100,7 @@ public sealed class PyDict
 
     public bool ContainsKey(string key) => TryGet(key, out _);
 
-    public override string ToString() =>
-        "{" + string.Join(", ", _items.Select(kv => PyFormat.Repr(kv.Key) + ": " + PyFormat.Repr(kv.Value))) + "}";
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A module-level Python name (class, function, dtype object), e.g. torch.bfloat16.</summary>
@@ -148,7 +161,7 @@ public sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
         return false;
     }
 
-    public override string ToString() => $"{Type.FullName}{Args}" + (HasState ? "<" + PyFormat.Repr(State) + ">" : "");
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A persistent id (BINPERSID): the pickle refers to an object stored outside it (torch storages).</summary>
@@ -179,15 +192,29 @@ public static class PyFormat
         _ => throw new ArgumentException("not an integer"),
     };
 
-    public static string Repr(object? value) => value switch
+    /// <summary>A short Python-like rendering for error messages (depth- and length-limited, safe on cycles).</summary>
+    public static string Repr(object? value)
     {
-        null => "None",
-        bool b => b ? "True" : "False",
-        string s => "'" + s + "'",
-        PyStr s => "'" + s.Value + "'",
-        double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        byte[] bytes => $"b<{bytes.Length} bytes>",
-        List<object?> list => "[" + string.Join(", ", list.Select(Repr)) + "]",
-        _ => value.ToString() ?? "?",
-    };
+        var text = Repr(value, 3);
+        return text.Length > 300 ? text[..300] + "..." : text;
+    }
+
+    private static string Repr(object? value, int depth)
+    {
+        if (depth < 0) return "...";
+        return value switch
+        {
+            null => "None",
+            bool b => b ? "True" : "False",
+            string s => "'" + s + "'",
+            PyStr s => "'" + s.Value + "'",
+            double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            byte[] bytes => $"b<{bytes.Length} bytes>",
+            List<object?> list => "[" + string.Join(", ", list.Take(20).Select(x => Repr(x, depth - 1))) + (list.Count > 20 ? ", ..." : "") + "]",
+            PyTuple t => "(" + string.Join(", ", t.Items.Take(20).Select(x => Repr(x, depth - 1))) + (t.Count == 1 ? ",)" : ")"),
+            PyDict d => "{" + string.Join(", ", d.Items.Take(20).Select(kv => Repr(kv.Key, depth - 1) + ": " + Repr(kv.Value, depth - 1))) + (d.Count > 20 ? ", ..." : "") + "}",
+            PyInstance inst => inst.Type.FullName + Repr(inst.Args, depth - 1) + (inst.HasState ? "<" + Repr(inst.State, depth - 1) + ">" : ""),
+            _ => value.ToString() ?? "?",
+        };
+    }
 }
