@@ -112,6 +112,22 @@ public sealed class QwenTokenizerTests
     }
 
     [Fact]
+    public void NfcNormalizerComposesDecomposedInput()
+    {
+        var tokenizer = QwenTokenizer.Parse(QwenShaped, "qwen-shaped");
+        // "e" + combining acute is U+00E9 after NFC -> C3 A9 -> "Ã", "©"; unnormalised, "e" is not even in the vocabulary.
+        Assert.Equal(new[] { 7, 8 }, tokenizer.Encode("e\u0301"));
+    }
+
+    [Fact]
+    public void OtherUnicodeNormalizersAreRejected()
+    {
+        var json = QwenShaped.Replace("\"type\": \"NFC\"", "\"type\": \"NFKC\"");
+        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse(json, "nfkc.json"));
+        Assert.Contains("NFKC", e.Message);
+    }
+
+    [Fact]
     public void UnsupportedModelTypeIsRejectedWithTheField()
     {
         var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("""{"model": {"type": "WordPiece", "vocab": {}}}""", "bad.json"));
