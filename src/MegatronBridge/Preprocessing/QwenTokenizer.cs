@@ -163,7 +163,7 @@ public sealed class QwenTokenizer
     {
         if (node is null) return false;
         if (node is not JsonObject obj) throw new InvalidDataException($"{where}: normalizer must be an object or null");
-        string type = obj["type"]?.GetValue<string>() ?? throw new InvalidDataException($"{where}: normalizer has no \"type\"");
+        string type = PreTokenizer.Text(obj, "type", where + ": normalizer") ?? throw new InvalidDataException($"{where}: normalizer has no \"type\"");
         switch (type)
         {
             case "NFC": return true;
@@ -179,7 +179,7 @@ public sealed class QwenTokenizer
     private static void CheckDecoder(JsonNode? node, string where)
     {
         if (node is null) return;
-        string? type = (node as JsonObject)?["type"]?.GetValue<string>();
+        string? type = node is JsonObject obj ? PreTokenizer.Text(obj, "type", where + ": decoder") : null;
         if (type != "ByteLevel")
             throw new InvalidDataException($"{where}: decoder type \"{type}\" is not supported (only ByteLevel)");
     }
