@@ -28,6 +28,18 @@ public sealed class ImageProcessor
         ? SmartResize.Compute(height, width, Config.Factor, Config.MinPixels, Config.MaxPixels)
         : (height, width);
 
+    /// <summary>
+    /// The patch grid and prompt token count an image of this size will get, without touching pixels (what
+    /// transformers' get_number_of_image_patches answers, divided by merge^2 for tokens).
+    /// </summary>
+    public GridThw GridFor(int height, int width)
+    {
+        var (h, w) = TargetSize(height, width);
+        return new GridThw(1, h / Config.PatchSize, w / Config.PatchSize);
+    }
+
+    public int NumImageTokens(int height, int width) => GridFor(height, width).NumTokens(Config.MergeSize);
+
     public ProcessedImage Process(string imagePath)
     {
         var image = ImageDecoder.Load(imagePath);
