@@ -56,12 +56,12 @@ public abstract class PreTokenizer
     internal static IEnumerable<string> Isolate(Regex regex, string text)
     {
         int at = 0;
-        foreach (Match m in regex.Matches(text))
+        foreach (var (start, length) in AstralSafeRegex.Matches(regex, text))
         {
-            if (m.Length == 0) continue;
-            if (m.Index > at) yield return text[at..m.Index];
-            yield return m.Value;
-            at = m.Index + m.Length;
+            if (length == 0) continue;
+            if (start > at) yield return text[at..start];
+            yield return text.Substring(start, length);
+            at = start + length;
         }
         if (at < text.Length) yield return text[at..];
     }
@@ -135,7 +135,7 @@ public sealed class SplitPreTokenizer : PreTokenizer
 
     public override IEnumerable<string> Split(string piece) => _mode switch
     {
-        SplitMode.MatchesOnly => _regex.Matches(piece).Select(m => m.Value).Where(p => p.Length > 0),
+        SplitMode.MatchesOnly => AstralSafeRegex.Matches(_regex, piece).Where(m => m.Length > 0).Select(m => piece.Substring(m.Start, m.Length)),
         SplitMode.GapsOnly => Gaps(piece),
         _ => Isolate(_regex, piece),
     };
@@ -143,11 +143,11 @@ public sealed class SplitPreTokenizer : PreTokenizer
     private IEnumerable<string> Gaps(string piece)
     {
         int at = 0;
-        foreach (Match m in _regex.Matches(piece))
+        foreach (var (start, length) in AstralSafeRegex.Matches(_regex, piece))
         {
-            if (m.Length == 0) continue;
-            if (m.Index > at) yield return piece[at..m.Index];
-            at = m.Index + m.Length;
+            if (length == 0) continue;
+            if (start > at) yield return piece[at..start];
+            at = start + length;
         }
         if (at < piece.Length) yield return piece[at..];
     }
