@@ -88,6 +88,40 @@ public class TorchLegacyRoundTripTests
     }
 
     [Fact]
+    public void MissingRankFolderIsNamed()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
+        var imported = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("m")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2, pp: 2) });
+        Directory.Delete(Path.Combine(imported.IterationFolder, "mp_rank_01_000"), recursive: true);
+        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(hfDir, imported.MegatronPath, tmp.Sub("hf"))));
+        Assert.Contains("(1, 0) is missing", e.Message);
+        Assert.False(Directory.Exists(tmp.Sub("hf")));
+    }
+
+    [Fact]
+    public void ShapeMismatchNamesTheShardBeforeWriting()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
+        var imported = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("m")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2) });
+        // The same model with a doubled MLP width: every fc1/fc2 shard has the wrong shape.
+        var configDir = tmp.Sub("wider");
+        Directory.CreateDirectory(configDir);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(hfDir, "config.json")))!;
+        int intermediate = (int)config["intermediate_size"]!;
+        config["intermediate_size"] = 2 * intermediate;
+        File.WriteAllText(Path.Combine(configDir, "config.json"), config.ToJsonString());
+
+        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(configDir, imported.MegatronPath, tmp.Sub("hf"))));
+        var first = e.Message.Split(Environment.NewLine)[0];
+        Assert.Contains("decoder.layers.0.mlp.linear_fc1.weight#tp0", first);
+        Assert.Contains($"has shape [{intermediate}, ", first);
+        Assert.Contains($"expected [{2 * intermediate}, ", first);
+        Assert.False(Directory.Exists(tmp.Sub("hf")));
+    }
+
+    [Fact]
     public void ExtraTopLevelKeysAreSkippedAndCounted()
     {
         using var tmp = TestPaths.NewTempDir();

@@ -33,6 +33,30 @@ public class TrainingCheckpointExportTests
         Assert.Equal(other.Order(), exported.SkippedKeys.Order());
     }
 
+    /// <summary>Export reads only the weights' bytes: optimizer items overwritten with garbage do not disturb it.</summary>
+    [Fact]
+    public void ExportNeverReadsTheOptimizerState()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var root = tmp.Sub("train");
+        TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true });
+        var folder = Path.Combine(root, "iter_0001000");
+        List<DcpStorageItem> optimizerItems;
+        using (var checkpoint = TorchDistCheckpoint.Open(folder))
+            optimizerItems = checkpoint.Metadata.StorageData.Where(i => i.Key.Fqn.StartsWith("optimizer.", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(optimizerItems);
+        foreach (var item in optimizerItems)
+        {
+            using var file = new FileStream(Path.Combine(folder, item.Info.RelativePath), FileMode.Open, FileAccess.Write);
+            file.Position = item.Info.Offset;
+            file.Write(Enumerable.Repeat((byte)0xEE, (int)item.Info.Length).ToArray());
+        }
+        var exported = CheckpointConverter.Export(new ExportRequest(hfDir, root, tmp.Sub("hf")));
+        HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, "garbage optimizer");
+        Assert.Equal(2, exported.SkippedKeys.Count(k => k.StartsWith("optimizer.", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void CommonPtReleaseAndIterationFolderPathsExport()
     {
