@@ -76,6 +76,22 @@ public class MegatronInspectCommandTests
         Assert.Equal((1, 1, 4), ((int)json["parallel"]!["tp"]!, (int)json["parallel"]!["pp"]!, (int)json["parallel"]!["ep"]!));
     }
 
+    /// <summary>A single-writer import holds global tensors: no layout is recorded, and the files say so.</summary>
+    [Fact]
+    public void SingleWriterImportRecordsNoLayout()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-vl-dense-tiny"), tmp.Sub("m")));
+        var json = Inspect(imported.MegatronPath);
+        Assert.Equal("torch_dist", (string)json["format"]!);
+        Assert.Contains(">= 0.19", (string)json["variant"]!);
+        Assert.Equal(1, (int)json["parallel"]!["files"]!);
+        Assert.Null(json["parallel"]!["tp"]);
+        Assert.Equal(imported.Bytes, (long)json["bytes"]!);
+        Assert.True((int)json["keys"]!["extra_state"]!["count"]! > 0);
+        Assert.Empty(json["other_state_keys"]!.AsArray());
+    }
+
     [Fact]
     public void NeitherFolderNorPathIsAnError()
     {

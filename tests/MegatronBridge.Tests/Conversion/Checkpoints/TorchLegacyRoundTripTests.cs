@@ -132,7 +132,11 @@ public class TorchLegacyRoundTripTests
         var rewritten = rankFile + ".new";
         using (var file = LegacyCheckpointFile.Open(rankFile))
         {
-            var writer = new LegacyCheckpointWriter(rewritten) { Iteration = 0 };
+            var writer = new LegacyCheckpointWriter(rewritten)
+            {
+                Iteration = 0,
+                Args = LegacyCheckpointWriter.Namespace(new MegatronBridge.Formats.Pickle.PyDict().Add("tensor_model_parallel_size", 1L)),
+            };
             foreach (var t in file.Tensors) writer.AddTensor(t.Name, MegatronBridge.Formats.TorchZip.TorchTensorValue.FromSource(file, t.Name));
             writer.Extra = new MegatronBridge.Formats.Pickle.PyDict()
                 .Add("optimizer", new MegatronBridge.Formats.Pickle.PyDict().Add("step", 10L))
@@ -141,7 +145,7 @@ public class TorchLegacyRoundTripTests
         }
         File.Move(rewritten, rankFile, overwrite: true);
         var exported = CheckpointConverter.Export(new ExportRequest(hfDir, imported.IterationFolder, tmp.Sub("hf")));
-        Assert.Equal(new[] { "mp_rank_00:optimizer", "mp_rank_00:rng_state" }, exported.SkippedKeys);
+        Assert.Equal(new[] { "mp_rank_00:args", "mp_rank_00:optimizer", "mp_rank_00:rng_state" }, exported.SkippedKeys);
         HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, "with optimizer");
     }
 }
