@@ -1,0 +1,55 @@
+using MegatronBridge.Config;
+using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Models;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Reference;
+
+/// <summary>
+/// Opens a Megatron checkpoint on disk as in-memory parameters (global TP=1 names) for the reference forward. The
+/// Hugging Face folder gives config.json (the model's shape) and, where it has weights, the tensor layout the mapping
+/// was made with.
+/// </summary>
+public static class MegatronCheckpointWeights
+{
+    /// <summary>The parameters, and what must stay open while they are read (dispose it when done).</summary>
+    public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
+    {
+        var config = HfConfig.LoadFromFolder(hfModel);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config);
+        IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
+        if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
+        {
+            using var original = SafetensorsCheckpoint.Open(hfModel);
+            hfTensors = original.Tensors.ToList();
+        }
+        var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
+        var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
+        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); the reference forward reads torch_dist checkpoints");
+        var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
+        try
+        {
+            var (parameters, _) = TorchDistExport.Open(mapping, checkpoint);
+            return (parameters, checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> looks like a Megatron checkpoint (tracker, iteration folder or DCP metadata) rather than an HF folder.</summary>
+    public static bool IsMegatronCheckpoint(string path)
+    {
+        if (!Directory.Exists(path)) return false;
+        if (File.Exists(Path.Combine(path, "config.json"))) return false;
+        return File.Exists(Path.Combine(path, MegatronCheckpointFolder.TrackerFileName))
+            || File.Exists(Path.Combine(path, TorchDistWriter.MetadataFileName))
+            || Directory.EnumerateDirectories(path, "iter_*").Any()
+            || Directory.Exists(Path.Combine(path, MegatronCheckpointFolder.ReleaseFolderName));
+    }
+}

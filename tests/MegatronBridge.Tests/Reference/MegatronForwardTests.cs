@@ -1,0 +1,170 @@
+using MegatronBridge.Config;
+using MegatronBridge.Conversion;
+using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Models;
+using MegatronBridge.Reference;
+using MegatronBridge.Tensors;
+using MegatronBridge.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace MegatronBridge.Tests.Reference;
+
+/// <summary>
+/// The forward fed by Megatron's fused in-memory parameters (as the import produces them) against the forward fed by
+/// the HF tensors: the Megatron loader interprets the fused layouts on its own, so a mapping bug shows as a difference.
+/// </summary>
+public class MegatronForwardTests(ITestOutputHelper output)
+{
+    private const double Tolerance = 1e-5;
+
+    /// <summary>Megatron parameters of an HF fixture at TP=1, by executing the import recipes into memory.</summary>
+    internal static MemoryTensorSource ImportToMemory(string folder)
+    {
+        using var hf = SafetensorsCheckpoint.Open(folder);
+        var (_, mapping) = BridgeMappings.ForHfFolder(folder, hf);
+        var plan = ImportPlan.Create(mapping, hf.Tensors, ParallelLayout.Single);
+        var executor = new RecipeExecutor();
+        var memory = new MemoryTensorSource("imported " + Path.GetFileName(folder));
+        foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate))
+            memory.Add(t.Recipe.Output with { Name = t.Param.Name }, executor.ExecuteToMemory(t.Recipe, hf));
+        return memory;
+    }
+
+    /// <summary>
+    /// The HF fixture as the Megatron model really holds it: the import stores the GDN output norm as bf16(w - 1)
+    /// (a lossy step of the spec for |w - 1| beyond bf16's reach; the fixtures' random norms hit it), so the HF side of
+    /// the comparison takes bf16(bf16(w - 1) + 1), computed here independently of the conversion code.
+    /// </summary>
+    internal static ReferenceModel LoadHfAsImported(string folder)
+    {
+        using var hf = SafetensorsCheckpoint.Open(folder);
+        var copy = new MemoryTensorSource("HF as imported");
+        foreach (var t in hf.Tensors)
+        {
+            var bytes = hf.ReadAll(t.Name);
+            if (t.Name.EndsWith("linear_attn.norm.weight", StringComparison.Ordinal))
+            {
+                Assert.Equal(DType.BF16, t.DType);
+                for (int i = 0; i < bytes.Length; i += 2)
+                {
+                    float w = BitConverter.UInt32BitsToSingle((uint)BitConverter.ToUInt16(bytes, i) << 16);
+                    float m = BitConverter.UInt32BitsToSingle((uint)RoundToBFloat16(w - 1f) << 16);
+                    BitConverter.TryWriteBytes(bytes.AsSpan(i), RoundToBFloat16(m + 1f));
+                }
+            }
+            copy.Add(t, bytes);
+        }
+        return ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), copy);
+    }
+
+    private static ushort RoundToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    private void AssertSameForward(string fixture, ReferenceModel hfModel, ReferenceModel megatronModel)
+    {
+        var cases = ReferenceOutputs.Load(Path.Combine(TestPaths.Fixture(fixture), ReferenceOutputs.FileName));
+        foreach (var c in cases)
+        {
+            var expected = hfModel.Forward(c.InputIds, c.Image);
+            var actual = megatronModel.Forward(c.InputIds, c.Image);
+            var diff = Difference.Of(actual, expected);
+            output.WriteLine($"{fixture} {c.Name}: Megatron vs HF layout max {diff.MaxAbs:E3} mean {diff.MeanAbs:E3}");
+            Assert.True(diff.MaxAbs <= Tolerance, $"{fixture} {c.Name}: Megatron-layout logits differ from HF-layout logits by {diff.MaxAbs:E3} > {Tolerance}");
+            Assert.Equal(Greedy.Generate(hfModel, c.InputIds, 8, c.Image), Greedy.Generate(megatronModel, c.InputIds, 8, c.Image));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestPaths.ModelFixtureData), MemberType = typeof(TestPaths))]
+    public void MegatronLayoutForwardEqualsHfLayoutForward(string fixture)
+    {
+        var folder = TestPaths.Fixture(fixture);
+        using var hfModel = LoadHfAsImported(folder);
+        using var megatron = ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), ImportToMemory(folder));
+        AssertSameForward(fixture, hfModel, megatron);
+    }
+
+    [Theory]
+    [InlineData("qwen35-vl-moe-tiny")]
+    [InlineData("qwen35-text-dense-tied-tiny")]
+    [InlineData("qwen3-vl-moe-tiny")]
+    public void ImportedTorchDistCheckpointForwardEqualsHfForward(string fixture)
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var folder = TestPaths.Fixture(fixture);
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
+        using var hfModel = LoadHfAsImported(folder);
+        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder, streamLayers: true);
+        AssertSameForward(fixture, hfModel, megatron);
+    }
+
+    /// <summary>The comparison can fail: swapping two query groups of one linear_qkv changes the logits well past the tolerance.</summary>
+    [Fact]
+    public void SwappedQueryGroupsAreCaught()
+    {
+        const string fixture = "qwen35-vl-dense-tiny";
+        var folder = TestPaths.Fixture(fixture);
+        var memory = ImportToMemory(folder);
+        string name = "language_model.decoder.layers.3.self_attention.linear_qkv.weight";
+        var meta = memory.Get(name);
+        var bytes = memory.Data(name);
+        int groupBytes = bytes.Length / 4; // 4 query groups in the fixture
+        var swapped = (byte[])bytes.Clone();
+        bytes.AsSpan(0, groupBytes).CopyTo(swapped.AsSpan(groupBytes));
+        bytes.AsSpan(groupBytes, groupBytes).CopyTo(swapped.AsSpan(0));
+        var broken = new MemoryTensorSource("broken");
+        foreach (var t in memory.Tensors) broken.Add(t, t.Name == name ? swapped : memory.Data(t.Name));
+        Assert.Equal(meta, broken.Get(name));
+
+        using var hfModel = ReferenceModel.LoadHf(folder);
+        using var megatron = ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), broken);
+        var ids = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName))[0].InputIds;
+        var diff = Difference.Of(megatron.Forward(ids), hfModel.Forward(ids));
+        Assert.True(diff.MaxAbs > 1e-3, $"swapped groups gave only {diff.MaxAbs:E3}");
+    }
+
+    [Fact]
+    public void MissingParameterIsNamed()
+    {
+        var folder = TestPaths.Fixture("qwen35-vl-dense-tiny");
+        var memory = ImportToMemory(folder);
+        var partial = new MemoryTensorSource("partial checkpoint");
+        string missing = "language_model.decoder.layers.0.self_attention.in_proj.weight";
+        foreach (var t in memory.Tensors.Where(t => t.Name != missing)) partial.Add(t, memory.Data(t.Name));
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), partial));
+        Assert.Contains("partial checkpoint", e.Message);
+        Assert.Contains(missing, e.Message);
+    }
+
+    [Fact]
+    public void WrongFusedShapeIsNamed()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        var memory = ImportToMemory(folder);
+        string name = "language_model.decoder.layers.1.self_attention.linear_qkv.weight";
+        var bad = new MemoryTensorSource("bad checkpoint");
+        foreach (var t in memory.Tensors)
+        {
+            if (t.Name != name) { bad.Add(t, memory.Data(t.Name)); continue; }
+            long rows = t.Shape[0] - 32, cols = t.Shape[1];
+            bad.Add(name, t.DType, new TensorShape(rows, cols), memory.Data(name).AsSpan(0, (int)(rows * cols * t.DType.Size())).ToArray());
+        }
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), bad));
+        Assert.Contains(name, e.Message);
+        Assert.Contains("expected", e.Message);
+    }
+
+    [Fact]
+    public void HfNamesAreNotMegatronParameters()
+    {
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
+        using var hf = SafetensorsCheckpoint.Open(folder);
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), hf));
+        Assert.Contains("embedding.word_embeddings.weight", e.Message);
+    }
+}
