@@ -22,6 +22,12 @@ public readonly record struct Difference(double MaxAbs, double MeanAbs, int Coun
 /// <summary>The result of running one reference case.</summary>
 public sealed record CaseComparison(string Name, Difference Logits, Difference? ImageEmbeds, int[] ExpectedGreedy, int[] ActualGreedy)
 {
+    /// <summary>The logits the model computed (for comparing two models on the same case).</summary>
+    public float[] ActualLogits { get; init; } = Array.Empty<float>();
+
+    /// <summary>The image features the model computed, where the case has an image.</summary>
+    public float[]? ActualImageEmbeds { get; init; }
+
     public bool GreedyMatches => ExpectedGreedy.AsSpan().SequenceEqual(ActualGreedy);
 
     public bool Passes(double tolerance) =>
@@ -34,6 +40,18 @@ public sealed record CaseComparison(string Name, Difference Logits, Difference? 
         var logits = model.Forward(c.InputIds, c.Image is null ? null : (c.Image, encoded!));
         Difference? embeds = c.ImageEmbeds is null || encoded is null ? null : Difference.Of(encoded.ImageEmbeds, c.ImageEmbeds);
         var greedy = Greedy.Generate(model, c.InputIds, c.GreedyTokens.Length, c.Image);
-        return new CaseComparison(c.Name, Difference.Of(logits, c.Logits), embeds, c.GreedyTokens, greedy);
+        return new CaseComparison(c.Name, Difference.Of(logits, c.Logits), embeds, c.GreedyTokens, greedy)
+        {
+            ActualLogits = logits,
+            ActualImageEmbeds = encoded?.ImageEmbeds,
+        };
+    }
+
+    /// <summary>How far model B's results on a case are from model A's (A's outputs stand as the expected ones).</summary>
+    public static CaseComparison Between(CaseComparison a, CaseComparison b)
+    {
+        if (a.Name != b.Name) throw new ArgumentException($"cannot compare case {a.Name} with case {b.Name}");
+        Difference? embeds = a.ActualImageEmbeds is not null && b.ActualImageEmbeds is not null ? Difference.Of(b.ActualImageEmbeds, a.ActualImageEmbeds) : null;
+        return new CaseComparison(a.Name, Difference.Of(b.ActualLogits, a.ActualLogits), embeds, a.ActualGreedy, b.ActualGreedy);
     }
 }
