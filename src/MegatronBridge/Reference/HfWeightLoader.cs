@@ -97,18 +97,25 @@ public sealed class HfWeightLoader
     {
         int d = _config.HeadDim, heads = _config.Heads, kv = _config.KvHeads * d;
         if (!_config.AttentionOutputGate) return ProjectionSet.Separate(q, k, v);
-        var qBlocks = new List<RowBlock>();
-        for (int head = 0; head < heads; head++)
-        {
-            qBlocks.Add(new RowBlock(AttentionParts.Query, head * d, d));
-            qBlocks.Add(new RowBlock(AttentionParts.Gate, head * d, d));
-        }
+        var qBlocks = GatedQProjBlocks(heads, d);
         return new ProjectionSet(new[] { heads * d, kv, kv, heads * d }, new[]
         {
             new FusedProjection(q, null, qBlocks),
             new FusedProjection(k, null, new[] { new RowBlock(AttentionParts.Key, 0, kv) }),
             new FusedProjection(v, null, new[] { new RowBlock(AttentionParts.Value, 0, kv) }),
         });
+    }
+
+    /// <summary>Rows of a gated q_proj: per head h, query_h then gate_h, d rows each.</summary>
+    internal static IReadOnlyList<RowBlock> GatedQProjBlocks(int heads, int d)
+    {
+        var blocks = new List<RowBlock>();
+        for (int head = 0; head < heads; head++)
+        {
+            blocks.Add(new RowBlock(AttentionParts.Query, head * d, d));
+            blocks.Add(new RowBlock(AttentionParts.Gate, head * d, d));
+        }
+        return blocks;
     }
 
     private MlpWeights LoadMlp(string p, int? intermediate)

@@ -103,9 +103,21 @@ public sealed class MegatronWeightLoader
     private AttentionWeights LoadAttention(string a)
     {
         int h = _config.Hidden, d = _config.HeadDim, heads = _config.Heads, groups = _config.KvHeads;
-        int perGroup = heads / groups;
         bool gated = _config.AttentionOutputGate;
         int rows = ((gated ? 2 : 1) * heads + 2 * groups) * d;
+        var blocks = AttentionQkvBlocks(heads, groups, d, gated);
+        string name = a + "linear_qkv.weight";
+        float[]? bias = _source.Contains(a + "linear_qkv.bias") ? Vec(a + "linear_qkv.bias", rows) : null;
+        var widths = gated ? new[] { heads * d, groups * d, groups * d, heads * d } : new[] { heads * d, groups * d, groups * d };
+        var qkv = new ProjectionSet(widths, new[] { new FusedProjection(Mat(name, rows, h), bias, blocks) });
+        return new AttentionWeights(qkv, Mat(a + "linear_proj.weight", h, heads * d),
+            Vec(a + "q_layernorm.weight", d), Vec(a + "k_layernorm.weight", d));
+    }
+
+    /// <summary>The row blocks of a TP=1 linear_qkv: per query group g, its query heads, (gated) their gate heads, K_g, V_g.</summary>
+    internal static IReadOnlyList<RowBlock> AttentionQkvBlocks(int heads, int groups, int d, bool gated)
+    {
+        int perGroup = heads / groups;
         var blocks = new List<RowBlock>();
         for (int g = 0; g < groups; g++)
         {
@@ -114,12 +126,7 @@ public sealed class MegatronWeightLoader
             blocks.Add(new RowBlock(AttentionParts.Key, g * d, d));
             blocks.Add(new RowBlock(AttentionParts.Value, g * d, d));
         }
-        string name = a + "linear_qkv.weight";
-        float[]? bias = _source.Contains(a + "linear_qkv.bias") ? Vec(a + "linear_qkv.bias", rows) : null;
-        var widths = gated ? new[] { heads * d, groups * d, groups * d, heads * d } : new[] { heads * d, groups * d, groups * d };
-        var qkv = new ProjectionSet(widths, new[] { new FusedProjection(Mat(name, rows, h), bias, blocks) });
-        return new AttentionWeights(qkv, Mat(a + "linear_proj.weight", h, heads * d),
-            Vec(a + "q_layernorm.weight", d), Vec(a + "k_layernorm.weight", d));
+        return blocks;
     }
 
     /// <summary>in_proj rows [Q (nk*dk) ; K (nk*dk) ; V (nv*dv) ; Z (nv*dv) ; beta (nv) ; alpha (nv)]; conv1d channels [Q ; K ; V].</summary>
@@ -200,14 +207,7 @@ public sealed class MegatronWeightLoader
         for (int j = 0; j < v.Depth; j++)
         {
             string b = $"{p}decoder.layers.{j}.";
-            // Per head h: [Q_h ; K_h ; V_h], head_dim rows each (weight and bias alike).
-            var qkvBlocks = new List<RowBlock>();
-            for (int head = 0; head < v.Heads; head++)
-            {
-                qkvBlocks.Add(new RowBlock(0, head * hd, hd));
-                qkvBlocks.Add(new RowBlock(1, head * hd, hd));
-                qkvBlocks.Add(new RowBlock(2, head * hd, hd));
-            }
+            var qkvBlocks = VisionQkvBlocks(v.Heads, hd);
             var qkv = new ProjectionSet(new[] { hv, hv, hv }, new[]
             {
                 new FusedProjection(Mat(b + "self_attention.linear_qkv.weight", 3 * hv, hv), Vec(b + "self_attention.linear_qkv.bias", 3 * hv), qkvBlocks),
@@ -225,6 +225,19 @@ public sealed class MegatronWeightLoader
             Mat(p + "patch_embed.proj.weight", hv, v.PatchValues), Vec(p + "patch_embed.proj.bias", hv),
             Mat(p + "pos_embed.weight", v.NumPositionEmbeddings, hv),
             blocks, LoadMerger(p + "merger.", v, postShuffleNorm: false), deepstack);
+    }
+
+    /// <summary>Vision linear_qkv rows (weight and bias alike): per head h, [Q_h ; K_h ; V_h] of head_dim rows each.</summary>
+    internal static IReadOnlyList<RowBlock> VisionQkvBlocks(int heads, int headDim)
+    {
+        var blocks = new List<RowBlock>();
+        for (int head = 0; head < heads; head++)
+        {
+            blocks.Add(new RowBlock(0, head * headDim, headDim));
+            blocks.Add(new RowBlock(1, head * headDim, headDim));
+            blocks.Add(new RowBlock(2, head * headDim, headDim));
+        }
+        return blocks;
     }
 
     private PatchMergerWeights LoadMerger(string p, VisionDims v, bool postShuffleNorm)
