@@ -183,10 +183,10 @@ public sealed class MegatronWeightLoader
         for (int e = 0; e < experts; e++)
         {
             // TEGroupedMLP names the expert by a weight suffix; SequentialMLP by a submodule index.
-            string grouped = $"{p}experts.linear_fc1.weight{e}";
-            list[e] = _source.Contains(grouped)
-                ? LoadGatedMlp(grouped, $"{p}experts.linear_fc2.weight{e}", _config.MoeIntermediate)
-                : LoadGatedMlp($"{p}experts.local_experts.{e}.linear_fc1.weight", $"{p}experts.local_experts.{e}.linear_fc2.weight", _config.MoeIntermediate);
+            string grouped = $"{p}experts.linear_fc1.weight{e}", sequential = $"{p}experts.local_experts.{e}.linear_fc1.weight";
+            list[e] = _source.Contains(grouped) ? LoadGatedMlp(grouped, $"{p}experts.linear_fc2.weight{e}", _config.MoeIntermediate)
+                : _source.Contains(sequential) ? LoadGatedMlp(sequential, $"{p}experts.local_experts.{e}.linear_fc2.weight", _config.MoeIntermediate)
+                : throw new InvalidDataException($"{_source.Description}: expert {e} of {routerName} has neither '{grouped}' nor '{sequential}'");
         }
 
         MlpWeights? shared = null;

@@ -103,6 +103,30 @@ public class MegatronForwardTests(ITestOutputHelper output)
         AssertSameForward(fixture, hfModel, megatron);
     }
 
+    /// <summary>SequentialMLP names (experts.local_experts.{e}.linear_fc1.weight) give the same forward as TEGroupedMLP's weight{e}.</summary>
+    [Fact]
+    public void SequentialExpertNamesGiveTheSameForward()
+    {
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var grouped = ImportToMemory(folder);
+        var sequential = new MemoryTensorSource("sequential experts");
+        var pattern = new System.Text.RegularExpressions.Regex(@"\.experts\.(linear_fc[12])\.weight(\d+)$");
+        int renamed = 0;
+        foreach (var t in grouped.Tensors)
+        {
+            var m = pattern.Match(t.Name);
+            string name = m.Success ? t.Name[..m.Index] + $".experts.local_experts.{m.Groups[2].Value}.{m.Groups[1].Value}.weight" : t.Name;
+            if (m.Success) renamed++;
+            sequential.Add(t with { Name = name }, grouped.Data(t.Name));
+        }
+        Assert.True(renamed > 0);
+        var config = HfConfig.LoadFromFolder(folder);
+        using var a = ReferenceModel.FromMegatron(config, grouped);
+        using var b = ReferenceModel.FromMegatron(config, sequential);
+        var ids = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName))[0].InputIds;
+        Assert.Equal(a.Forward(ids), b.Forward(ids));
+    }
+
     /// <summary>The comparison can fail: swapping two query groups of one linear_qkv changes the logits well past the tolerance.</summary>
     [Fact]
     public void SwappedQueryGroupsAreCaught()
