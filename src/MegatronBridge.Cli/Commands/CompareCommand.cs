@@ -18,6 +18,8 @@ internal sealed record CompareOptions(string HfModel)
     /// <summary>Largest max-abs difference between the HF-layout and the Megatron-layout forward that passes.</summary>
     public double LayoutTolerance { get; init; } = 1e-5;
     public bool StreamLayers { get; init; }
+    /// <summary>Prompt ids for HF vs Megatron when there is no reference file.</summary>
+    public string? InputIds { get; init; }
 }
 
 /// <summary>
@@ -35,9 +37,10 @@ internal static class CompareCommand
         var tolerance = new Option<double>("--tolerance") { Description = "Largest max-abs logit / feature difference from the reference that passes.", DefaultValueFactory = _ => 1e-3 };
         var layoutTolerance = new Option<double>("--layout-tolerance") { Description = "Largest max-abs logit difference between the HF and the Megatron forward that passes.", DefaultValueFactory = _ => 1e-5 };
         var streamLayers = new Option<bool>("--stream-layers") { Description = "Read each decoder layer from disk when the forward reaches it (bounded memory, slower)." };
+        var inputIds = new Option<string?>("--input-ids") { Description = "Without a reference file: prompt ids (comma separated) on which HF and Megatron are compared." };
         var command = new Command("compare", "Run the reference forward (HF and/or Megatron layout) and compare logits, image features and greedy tokens.")
         {
-            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers,
+            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds,
         };
         command.SetAction(parse => Run(new CompareOptions(parse.GetValue(hfModel)!)
         {
@@ -46,9 +49,12 @@ internal static class CompareCommand
             Tolerance = parse.GetValue(tolerance),
             LayoutTolerance = parse.GetValue(layoutTolerance),
             StreamLayers = parse.GetValue(streamLayers),
+            InputIds = parse.GetValue(inputIds),
         }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
+
+    private const int GreedyTokensWithoutReference = 8;
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
     public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false) =>
@@ -62,15 +68,28 @@ internal static class CompareCommand
             if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
             if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
             string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
-            if (!File.Exists(referencePath))
-                throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference)", referencePath);
-            var cases = ReferenceOutputs.Load(referencePath);
+            bool haveReference = File.Exists(referencePath);
+            IReadOnlyList<ReferenceCase> cases;
+            if (haveReference)
+            {
+                if (options.InputIds is not null) throw new ArgumentException($"--input-ids is for comparing without a reference file, but {referencePath} exists");
+                cases = ReferenceOutputs.Load(referencePath);
+            }
+            else if (options.MegatronPath is not null && options.InputIds is not null)
+            {
+                // Inputs only: HF and Megatron are compared with each other.
+                cases = new[] { new ReferenceCase("input", GenerateCommand.ParseIds(options.InputIds), Array.Empty<float>(), new int[GreedyTokensWithoutReference], null, null) };
+            }
+            else
+            {
+                throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --input-ids)", referencePath);
+            }
 
             var rows = new List<ComparisonRow>();
             List<CaseComparison> hfResults;
             using (var model = ReferenceModel.LoadHf(options.HfModel, options.StreamLayers))
                 hfResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
-            rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
+            if (haveReference) rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
 
             bool gdnModel = false;
             if (options.MegatronPath is not null)
@@ -81,7 +100,7 @@ internal static class CompareCommand
                     gdnModel = model.Config.LinearAttentionLayers.Any(l => l);
                     megatronResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
                 }
-                rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
+                if (haveReference) rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
                 rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
             }
             return Report(rows, output, gdnModel);

@@ -33,14 +33,18 @@ public sealed record CaseComparison(string Name, Difference Logits, Difference? 
     public bool Passes(double tolerance) =>
         Logits.MaxAbs <= tolerance && (ImageEmbeds is null || ImageEmbeds.Value.MaxAbs <= tolerance) && GreedyMatches;
 
-    /// <summary>Runs the model on the case's inputs: logits, image features where stored, and greedy tokens.</summary>
+    /// <summary>
+    /// Runs the model on the case's inputs: logits, image features where stored, and greedy tokens. A case without
+    /// reference logits (inputs only, for comparing two models with <see cref="Between"/>) gets NaN differences.
+    /// </summary>
     public static CaseComparison Run(ReferenceModel model, ReferenceCase c)
     {
         VisionOutput? encoded = c.Image is null ? null : model.EncodeImages(c.Image);
         var logits = model.Forward(c.InputIds, c.Image is null ? null : (c.Image, encoded!));
         Difference? embeds = c.ImageEmbeds is null || encoded is null ? null : Difference.Of(encoded.ImageEmbeds, c.ImageEmbeds);
         var greedy = Greedy.Generate(model, c.InputIds, c.GreedyTokens.Length, c.Image);
-        return new CaseComparison(c.Name, Difference.Of(logits, c.Logits), embeds, c.GreedyTokens, greedy)
+        var difference = c.Logits.Length == 0 ? new Difference(double.NaN, double.NaN, 0) : Difference.Of(logits, c.Logits);
+        return new CaseComparison(c.Name, difference, embeds, c.GreedyTokens, greedy)
         {
             ActualLogits = logits,
             ActualImageEmbeds = encoded?.ImageEmbeds,

@@ -126,6 +126,27 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void CompareWithoutReference_ComparesHfWithMegatronOnGivenIds()
+    {
+        var source = TestPaths.Fixture("qwen3-vl-moe-tiny");
+        using var tmp = TestPaths.NewTempDir();
+        // An HF folder without reference outputs: config and weights only.
+        var folder = tmp.Sub("hf");
+        Directory.CreateDirectory(folder);
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(source, f), Path.Combine(folder, f));
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
+
+        var (code, stdout, _) = Cli("compare", "--hf-model", folder, "--megatron-path", imported.MegatronPath, "--input-ids", "5,17,99,3");
+        Assert.Equal(0, code);
+        Assert.Contains("HF vs Megatron", stdout);
+        Assert.DoesNotContain("vs reference", stdout);
+
+        var missing = Cli("compare", "--hf-model", folder, "--megatron-path", imported.MegatronPath);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("--input-ids", missing.Error);
+    }
+
+    [Fact]
     public void CompareWithMegatronPath_FailsWhenTheCheckpointDiffers()
     {
         // The Qwen3.5 fixtures' random GDN norm weights do not survive bf16(w - 1): the imported model really differs.
