@@ -103,6 +103,52 @@ public class MegatronForwardTests(ITestOutputHelper output)
         AssertSameForward(fixture, hfModel, megatron);
     }
 
+    /// <summary>
+    /// Every rank's tensors of an import at TP=2 (and EP=2 for MoE), gathered under their shard names
+    /// (<c>name#tp{r}</c>, global expert numbers) as an export of a parallel checkpoint sees them: the loader reads
+    /// each rank's own fused layout (rank-major GDN in_proj and conv1d, [gate_r ; up_r], its query groups).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestPaths.ModelFixtureData), MemberType = typeof(TestPaths))]
+    public void TensorParallelShardsGiveTheHfForward(string fixture)
+    {
+        var folder = TestPaths.Fixture(fixture);
+        var layout = new ParallelLayout(tp: 2, ep: fixture.Contains("moe", StringComparison.Ordinal) ? 2 : 1);
+        var gathered = new MemoryTensorSource($"{fixture} at {layout}");
+        using (var hf = SafetensorsCheckpoint.Open(folder))
+        {
+            var (_, mapping) = BridgeMappings.ForHfFolder(folder, hf);
+            var executor = new RecipeExecutor();
+            foreach (var t in ImportPlan.Create(mapping, hf.Tensors, layout).Tensors.Where(t => !t.IsDuplicate))
+                gathered.Add(t.Recipe.Output with { Name = t.ShardName }, executor.ExecuteToMemory(t.Recipe, hf));
+        }
+        Assert.Contains(gathered.Tensors, t => t.Name.EndsWith("#tp1", StringComparison.Ordinal));
+        using var hfModel = LoadHfAsImported(folder);
+        using var megatron = ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), gathered);
+        AssertSameForward(fixture, hfModel, megatron);
+    }
+
+    [Fact]
+    public void ReplicatedShardsThatDisagreeAreRefused()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        var gathered = new MemoryTensorSource("disagreeing ranks");
+        string norm = "language_model.decoder.final_layernorm.weight#tp1";
+        using (var hf = SafetensorsCheckpoint.Open(folder))
+        {
+            var (_, mapping) = BridgeMappings.ForHfFolder(folder, hf);
+            var executor = new RecipeExecutor();
+            foreach (var t in ImportPlan.Create(mapping, hf.Tensors, new ParallelLayout(tp: 2)).Tensors.Where(t => !t.IsDuplicate))
+            {
+                var bytes = executor.ExecuteToMemory(t.Recipe, hf);
+                if (t.ShardName == norm) bytes[0] ^= 0x40;
+                gathered.Add(t.Recipe.Output with { Name = t.ShardName }, bytes);
+            }
+        }
+        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), gathered));
+        Assert.Contains("replicated parameter 'language_model.decoder.final_layernorm.weight' differs between tensor-parallel ranks 0 and 1", e.Message);
+    }
+
     /// <summary>SequentialMLP names (experts.local_experts.{e}.linear_fc1.weight) give the same forward as TEGroupedMLP's weight{e}.</summary>
     [Fact]
     public void SequentialExpertNamesGiveTheSameForward()
