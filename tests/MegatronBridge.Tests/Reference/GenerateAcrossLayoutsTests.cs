@@ -93,6 +93,41 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TwoImages_GiveTheSameTokens_FromHfAndImported()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
+        MegatronBridge.Cli.Commands.GenerateCommand.Result Run(string model) => MegatronBridge.Cli.Commands.GenerateCommand.Generate(
+            new MegatronBridge.Cli.Commands.GenerateOptions(model)
+            {
+                HfModel = folder, Processor = Processor, Prompt = "Describe this image.", MaxNewTokens = 4,
+                Images = new[] { Path.Combine(Processor, "noise_300x200.png"), Path.Combine(Processor, "tall_40x260.png") },
+            });
+        var hf = Run(folder);
+        var megatron = Run(imported.MegatronPath);
+        Assert.Equal(2, hf.PromptIds.Count(id => id == 1002));
+        Assert.Equal(2, hf.PromptIds.Count(id => id == 1003));
+        Assert.Equal(hf.PromptIds, megatron.PromptIds);
+        Assert.Equal(hf.Generated, megatron.Generated);
+    }
+
+    [Fact]
+    public void TextPrompt_IsTokenized_AndTheAnswerDecoded()
+    {
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var (code, stdout, stderr) = Cli("generate", "--model", folder, "--processor", Processor, "--prompt", "The quick brown fox", "--max-new-tokens", "5");
+        Assert.True(code == 0, stderr);
+
+        var tokenizer = MegatronBridge.Preprocessing.QwenTokenizer.FromFolder(Processor);
+        using var model = ReferenceModel.LoadHf(folder);
+        var expected = Greedy.Generate(model, tokenizer.Encode("The quick brown fox"), 5);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(string.Join(",", expected), lines[0]);
+        Assert.Equal("text: " + tokenizer.Decode(expected.Where(id => id < tokenizer.VocabSize)), lines[1]);
+    }
+
+    [Fact]
     public void GenerateFromAMegatronCheckpoint_NeedsHfModel()
     {
         using var tmp = TestPaths.NewTempDir();
