@@ -69,8 +69,9 @@ public static class CheckpointConverter
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
             new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = request.IgnoredHfTensors }, request.HfModel);
-        var written = plan.Tensors.Where(t => request.Format == MegatronFormat.Torch || !t.IsDuplicate).ToList();
-        long bytes = written.Sum(t => t.Recipe.Output.ByteLength);
+        var legacyFiles = request.Format == MegatronFormat.Torch ? TorchLegacyImport.PlanFiles(plan) : null;
+        int count = legacyFiles?.Sum(f => f.Tensors.Count) ?? plan.Tensors.Count(t => !t.IsDuplicate);
+        long bytes = legacyFiles?.Sum(f => f.Bytes) ?? plan.Tensors.Where(t => !t.IsDuplicate).Sum(t => t.Recipe.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
 
         using var staged = StagedOutput.Begin(request.MegatronPath, request.Force);
@@ -79,13 +80,16 @@ public static class CheckpointConverter
             case MegatronFormat.TorchDist:
                 TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId);
                 break;
+            case MegatronFormat.Torch:
+                TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress);
+                break;
             default:
-                throw new NotSupportedException($"format {request.Format} is not supported yet");
+                throw new NotSupportedException($"format {request.Format} is not supported");
         }
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
-            written.Count, bytes, clock.Elapsed);
+            count, bytes, clock.Elapsed);
     }
 
     public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
@@ -98,19 +102,30 @@ public static class CheckpointConverter
         var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
 
         var iteration = MegatronCheckpointFolder.Resolve(request.MegatronPath);
+        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() };
+        if (LegacyRankFolders.IsLegacy(iteration.Folder))
+        {
+            using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
+            var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
+            return WriteHf(request, legacyPlan, legacy, original, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
+        }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); legacy per-rank export is not supported yet");
+            throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
-        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single,
-            new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() }, iteration.Folder);
+        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
+        return WriteHf(request, plan, parameters, original, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
+    }
+
+    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, RecipeExecutor executor,
+        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
+    {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
-
         using var staged = StagedOutput.Begin(request.HfPath, request.Force);
-        HfFolderWriter.Write(plan.Recipes, parameters, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
         staged.Commit();
-        return new ExportResult(staged.Target, iteration.Folder, bridge.Architecture, bridge.BridgeName, MegatronFormat.TorchDist,
+        return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
             plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed);
     }
 
