@@ -8,7 +8,8 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>
-/// Opens a Megatron checkpoint on disk as in-memory parameters (global TP=1 names) for the reference forward. The
+/// Opens a Megatron checkpoint on disk as in-memory parameters for the reference forward: torch_dist as global TP=1
+/// names, legacy per-rank files as gathered tensor-parallel shards (see <see cref="MegatronWeightLoader"/>). The
 /// Hugging Face folder gives config.json (the model's shape) and, where it has weights, the tensor layout the mapping
 /// was made with.
 /// </summary>
@@ -27,8 +28,14 @@ public static class MegatronCheckpointWeights
         }
         var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
         var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
+        if (LegacyRankFolders.IsLegacy(iteration.Folder))
+        {
+            // Per-rank files, read as gathered tensor-parallel shards (name#tp{r}) that the loader joins itself.
+            var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
+            return (legacy, legacy);
+        }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); the reference forward reads torch_dist checkpoints");
+            throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
         var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         try
         {
@@ -42,13 +49,14 @@ public static class MegatronCheckpointWeights
         }
     }
 
-    /// <summary>True when <paramref name="path"/> looks like a Megatron checkpoint (tracker, iteration folder or DCP metadata) rather than an HF folder.</summary>
+    /// <summary>True when <paramref name="path"/> looks like a Megatron checkpoint (tracker, iteration folder, DCP metadata or rank folders) rather than an HF folder.</summary>
     public static bool IsMegatronCheckpoint(string path)
     {
         if (!Directory.Exists(path)) return false;
         if (File.Exists(Path.Combine(path, "config.json"))) return false;
         return File.Exists(Path.Combine(path, MegatronCheckpointFolder.TrackerFileName))
             || File.Exists(Path.Combine(path, TorchDistWriter.MetadataFileName))
+            || LegacyRankFolders.IsLegacy(path)
             || Directory.EnumerateDirectories(path, "iter_*").Any()
             || Directory.Exists(Path.Combine(path, MegatronCheckpointFolder.ReleaseFolderName));
     }

@@ -54,6 +54,22 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
         Assert.Equal(expected, GenerateFromReference(exported.HfPath, folder, c));
     }
 
+    [Fact]
+    public void LegacyTp2Pp2Ep2Checkpoint_GeneratesTheImageGreedyTokens_AndComparesClean()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-moe-tiny");
+        var c = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(x => x.Name == "image");
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("legacy"))
+        {
+            Format = MegatronFormat.Torch, Layout = new MegatronBridge.Conversion.ParallelLayout(tp: 2, pp: 2, ep: 2),
+        });
+        Assert.Equal(string.Join(",", c.GreedyTokens), GenerateFromReference(imported.MegatronPath, folder, c));
+        var (code, stdout, _) = Cli("compare", "--hf-model", folder, "--megatron-path", imported.MegatronPath);
+        Assert.Equal(0, code);
+        Assert.Contains("HF vs Megatron", stdout);
+    }
+
     [Theory]
     [InlineData("qwen35-vl-dense-tiny", "gradient_123x77.png")]
     [InlineData("qwen3-vl-moe-tiny", "tall_40x260.png")]

@@ -173,6 +173,23 @@ public class MegatronForwardTests(ITestOutputHelper output)
         Assert.Equal(a.Forward(ids), b.Forward(ids));
     }
 
+    /// <summary>A legacy per-rank checkpoint saved at TP=2 PP=2 EP=2 (TP=2 PP=2 for dense), read back as gathered shards.</summary>
+    [Theory]
+    [InlineData("qwen35-vl-moe-tiny")]
+    [InlineData("qwen35-vl-dense-tiny")]
+    [InlineData("qwen3-vl-moe-tiny")]
+    public void LegacyParallelCheckpointForwardEqualsHfForward(string fixture)
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var folder = TestPaths.Fixture(fixture);
+        var layout = new ParallelLayout(tp: 2, pp: 2, ep: fixture.Contains("moe", StringComparison.Ordinal) ? 2 : 1);
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("legacy")) { Format = MegatronFormat.Torch, Layout = layout });
+        Assert.True(Directory.Exists(Path.Combine(imported.IterationFolder, "mp_rank_01_001")) || Directory.Exists(Path.Combine(imported.IterationFolder, "mp_rank_01_001_001")));
+        using var hfModel = LoadHfAsImported(folder);
+        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
+        AssertSameForward(fixture, hfModel, megatron);
+    }
+
     /// <summary>The comparison can fail: swapping two query groups of one linear_qkv changes the logits well past the tolerance.</summary>
     [Fact]
     public void SwappedQueryGroupsAreCaught()
