@@ -154,6 +154,29 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void CheckpointOfAnotherModel_IsAnErrorNamingTheTensor()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen3-vl-dense-tiny"), tmp.Sub("megatron")));
+        var (code, _, error) = Cli("compare", "--hf-model", TestPaths.Fixture("qwen35-vl-dense-tiny"), "--megatron-path", imported.MegatronPath);
+        Assert.Equal(2, code);
+        Assert.StartsWith("compare: ", error);
+        Assert.Contains("language_model.decoder.layers.", error);
+    }
+
+    [Fact]
+    public void PromptAndIdsTogether_AndImagesForATextModel_AreRefused()
+    {
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var both = Cli("generate", "--model", folder, "--processor", Processor, "--prompt", "hi", "--input-ids", "1,2");
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("not both", both.Error);
+        var image = Cli("generate", "--model", folder, "--input-ids", "1,2", "--image", Path.Combine(Processor, "tall_40x260.png"));
+        Assert.Equal(2, image.ExitCode);
+        Assert.Contains("no vision_config", image.Error);
+    }
+
+    [Fact]
     public void PromptWithoutTokenizer_IsRefused()
     {
         var folder = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
