@@ -190,6 +190,26 @@ public class MegatronForwardTests(ITestOutputHelper output)
         AssertSameForward(fixture, hfModel, megatron);
     }
 
+    /// <summary>A language-model-only import of a VL model (torch_dist and legacy TP=2): the text forward equals the VL model's.</summary>
+    [Theory]
+    [InlineData("qwen35-vl-moe-tiny", MegatronFormat.TorchDist)]
+    [InlineData("qwen35-vl-dense-tiny", MegatronFormat.Torch)]
+    public void LanguageOnlyImportForwardEqualsTheVlTextForward(string fixture, MegatronFormat format)
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var folder = TestPaths.Fixture(fixture);
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("lm"))
+        {
+            LanguageOnly = true, Format = format, Layout = format == MegatronFormat.Torch ? new ParallelLayout(tp: 2) : ParallelLayout.Single,
+        });
+        using var hfModel = LoadHfAsImported(folder);
+        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
+        Assert.Null(megatron.Weights.Vision);
+        var text = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "text");
+        var diff = Difference.Of(megatron.Forward(text.InputIds), hfModel.Forward(text.InputIds));
+        Assert.True(diff.MaxAbs <= Tolerance, $"{fixture} language-only: {diff.MaxAbs:E3}");
+    }
+
     /// <summary>The comparison can fail: swapping two query groups of one linear_qkv changes the logits well past the tolerance.</summary>
     [Fact]
     public void SwappedQueryGroupsAreCaught()
