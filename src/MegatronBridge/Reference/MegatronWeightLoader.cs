@@ -27,7 +27,6 @@ public sealed class MegatronWeightLoader
     private readonly ITensorSource _source;
     private readonly ReferenceConfig _config;
     private readonly string _prefix;
-    private readonly int _tp;
 
     private MegatronWeightLoader(ITensorSource source, ReferenceConfig config)
     {
@@ -36,11 +35,7 @@ public sealed class MegatronWeightLoader
         _prefix = Has(source, "language_model.embedding.word_embeddings.weight") ? "language_model."
             : Has(source, "embedding.word_embeddings.weight") ? ""
             : throw new InvalidDataException($"{source.Description}: neither language_model.embedding.word_embeddings.weight nor embedding.word_embeddings.weight found (not Megatron parameters?)");
-        _tp = ShardCount(_prefix + "embedding.word_embeddings.weight");
     }
-
-    /// <summary>Tensor-parallel ranks the source's shards come from (1 for global TP=1 parameters).</summary>
-    public int TensorParallel => _tp;
 
     private static bool Has(ITensorSource source, string name) => source.Contains(name) || source.Contains(name + "#tp0");
 
@@ -63,10 +58,6 @@ public sealed class MegatronWeightLoader
     /// </summary>
     public static ModelWeights Load(ITensorSource source, ReferenceConfig config, bool streamLayers = false) =>
         new MegatronWeightLoader(source, config).Load(streamLayers);
-
-    /// <summary>True when <paramref name="source"/> holds Megatron parameter names rather than Hugging Face ones.</summary>
-    public static bool LooksLikeMegatron(ITensorSource source) =>
-        Has(source, "language_model.embedding.word_embeddings.weight") || Has(source, "embedding.word_embeddings.weight");
 
     private ModelWeights Load(bool streamLayers)
     {
