@@ -87,6 +87,17 @@ public class TorchLegacyRoundTripTests
         Assert.DoesNotContain(names, n => n.Contains(".mlp.experts.linear_fc1.weight4", StringComparison.Ordinal) || n.Contains(".mlp.experts.local_experts.4.", StringComparison.Ordinal));
     }
 
+    /// <summary>One file per (TP, PP, EP) rank cannot hold more expert-TP shards than TP ranks: refused before writing.</summary>
+    [Fact]
+    public void ExpertTensorSizeAboveTensorSizeIsRefused()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var e = Assert.Throws<NotSupportedException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
+            { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 1, ep: 2, etp: 2) }));
+        Assert.Contains("expert-tensor-parallel size 2 must divide tensor-parallel size 1", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
+    }
+
     [Fact]
     public void MissingRankFolderIsNamed()
     {
