@@ -149,9 +149,16 @@ public static partial class MegatronCheckpointInspection
             {
                 foreach (var t in file.ChunkTensors(key))
                 {
+                    var kind = CheckpointKeys.Classify(t.Name, isTensor: true);
+                    Count(groups, kind, t.ByteLength);
+                    // _extra_state values are objects in torch_dist; count them alike here.
+                    if (kind == CheckpointKeyKind.ExtraState)
+                    {
+                        objects++;
+                        continue;
+                    }
                     tensors++;
                     bytes += t.ByteLength;
-                    Count(groups, CheckpointKeys.Classify(t.Name, isTensor: true), t.ByteLength);
                     hasExperts |= t.Name.Contains(".mlp.experts.", StringComparison.Ordinal);
                     if (folder == folders[0]) firstWhole |= t.Name.Contains("decoder.final_layernorm.", StringComparison.Ordinal);
                 }
