@@ -39,11 +39,11 @@ public class MegatronInspectCommandTests
     {
         using var tmp = TestPaths.NewTempDir();
         var root = tmp.Sub("train");
-        TrainingCheckpointFixture.Write(TestPaths.Fixture("qwen35-vl-moe-tiny"), root, new TrainingSave(2, 2, 2) { CommonPt = true, TrainingState = true });
+        TrainingCheckpointFixture.Write(TestPaths.Fixture("qwen35-vl-moe-tiny"), root, new TrainingSave(2, 2, 2) { CommonPt = true, TrainingState = true, Threads = 2 });
         var json = Inspect(root);
         Assert.Equal(1000, (long)json["iteration"]!);
         Assert.Contains("<= 0.18", (string)json["variant"]!);
-        Assert.Equal(8, (int)json["parallel"]!["files"]!);
+        Assert.Equal(16, (int)json["parallel"]!["files"]!);
         Assert.Equal((2, 2, 2), ((int)json["parallel"]!["tp"]!, (int)json["parallel"]!["pp"]!, (int)json["parallel"]!["ep"]!));
         Assert.Equal(2, (int)json["keys"]!["optimizer"]!["count"]!);
         Assert.Equal(1, (int)json["keys"]!["rng_state"]!["count"]!);

@@ -40,6 +40,9 @@ public static partial class MegatronCheckpointInspection
     [GeneratedRegex(@"decoder\.layers\.(\d+)\.", RegexOptions.CultureInvariant)]
     private static partial Regex LayerNumber();
 
+    [GeneratedRegex(@"^__(\d+)_\d+\.distcp$", RegexOptions.CultureInvariant)]
+    private static partial Regex DataFileRank();
+
     public static MegatronCheckpointInfo Inspect(string path)
     {
         var iteration = MegatronCheckpointFolder.Resolve(path);
@@ -81,7 +84,7 @@ public static partial class MegatronCheckpointInspection
     /// <summary>
     /// The layout from the chunk grid and the files that hold each chunk: TP = pieces of row-parallel weights along their
     /// last axis; EP = files holding the first expert-TP pieces of an expert key; PP = runs of consecutive layers whose
-    /// chunks come from the same first file. A single data file records no layout.
+    /// chunks come from the same first rank. A single data file records no layout.
     /// </summary>
     private static SavedLayout TorchDistLayout(TorchDistCheckpoint checkpoint)
     {
@@ -90,7 +93,13 @@ public static partial class MegatronCheckpointInspection
             fileOf[(item.Key.Fqn, string.Join(",", item.Key.Offset ?? Array.Empty<long>()))] = item.Info.RelativePath;
         var files = fileOf.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (files.Count <= 1) return new SavedLayout(null, null, null, null, files.Count);
-        string File(string key, DcpChunk c) => fileOf.GetValueOrDefault((key, string.Join(",", c.Offsets)), "");
+        // The writing rank of a chunk (several writer threads of one rank are one rank); the file name otherwise.
+        string File(string key, DcpChunk c)
+        {
+            var file = fileOf.GetValueOrDefault((key, string.Join(",", c.Offsets)), "");
+            var m = DataFileRank().Match(file);
+            return m.Success ? m.Groups[1].Value.PadLeft(10, '0') : file;
+        }
 
         var weights = checkpoint.TensorEntries.Where(e => CheckpointKeys.Classify(e.Fqn, isTensor: true) == CheckpointKeyKind.ModelWeight).ToList();
         int tp = weights.Where(e => !e.Fqn.Contains(".experts.", StringComparison.Ordinal) && e.Size.Length > 0
@@ -140,9 +149,16 @@ public static partial class MegatronCheckpointInspection
             {
                 foreach (var t in file.ChunkTensors(key))
                 {
+                    var kind = CheckpointKeys.Classify(t.Name, isTensor: true);
+                    Count(groups, kind, t.ByteLength);
+                    // _extra_state values are objects in torch_dist; count them alike here.
+                    if (kind == CheckpointKeyKind.ExtraState)
+                    {
+                        objects++;
+                        continue;
+                    }
                     tensors++;
                     bytes += t.ByteLength;
-                    Count(groups, CheckpointKeys.Classify(t.Name, isTensor: true), t.ByteLength);
                     hasExperts |= t.Name.Contains(".mlp.experts.", StringComparison.Ordinal);
                     if (folder == folders[0]) firstWhole |= t.Name.Contains("decoder.final_layernorm.", StringComparison.Ordinal);
                 }

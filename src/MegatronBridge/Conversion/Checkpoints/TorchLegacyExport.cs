@@ -80,6 +80,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                 if (chunk >= vpp) throw new InvalidDataException($"{file.Description}: '{key}' but the checkpoint has {vpp} virtual chunk(s)");
                 foreach (var local in file.ChunkTensors(key))
                 {
+                    if (local.Name.EndsWith(TorchLegacyImport.ExtraStateSuffix, StringComparison.Ordinal)) continue;
                     string global;
                     try
                     {

@@ -2,6 +2,7 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
@@ -82,9 +83,28 @@ public class TorchLegacyRoundTripTests
         Assert.Contains(names, n => n.StartsWith("language_model.decoder.layers.1.", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.StartsWith("language_model.decoder.layers.2.", StringComparison.Ordinal));
         Assert.Contains("language_model.decoder.final_layernorm.weight", names);
+        // TransformerEngine linears carry an empty uint8 _extra_state right after their parameters; the output layer None.
+        int qkv = names.IndexOf("language_model.decoder.layers.1.self_attention.linear_qkv.weight");
+        Assert.True(qkv >= 0, "layer 1 of chunk 1 is an attention layer");
+        var extra = names.IndexOf("language_model.decoder.layers.1.self_attention.linear_qkv._extra_state");
+        Assert.True(extra > qkv, "linear_qkv._extra_state follows linear_qkv.weight");
+        Assert.Equal(new TensorShape(0), file.ChunkTensors("model1")[extra].Shape);
+        Assert.Equal(DType.U8, file.ChunkTensors("model1")[extra].DType);
+        Assert.Single(names, n => n.EndsWith(".mlp.experts.linear_fc1._extra_state", StringComparison.Ordinal) && n.Contains("layers.1.", StringComparison.Ordinal));
         Assert.DoesNotContain("language_model.embedding.word_embeddings.weight", file.ChunkTensors("model0").Select(t => t.Name));
         Assert.Contains(names, n => n.Contains(".mlp.experts.linear_fc1.weight3", StringComparison.Ordinal) || n.Contains(".mlp.experts.local_experts.3.", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.Contains(".mlp.experts.linear_fc1.weight4", StringComparison.Ordinal) || n.Contains(".mlp.experts.local_experts.4.", StringComparison.Ordinal));
+    }
+
+    /// <summary>One file per (TP, PP, EP) rank cannot hold more expert-TP shards than TP ranks: refused before writing.</summary>
+    [Fact]
+    public void ExpertTensorSizeAboveTensorSizeIsRefused()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var e = Assert.Throws<NotSupportedException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
+            { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 1, ep: 2, etp: 2) }));
+        Assert.Contains("expert-tensor-parallel size 2 must divide tensor-parallel size 1", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
     }
 
     [Fact]

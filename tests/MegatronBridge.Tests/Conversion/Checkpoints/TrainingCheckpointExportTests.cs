@@ -23,10 +23,11 @@ public class TrainingCheckpointExportTests
         using var tmp = TestPaths.NewTempDir();
         var hfDir = TestPaths.Fixture(fixture);
         var root = tmp.Sub("train");
-        var other = TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true });
+        var other = TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true, Threads = 2 });
         var files = Directory.GetFiles(Path.Combine(root, "iter_0001000"), "*.distcp").Select(Path.GetFileName).Order().ToList();
-        Assert.True(files.Count >= 4, $"expected one data file per rank, found {string.Join(", ", files)}");
+        Assert.True(files.Count >= 8, $"expected two data files per rank, found {string.Join(", ", files)}");
         Assert.Contains("__1_0.distcp", files);
+        Assert.Contains("__1_1.distcp", files);
 
         var exported = CheckpointConverter.Export(new ExportRequest(hfDir, root, tmp.Sub("hf")));
         HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, fixture);
