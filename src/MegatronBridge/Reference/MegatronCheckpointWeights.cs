@@ -16,7 +16,6 @@ namespace MegatronBridge.Reference;
 /// </summary>
 public static class MegatronCheckpointWeights
 {
-    private const string VlLanguagePrefix = "language_model.";
 
     /// <summary>The parameters, and what must stay open while they are read (dispose it when done).</summary>
     public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
@@ -27,7 +26,7 @@ public static class MegatronCheckpointWeights
         if (!legacy && !File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
 
-        bool languageOnly = LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacy);
+        bool languageOnly = LanguageModelOnly.IsAvailable(config) && !CheckpointConverter.HasVisionLanguageNames(iteration.Folder, legacy);
         var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
         if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
@@ -66,17 +65,5 @@ public static class MegatronCheckpointWeights
             || LegacyRankFolders.IsLegacy(path)
             || Directory.EnumerateDirectories(path, "iter_*").Any()
             || Directory.Exists(Path.Combine(path, MegatronCheckpointFolder.ReleaseFolderName));
-    }
-
-    /// <summary>Whether the checkpoint holds the VL model's names (else it is a language-model-only import).</summary>
-    private static bool HasVisionLanguageNames(string iterationFolder, bool legacy)
-    {
-        if (legacy)
-        {
-            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
-            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(VlLanguagePrefix, StringComparison.Ordinal)));
-        }
-        using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
-        return checkpoint.Tensors.Any(t => t.Name.StartsWith(VlLanguagePrefix, StringComparison.Ordinal));
     }
 }

@@ -170,7 +170,7 @@ public static class CheckpointConverter
     }
 
     /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
-    private static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
+    public static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
     {
         const string prefix = "language_model.";
         if (legacyFormat)
