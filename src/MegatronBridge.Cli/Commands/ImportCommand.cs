@@ -40,6 +40,7 @@ internal static class ImportCommand
                     IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
                 };
                 bool asJson = parse.GetValue(json);
+                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", request.HfModel);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 if (asJson)
                 {
