@@ -22,7 +22,7 @@ public sealed class PyTuple(IReadOnlyList<object?> items)
     public IReadOnlyList<object?> Items { get; } = items;
     public int Count => Items.Count;
     public object? this[int index] => Items[index];
-    public override string ToString() => "(" + string.Join(", ", Items.Select(PyFormat.Repr)) + (Count == 1 ? ",)" : ")");
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A Python dict (or OrderedDict) with its insertion order.</summary>
@@ -86,8 +86,7 @@ public sealed class PyDict
 
     public bool ContainsKey(string key) => TryGet(key, out _);
 
-    public override string ToString() =>
-        "{" + string.Join(", ", _items.Select(kv => PyFormat.Repr(kv.Key) + ": " + PyFormat.Repr(kv.Value))) + "}";
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A module-level Python name (class, function, dtype object), e.g. torch.bfloat16.</summary>
@@ -148,7 +147,7 @@ public sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
         return false;
     }
 
-    public override string ToString() => $"{Type.FullName}{Args}" + (HasState ? "<" + PyFormat.Repr(State) + ">" : "");
+    public override string ToString() => PyFormat.Repr(this);
 }
 
 /// <summary>A persistent id (BINPERSID): the pickle refers to an object stored outside it (torch storages).</summary>
@@ -179,15 +178,52 @@ public static class PyFormat
         _ => throw new ArgumentException("not an integer"),
     };
 
-    public static string Repr(object? value) => value switch
+    // Unpickled graphs may be cyclic (memo + SETITEM) or exponentially wide when expanded: a repr in an error
+    // message stops at a depth and a number of values instead of overflowing the stack or running forever.
+    private const int MaxReprDepth = 32;
+    private const int MaxReprValues = 4096;
+    [ThreadStatic] private static int _reprDepth;
+    [ThreadStatic] private static int _reprValues;
+
+    public static string Repr(object? value)
     {
+        if (_reprDepth == 0) _reprValues = 0;
+        if (_reprDepth >= MaxReprDepth || _reprValues >= MaxReprValues) return "...";
+        _reprValues++;
+        _reprDepth++;
+        try
+        {
+            return ReprValue(value);
+        }
+        finally
+        {
+            _reprDepth--;
+        }
+    }
+
+    private static string ReprItems<T>(IEnumerable<T> items, Func<T, string> repr)
+    {
+        var parts = new List<string>();
+        foreach (var item in items)
+        {
+            if (_reprValues >= MaxReprValues) { parts.Add("..."); break; }
+            parts.Add(repr(item));
+        }
+        return string.Join(", ", parts);
+    }
+
+    private static string ReprValue(object? value) => value switch
+    {
+        PyTuple t => "(" + ReprItems(t.Items, Repr) + (t.Count == 1 ? ",)" : ")"),
+        PyDict d => "{" + ReprItems(d.Items, kv => Repr(kv.Key) + ": " + Repr(kv.Value)) + "}",
+        PyInstance i => $"{i.Type.FullName}{Repr(i.Args)}" + (i.HasState ? "<" + Repr(i.State) + ">" : ""),
         null => "None",
         bool b => b ? "True" : "False",
         string s => "'" + s + "'",
         PyStr s => "'" + s.Value + "'",
         double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         byte[] bytes => $"b<{bytes.Length} bytes>",
-        List<object?> list => "[" + string.Join(", ", list.Select(Repr)) + "]",
+        List<object?> list => "[" + ReprItems(list, Repr) + "]",
         _ => value.ToString() ?? "?",
     };
 }
