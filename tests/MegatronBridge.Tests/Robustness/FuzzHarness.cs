@@ -32,7 +32,7 @@ internal static class FuzzHarness
     }
 
     /// <summary>Mutates <paramref name="seeds"/> for up to <paramref name="budget"/> or <paramref name="maxInputs"/> inputs per seed.</summary>
-    public static int Run(string name, IReadOnlyList<byte[]> seeds, Action<byte[]> target, int[] rngSeeds, TimeSpan budget, int maxInputs = 20_000)
+    public static int Run(string name, IReadOnlyList<byte[]> seeds, Action<byte[]> target, int[] rngSeeds, TimeSpan budget, int maxInputs = 1_000_000)
     {
         foreach (var seed in seeds) Assert.Null(Check(target, seed)); // the seeds themselves must parse
         var clock = Stopwatch.StartNew();

@@ -17,8 +17,11 @@ namespace MegatronBridge.Tests.Robustness;
 /// </summary>
 public class FuzzTests
 {
-    private static readonly int[] Seeds = { 1, 2, 3 };
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(2);
+    /// <summary>Set MEGATRON_BRIDGE_FUZZ_SECONDS=N for a longer local run (N seconds per target, 16 seeds); CI uses 2 s.</summary>
+    private static readonly int? LongRunSeconds =
+        int.TryParse(Environment.GetEnvironmentVariable("MEGATRON_BRIDGE_FUZZ_SECONDS"), out var s) && s > 0 ? s : null;
+    private static readonly int[] Seeds = LongRunSeconds is null ? new[] { 1, 2, 3 } : Enumerable.Range(100, 16).ToArray();
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(LongRunSeconds ?? 2);
 
     public static string CorpusFolder => Path.Combine(Path.GetDirectoryName(TestPaths.Fixture("x"))!, "..", "MegatronBridge.Tests", "Robustness", "Corpus");
 

@@ -81,6 +81,26 @@ public class HostileTorchFileTests
         }
     }
 
+    [Fact]
+    public void SelfReferentialPickleInAnErrorMessageIsRefusedWithoutOverflowingTheStack()
+    {
+        // {1: <itself>} through the memo, given where a DCP Metadata object is expected: the message quotes it.
+        var pickle = new byte[] { 0x80, 0x02, (byte)'}', (byte)'q', 0, (byte)'K', 1, (byte)'h', 0, (byte)'s', (byte)'.' };
+        var dict = Assert.IsType<PyDict>(PickleReader.Load(pickle, "cyclic.pkl"));
+        Assert.Contains("...", dict.ToString());
+        var e = Assert.Throws<InvalidDataException>(() => MegatronBridge.Formats.TorchDist.DcpMetadataPickle.Parse(pickle, "iter/.metadata"));
+        Assert.Contains("iter/.metadata", e.Message);
+    }
+
+    [Fact]
+    public void ExponentiallyWideReprIsBounded()
+    {
+        object? value = new PyStr("leaf");
+        for (int i = 0; i < 40; i++) value = PyTuple.Of(value, value, value);
+        var text = PyFormat.Repr(value);
+        Assert.InRange(text.Length, 10, 200_000);
+    }
+
     private static int Replace(byte[] haystack, byte[] needle, byte[] replacement)
     {
         int count = 0;
