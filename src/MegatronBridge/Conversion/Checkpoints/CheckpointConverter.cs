@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -25,6 +28,8 @@ public sealed record ImportRequest(string HfModel, string MegatronPath)
     public IReadOnlyCollection<string> IgnoredHfTensors { get; init; } = Array.Empty<string>();
     /// <summary>Fixed DCP save_id (tests); a fresh uuid otherwise.</summary>
     public string? SaveId { get; init; }
+    /// <summary>Import only the language model of a Qwen3.5/3.6 VL checkpoint, with the LM-only provider (<c>--language-only</c>).</summary>
+    public bool LanguageOnly { get; init; }
 }
 
 public sealed record ImportResult(
@@ -43,6 +48,11 @@ public sealed record ExportRequest(string HfModel, string MegatronPath, string H
     /// <summary>Shard size limit; null writes the original checkpoint's shard layout when --hf-model has one.</summary>
     public long? MaxShardBytes { get; init; }
     public bool Force { get; init; }
+    /// <summary>
+    /// Write the LM-only HF layout from a checkpoint imported with --language-only (--hf-model is the VL folder);
+    /// null detects it (the checkpoint has no <c>language_model.</c> names while --hf-model is a VL model).
+    /// </summary>
+    public bool? LanguageOnly { get; init; }
 }
 
 public sealed record ExportResult(
@@ -55,7 +65,11 @@ public sealed record ExportResult(
     long Bytes,
     IReadOnlyList<string> LossyTensors,
     IReadOnlyList<string> SkippedKeys,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>True when the LM-only layout of a VL model was written.</summary>
+    public bool LanguageOnly { get; init; }
+}
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
 public static class CheckpointConverter
@@ -64,13 +78,27 @@ public static class CheckpointConverter
     {
         var clock = Stopwatch.StartNew();
         executor ??= new RecipeExecutor();
-        using var hf = SafetensorsCheckpoint.Open(request.HfModel);
-        var (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, hf);
+        using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
+        ITensorSource hf = checkpoint;
+        BridgeRegistration bridge;
+        ModelMapping mapping;
+        if (request.LanguageOnly)
+        {
+            var config = HfConfig.LoadFromFolder(request.HfModel);
+            var (lmBridge, provider) = BridgeRegistry.ForLanguageModelOnly(config);
+            hf = new LanguageModelOnly.View(checkpoint);
+            (bridge, mapping) = (lmBridge, BridgeMappings.Create(lmBridge, provider, hf.Tensors, request.HfModel));
+        }
+        else
+        {
+            (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, checkpoint);
+        }
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
             new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = request.IgnoredHfTensors }, request.HfModel);
-        var written = plan.Tensors.Where(t => request.Format == MegatronFormat.Torch || !t.IsDuplicate).ToList();
-        long bytes = written.Sum(t => t.Recipe.Output.ByteLength);
+        var legacyFiles = request.Format == MegatronFormat.Torch ? TorchLegacyImport.PlanFiles(plan) : null;
+        int count = legacyFiles?.Sum(f => f.Tensors.Count) ?? plan.Tensors.Count(t => !t.IsDuplicate);
+        long bytes = legacyFiles?.Sum(f => f.Bytes) ?? plan.Tensors.Where(t => !t.IsDuplicate).Sum(t => t.Recipe.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
 
         using var staged = StagedOutput.Begin(request.MegatronPath, request.Force);
@@ -79,13 +107,16 @@ public static class CheckpointConverter
             case MegatronFormat.TorchDist:
                 TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId);
                 break;
+            case MegatronFormat.Torch:
+                TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress);
+                break;
             default:
-                throw new NotSupportedException($"format {request.Format} is not supported yet");
+                throw new NotSupportedException($"format {request.Format} is not supported");
         }
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
-            written.Count, bytes, clock.Elapsed);
+            count, bytes, clock.Elapsed);
     }
 
     public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
@@ -93,25 +124,63 @@ public static class CheckpointConverter
         var clock = Stopwatch.StartNew();
         executor ??= new RecipeExecutor();
         var config = HfConfig.LoadFromFolder(request.HfModel);
-        var (bridge, provider) = BridgeRegistry.CreateProvider(config);
-        using var original = OpenOriginal(request.HfModel);
-        var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
-
         var iteration = MegatronCheckpointFolder.Resolve(request.MegatronPath);
+        bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
+        bool languageOnly = request.LanguageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
+        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        using var originalCheckpoint = OpenOriginal(request.HfModel);
+        ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
+        var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
+        // The LM-only folder gets its own names, so the original shard files cannot be reused.
+        var shardLayout = languageOnly ? null : originalCheckpoint;
+        var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
+
+        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() };
+        if (legacyFormat)
+        {
+            using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
+            var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
+        }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); legacy per-rank export is not supported yet");
+            throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
-        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single,
-            new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() }, iteration.Folder);
+        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
+    }
+
+    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, RecipeExecutor executor,
+        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
+    {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
-
         using var staged = StagedOutput.Begin(request.HfPath, request.Force);
-        HfFolderWriter.Write(plan.Recipes, parameters, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        if (languageOnlyConfig != null)
+        {
+            // The VL folder's config and image/video processor files do not describe the LM-only model.
+            File.WriteAllText(Path.Combine(staged.Staging, "config.json"), languageOnlyConfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
+                File.Delete(Path.Combine(staged.Staging, name));
+        }
         staged.Commit();
-        return new ExportResult(staged.Target, iteration.Folder, bridge.Architecture, bridge.BridgeName, MegatronFormat.TorchDist,
-            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed);
+        return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null };
+    }
+
+    /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
+    private static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
+    {
+        const string prefix = "language_model.";
+        if (legacyFormat)
+        {
+            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
+            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)));
+        }
+        if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
+        using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
+        return checkpoint.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
     }
 
     /// <summary>The original HF checkpoint, when --hf-model holds weights (for tensor order, layouts and shard files).</summary>

@@ -44,7 +44,25 @@ public static class TorchDistExport
         foreach (var p in typed) source.Add(p, segments[p.Name]);
 
         var used = plan.Tensors.Select(k => k.Key).ToHashSet(StringComparer.Ordinal);
-        var skipped = checkpoint.Tensors.Select(t => t.Name).Where(n => !used.Contains(n)).ToList();
-        return (source, skipped);
+        return (source, SkippedKeys(checkpoint, used));
+    }
+
+    /// <summary>
+    /// The keys a weights-only export leaves unread and reports: tensors outside <paramref name="used"/> (optimizer state,
+    /// ...) and objects other than <c>_extra_state</c> and the common state (rng, rerun state machine, ...).
+    /// </summary>
+    public static IReadOnlyList<string> SkippedKeys(TorchDistCheckpoint checkpoint, IReadOnlySet<string> used) =>
+        checkpoint.Tensors.Select(t => t.Name).Where(n => !used.Contains(n))
+            .Concat(checkpoint.ObjectKeys.Where(k => CheckpointKeys.IsReportedWhenSkipped(CheckpointKeys.Classify(k, isTensor: false))))
+            .ToList();
+
+    /// <summary>
+    /// Every model weight of a checkpoint at its full global shape (whatever the chunk grid, reading only what is asked
+    /// for), without any model mapping; the other keys are returned as skipped. For checkpoints of unknown models.
+    /// </summary>
+    public static (IReadOnlyList<TensorMeta> Weights, IReadOnlyList<string> SkippedKeys) ModelWeights(TorchDistCheckpoint checkpoint)
+    {
+        var weights = checkpoint.Tensors.Where(t => CheckpointKeys.Classify(t.Name, isTensor: true) == CheckpointKeyKind.ModelWeight).ToList();
+        return (weights, SkippedKeys(checkpoint, weights.Select(w => w.Name).ToHashSet(StringComparer.Ordinal)));
     }
 }

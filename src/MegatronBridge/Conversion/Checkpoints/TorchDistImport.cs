@@ -38,7 +38,7 @@ public static class TorchDistImport
             {
                 var recipe = recipes[c.Param];
                 var part = c.RowStart == 0 && c.RowCount == recipe.Output.Shape[0] ? recipe : recipe.NarrowRows(c.RowStart, c.RowCount);
-                executor.Execute(part, hf, progress is null ? sink : new CountingSink(sink, progress));
+                executor.Execute(part, hf, progress is null ? sink : new ProgressSink(sink, progress));
             }, c.IndexHint)).ToList();
             writer.AddTensor(key.Key, key.DType, key.GlobalShape, chunks);
         }
@@ -51,15 +51,5 @@ public static class TorchDistImport
         writer.Write();
         MegatronCheckpointFolder.WriteTracker(root, 0);
         return keys;
-    }
-
-    /// <summary>Counts bytes on their way into a sink.</summary>
-    private sealed class CountingSink(ITensorSink inner, ConversionProgress progress) : ITensorSink
-    {
-        public void Write(long byteOffset, ReadOnlySpan<byte> data)
-        {
-            inner.Write(byteOffset, data);
-            progress.Add(data.Length);
-        }
     }
 }

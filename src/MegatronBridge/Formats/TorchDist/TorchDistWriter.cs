@@ -9,7 +9,14 @@ namespace MegatronBridge.Formats.TorchDist;
 /// row-major bytes (sizes include any prepended length-1 axes), and the optional storage index hint of
 /// storage_data (Megatron writes 0, 1, ... only for keys one rank held as several non-prepended shards).
 /// </summary>
-public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensorSink> WriteData, long? StorageIndex = null);
+public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensorSink> WriteData, long? StorageIndex = null)
+{
+    /// <summary>
+    /// The rank whose data file <c>__{rank}_0.distcp</c> holds this chunk, as when many training processes save in
+    /// parallel; 0 (the single-writer file) by default.
+    /// </summary>
+    public int WriterRank { get; init; }
+}
 
 /// <summary>
 /// Writes a Megatron-Core torch_dist checkpoint folder the way megatron-core's single-writer save does (spec §3-4):
@@ -20,6 +27,10 @@ public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensor
 public sealed class TorchDistWriter
 {
     public const string DataFileName = "__0_0.distcp";
+
+    /// <summary>The data file rank <paramref name="rank"/> writes: <c>__{rank}_0.distcp</c>.</summary>
+    public static string DataFileNameOf(int rank) =>
+        rank >= 0 ? $"__{rank.ToString(System.Globalization.CultureInfo.InvariantCulture)}_0.distcp" : throw new ArgumentOutOfRangeException(nameof(rank), "negative writer rank");
     public const string MetadataFileName = ".metadata";
     public const string MetadataJsonFileName = "metadata.json";
     public const string MetadataJson = "{\"sharded_backend\": \"torch_dist\", \"sharded_backend_version\": 1}";
@@ -98,20 +109,26 @@ public sealed class TorchDistWriter
             });
         }
 
-        var dataPath = Path.Combine(_directory, DataFileName);
-        using (var data = new FileStream(dataPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20))
+        var tensorEntries = _entries.OfType<TensorEntry>().ToList();
+        var ranks = tensorEntries.SelectMany(t => t.Chunks).Select(c => c.WriterRank).Append(0).Distinct().Order().ToList();
+        foreach (int rank in ranks)
         {
-            foreach (var o in _entries.OfType<ObjectEntry>())
+            var fileName = DataFileNameOf(rank);
+            using var data = new FileStream(Path.Combine(_directory, fileName), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+            if (rank == 0)
             {
-                var item = TorchSave.Prepare(o.Values);
-                AddItem(metadata, new DcpStorageKey(o.Key, null, null), data, item);
+                foreach (var o in _entries.OfType<ObjectEntry>())
+                {
+                    var item = TorchSave.Prepare(o.Values);
+                    AddItem(metadata, new DcpStorageKey(o.Key, null, null), data, item, fileName);
+                }
             }
-            foreach (var t in _entries.OfType<TensorEntry>())
+            foreach (var t in tensorEntries)
             {
-                foreach (var c in t.Chunks)
+                foreach (var c in t.Chunks.Where(c => c.WriterRank == rank))
                 {
                     var item = TorchSave.Prepare(new TorchTensorValue(t.DType, c.Sizes, c.WriteData));
-                    AddItem(metadata, new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), data, item);
+                    AddItem(metadata, new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), data, item, fileName);
                 }
             }
             data.Flush(flushToDisk: true);
@@ -126,10 +143,10 @@ public sealed class TorchDistWriter
         return metadata;
     }
 
-    private static void AddItem(DcpMetadata metadata, DcpStorageKey key, FileStream data, PreparedTorchSave item)
+    private static void AddItem(DcpMetadata metadata, DcpStorageKey key, FileStream data, PreparedTorchSave item, string fileName)
     {
         var offset = data.Position;
         item.WriteTo(data);
-        metadata.StorageData.Add(new DcpStorageItem(key, new DcpStorageInfo(DataFileName, offset, item.Length)));
+        metadata.StorageData.Add(new DcpStorageItem(key, new DcpStorageInfo(fileName, offset, item.Length)));
     }
 }

@@ -13,8 +13,8 @@ namespace MegatronBridge.Formats.TorchLegacy;
 public sealed class LegacyCheckpointWriter
 {
     private readonly string _path;
-    private readonly PyDict _model = new();
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (PyDict Items, HashSet<string> Names)> _chunks = new(StringComparer.Ordinal);
+    private readonly List<string> _chunkOrder = new();
 
     public LegacyCheckpointWriter(string path) => _path = path;
 
@@ -23,6 +23,9 @@ public sealed class LegacyCheckpointWriter
 
     /// <summary>Optional <c>args</c> entry (an argparse.Namespace instance); omitted when null.</summary>
     public PyInstance? Args { get; set; }
+
+    /// <summary>Top-level entries written after the model state dicts (optimizer, rng_state, ... as a training run saves them).</summary>
+    public PyDict? Extra { get; set; }
 
     /// <summary>The key of the state dict ("model", or "model0", "model1", ... with virtual pipeline stages).</summary>
     public string ModelKey { get; set; } = "model";
@@ -33,15 +36,31 @@ public sealed class LegacyCheckpointWriter
         AddValue(name, new TorchTensorValue(dtype, shape, writeData));
 
     /// <summary>Adds a non-tensor state-dict value (e.g. an <c>_extra_state</c> of None or an empty uint8 tensor).</summary>
-    public void AddValue(string name, object? value)
+    public void AddValue(string name, object? value) => AddValue(ModelKey, name, value);
+
+    /// <summary>Adds a tensor to the state dict of model chunk <paramref name="modelKey"/> (<c>model0</c>, <c>model1</c>, ... with virtual pipeline stages).</summary>
+    public void AddTensor(string modelKey, string name, DType dtype, long[] shape, Action<ITensorSink> writeData) =>
+        AddValue(modelKey, name, new TorchTensorValue(dtype, shape, writeData));
+
+    /// <summary>Adds a state-dict entry to model chunk <paramref name="modelKey"/>; chunks are written in the order they are first used.</summary>
+    public void AddValue(string modelKey, string name, object? value)
     {
-        if (!_names.Add(name)) throw new ArgumentException($"state dict entry '{name}' added twice");
-        _model.Add(name, value);
+        if (!LegacyCheckpointFile.IsModelChunkKey(modelKey)) throw new ArgumentException($"'{modelKey}' is not a model state dict key (model, model0, model1, ...)");
+        if (!_chunks.TryGetValue(modelKey, out var chunk))
+        {
+            chunk = (new PyDict(), new HashSet<string>(StringComparer.Ordinal));
+            _chunks[modelKey] = chunk;
+            _chunkOrder.Add(modelKey);
+        }
+        if (!chunk.Names.Add(name)) throw new ArgumentException($"state dict entry '{name}' added twice to '{modelKey}'");
+        chunk.Items.Add(name, value);
     }
 
     /// <summary>Builds an argparse.Namespace from attribute values, for <see cref="Args"/>.</summary>
     public static PyInstance Namespace(PyDict attributes) =>
         PyInstance.New(new PyGlobal("argparse", "Namespace")).WithState(attributes);
+
+    private static PyInstance OrderedDict(PyDict items) => PyInstance.Reduce(new PyGlobal("collections", "OrderedDict")).WithDictItems(items);
 
     public void Write()
     {
@@ -51,7 +70,12 @@ public sealed class LegacyCheckpointWriter
         if (Args != null) root.Add("args", Args);
         root.Add("checkpoint_version", CheckpointVersion);
         root.Add("iteration", Iteration);
-        root.Add(ModelKey, PyInstance.Reduce(new PyGlobal("collections", "OrderedDict")).WithDictItems(_model));
+        if (_chunkOrder.Count == 0) root.Add(ModelKey, OrderedDict(new PyDict()));
+        foreach (var key in _chunkOrder) root.Add(key, OrderedDict(_chunks[key].Items));
+        if (Extra != null)
+        {
+            foreach (var (k, v) in Extra.Items) root.Add(k, v);
+        }
         var tmp = _path + ".tmp";
         var archive = Path.GetFileNameWithoutExtension(_path);
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20))
