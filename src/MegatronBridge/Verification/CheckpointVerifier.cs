@@ -27,35 +27,59 @@ public static class CheckpointVerifier
         var (bridge, mapping) = BridgeMappings.ForHfFolder(hfModel, hf);
 
         var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
+        if (LegacyRankFolders.IsLegacy(iteration.Folder))
+        {
+            // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
+            using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
+            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress);
+            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys);
+        }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new NotSupportedException($"{iteration.Folder}: not a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}); verifying legacy per-rank checkpoints is not supported yet");
+            throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
-
-        // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
-        var plans = new Dictionary<DType, ImportPlan>();
-        ImportPlan PlanFor(DType dtype)
-        {
-            if (!plans.TryGetValue(dtype, out var plan))
-                plans[dtype] = plan = ImportPlan.Create(mapping, hf.Tensors, ParallelLayout.Single, new ImportOptions { ParamDType = dtype }, hfModel);
-            return plan;
-        }
-
-        var parameters = PlanFor(hf.Tensors.Count > 0 ? hf.Tensors[0].DType : DType.BF16).Tensors.Where(t => !t.IsDuplicate).Select(t => t.LocalName).ToList();
-        long total = parameters.Sum(name => stored.Get(name).ByteLength), done = 0;
-        var results = new List<TensorVerification>();
-        foreach (var name in parameters)
-        {
-            var meta = stored.Get(name);
-            var recipe = PlanFor(meta.DType).Tensors.First(t => !t.IsDuplicate && t.LocalName == name).Recipe;
-            if (!recipe.Output.Shape.Equals(meta.Shape))
-                throw new InvalidDataException($"{checkpoint.Folder}: parameter '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
-            results.Add(Compare(name, recipe, hf, stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
-        }
-        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, unmapped);
+        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress);
+        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
     }
 
+    /// <summary>
+    /// Plans the import in <paramref name="layout"/> and compares each distinct stored tensor (named by
+    /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
+    /// </summary>
+    private static List<TensorVerification> CompareAll(ModelMapping mapping, SafetensorsCheckpoint hf, string hfModel, ITensorSource stored,
+        ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
+    {
+        // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
+        var plans = new Dictionary<DType, Dictionary<string, LocalTensor>>();
+        Dictionary<string, LocalTensor> PlanFor(DType dtype)
+        {
+            if (!plans.TryGetValue(dtype, out var byName))
+            {
+                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype }, hfModel);
+                byName = new Dictionary<string, LocalTensor>(StringComparer.Ordinal);
+                // Replicas (EP ranks, other stages) share a stored name and a recipe: check each once.
+                foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate)) byName.TryAdd(storedName(t), t);
+                plans[dtype] = byName;
+            }
+            return byName;
+        }
+
+        var names = PlanFor(hf.Tensors.Count > 0 ? hf.Tensors[0].DType : DType.BF16).Keys.ToList();
+        foreach (var name in names)
+            if (!stored.TryGet(name, out _)) throw new InvalidDataException($"{stored.Description}: tensor '{name}' is missing");
+        long total = names.Sum(name => stored.Get(name).ByteLength), done = 0;
+        var results = new List<TensorVerification>();
+        foreach (var name in names)
+        {
+            var meta = stored.Get(name);
+            var recipe = PlanFor(meta.DType)[name].Recipe;
+            if (!recipe.Output.Shape.Equals(meta.Shape))
+                throw new InvalidDataException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
+            results.Add(Compare(name, recipe, hf, stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
+        }
+        return results;
+    }
     private static TensorVerification Compare(string name, TensorRecipe recipe, ITensorSource hf, ITensorSource stored,
         RecipeExecutor executor, int blockBytes, Action<long> progress)
     {
