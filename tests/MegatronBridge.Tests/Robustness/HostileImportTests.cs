@@ -223,6 +223,22 @@ public class HostileImportTests
     }
 
     [Fact]
+    public void VisionHeadsNotDividingTheHiddenSizeAreRefused()
+    {
+        using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
+        work.EditConfig(c => c["vision_config"]!["num_heads"] = 7);
+        AssertRefused(work, work.Import(), "config.json", "vision_config", "num_heads");
+    }
+
+    [Fact]
+    public void TextConfigMissingARequiredFieldIsRefused()
+    {
+        using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
+        work.EditConfig(c => ((System.Text.Json.Nodes.JsonObject)c["text_config"]!).Remove("num_hidden_layers"));
+        AssertRefused(work, work.Import(), "config.json", "text_config", "num_hidden_layers");
+    }
+
+    [Fact]
     public void ConfigWithAWrongTypeIsRefused()
     {
         using var work = new DamagedCheckpoint();
