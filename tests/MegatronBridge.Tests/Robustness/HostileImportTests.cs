@@ -215,6 +215,7 @@ public class HostileImportTests
     [InlineData("hidden_size", 0, "hidden_size")]
     [InlineData("vocab_size", -5, "vocab_size")]
     [InlineData("linear_num_key_heads", 3, "linear_num_key_heads")]
+    [InlineData("linear_value_head_dim", int.MaxValue, "impossible tensor shape")]
     public void ConfigWithImpossibleValuesIsRefused(string field, int value, string mention)
     {
         using var work = new DamagedCheckpoint();
@@ -228,6 +229,22 @@ public class HostileImportTests
         using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
         work.EditConfig(c => c["vision_config"]!["num_heads"] = 7);
         AssertRefused(work, work.Import(), "config.json", "vision_config", "num_heads");
+    }
+
+    [Fact]
+    public void ImplausibleVisionDepthIsRefusedInsteadOfPlanningForever()
+    {
+        using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
+        work.EditConfig(c => c["vision_config"]!["depth"] = int.MaxValue);
+        AssertRefused(work, work.Import(), "config.json", "depth", "implausibly large");
+    }
+
+    [Fact]
+    public void ImplausibleExpertCountIsRefused()
+    {
+        using var work = new DamagedCheckpoint("qwen35-text-moe-tiny");
+        work.EditConfig(c => c["num_experts"] = 1 << 20);
+        AssertRefused(work, work.Import(), "config.json", "experts", "implausibly large");
     }
 
     [Fact]
