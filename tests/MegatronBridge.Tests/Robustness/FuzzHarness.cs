@@ -13,6 +13,13 @@ internal static class FuzzHarness
 {
     public static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(10);
 
+    /// <summary>Set MEGATRON_BRIDGE_FUZZ_SECONDS=N for a longer local run (N seconds per target, 16 seeds); CI uses 2 s.</summary>
+    public static readonly int? LongRunSeconds =
+        int.TryParse(Environment.GetEnvironmentVariable("MEGATRON_BRIDGE_FUZZ_SECONDS"), out var s) && s > 0 ? s : null;
+
+    /// <summary>Time per fuzz target.</summary>
+    public static TimeSpan Budget => TimeSpan.FromSeconds(LongRunSeconds ?? 2);
+
     public static bool IsExpectedRefusal(Exception e) =>
         e is InvalidDataException or NotSupportedException && !string.IsNullOrWhiteSpace(e.Message);
 

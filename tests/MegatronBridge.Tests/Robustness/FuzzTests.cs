@@ -17,11 +17,8 @@ namespace MegatronBridge.Tests.Robustness;
 /// </summary>
 public class FuzzTests
 {
-    /// <summary>Set MEGATRON_BRIDGE_FUZZ_SECONDS=N for a longer local run (N seconds per target, 16 seeds); CI uses 2 s.</summary>
-    private static readonly int? LongRunSeconds =
-        int.TryParse(Environment.GetEnvironmentVariable("MEGATRON_BRIDGE_FUZZ_SECONDS"), out var s) && s > 0 ? s : null;
-    private static readonly int[] Seeds = LongRunSeconds is null ? new[] { 1, 2, 3 } : Enumerable.Range(100, 16).ToArray();
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(LongRunSeconds ?? 2);
+    private static readonly int[] Seeds = FuzzHarness.LongRunSeconds is null ? new[] { 1, 2, 3 } : Enumerable.Range(100, 16).ToArray();
+    private static readonly TimeSpan Budget = FuzzHarness.Budget;
 
     public static string CorpusFolder => Path.Combine(Path.GetDirectoryName(TestPaths.Fixture("x"))!, "..", "MegatronBridge.Tests", "Robustness", "Corpus");
 
@@ -41,6 +38,8 @@ public class FuzzTests
             st.Read(entry, 0, buffer);
         }
     });
+
+    internal static void SafetensorsIndexTarget(byte[] file) => WithTempFile(file, "model.safetensors.index.json", path => SafetensorsIndex.Read(path));
 
     internal static void PickleTarget(byte[] data) => PickleReader.Load(data, "fuzz.pkl");
 
@@ -105,6 +104,12 @@ public class FuzzTests
         };
     }
 
+    private static List<byte[]> SafetensorsIndexSeeds() => new()
+    {
+        Encoding.UTF8.GetBytes("{\"metadata\": {\"total_size\": 4096}, \"weight_map\": {\"a.weight\": \"model-00001-of-00002.safetensors\", \"b.weight\": \"model-00002-of-00002.safetensors\"}}"),
+        Encoding.UTF8.GetBytes("{\"weight_map\": {\"x\": \"model.safetensors\"}}"),
+    };
+
     private static List<byte[]> PickleSeeds()
     {
         var value = new PyDict()
@@ -150,6 +155,10 @@ public class FuzzTests
         Assert.True(FuzzHarness.Run("safetensors-file", SafetensorsFileSeeds(), SafetensorsFileTarget, Seeds, Budget) > 100);
 
     [Fact]
+    public void SafetensorsIndexReaderRefusesOrReads() =>
+        Assert.True(FuzzHarness.Run("safetensors-index", SafetensorsIndexSeeds(), SafetensorsIndexTarget, Seeds, Budget) > 100);
+
+    [Fact]
     public void PickleReaderRefusesOrLoads() =>
         Assert.True(FuzzHarness.Run("pickle", PickleSeeds(), PickleTarget, Seeds, Budget) > 100);
 
@@ -175,6 +184,7 @@ public class FuzzTests
         {
             var n when n.StartsWith("safetensors-header") => SafetensorsHeaderTarget,
             var n when n.StartsWith("safetensors-file") => SafetensorsFileTarget,
+            var n when n.StartsWith("safetensors-index") => SafetensorsIndexTarget,
             var n when n.StartsWith("dcp-metadata") => DcpMetadataTarget,
             var n when n.StartsWith("pickle") => PickleTarget,
             var n when n.StartsWith("torchzip") => TorchZipTarget,
