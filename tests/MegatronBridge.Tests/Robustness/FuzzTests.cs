@@ -148,27 +148,27 @@ public class FuzzTests
 
     [Fact]
     public void SafetensorsHeaderParserRefusesOrParses() =>
-        Assert.True(FuzzHarness.Run("safetensors-header", SafetensorsHeaderSeeds(), SafetensorsHeaderTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("safetensors-header", SafetensorsHeaderSeeds(), SafetensorsHeaderTarget, Seeds, Budget) > 10);
 
     [Fact]
     public void SafetensorsFileReaderRefusesOrReads() =>
-        Assert.True(FuzzHarness.Run("safetensors-file", SafetensorsFileSeeds(), SafetensorsFileTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("safetensors-file", SafetensorsFileSeeds(), SafetensorsFileTarget, Seeds, Budget) > 10);
 
     [Fact]
     public void SafetensorsIndexReaderRefusesOrReads() =>
-        Assert.True(FuzzHarness.Run("safetensors-index", SafetensorsIndexSeeds(), SafetensorsIndexTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("safetensors-index", SafetensorsIndexSeeds(), SafetensorsIndexTarget, Seeds, Budget) > 10);
 
     [Fact]
     public void PickleReaderRefusesOrLoads() =>
-        Assert.True(FuzzHarness.Run("pickle", PickleSeeds(), PickleTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("pickle", PickleSeeds(), PickleTarget, Seeds, Budget) > 10);
 
     [Fact]
     public void DcpMetadataParserRefusesOrParses() =>
-        Assert.True(FuzzHarness.Run("dcp-metadata", DcpMetadataSeeds(), DcpMetadataTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("dcp-metadata", DcpMetadataSeeds(), DcpMetadataTarget, Seeds, Budget) > 10);
 
     [Fact]
     public void TorchZipReaderRefusesOrLoads() =>
-        Assert.True(FuzzHarness.Run("torchzip", TorchZipSeeds(), TorchZipTarget, Seeds, Budget) > 100);
+        Assert.True(FuzzHarness.Run("torchzip", TorchZipSeeds(), TorchZipTarget, Seeds, Budget) > 10);
 
     // ---- kept corpus ---------------------------------------------------------------------------------------------
 
