@@ -5,77 +5,153 @@ using Spectre.Console;
 
 namespace MegatronBridge.Cli.Commands;
 
+/// <summary>What <c>compare</c> runs.</summary>
+/// <param name="HfModel">Hugging Face folder (config.json, weights).</param>
+internal sealed record CompareOptions(string HfModel)
+{
+    /// <summary>A Megatron checkpoint of the same model (torch_dist); its forward is compared too.</summary>
+    public string? MegatronPath { get; init; }
+    /// <summary>Reference outputs; default &lt;hf-model&gt;/reference_outputs.safetensors.</summary>
+    public string? ReferencePath { get; init; }
+    /// <summary>Largest max-abs difference from the reference file that passes.</summary>
+    public double Tolerance { get; init; } = 1e-3;
+    /// <summary>Largest max-abs difference between the HF-layout and the Megatron-layout forward that passes.</summary>
+    public double LayoutTolerance { get; init; } = 1e-5;
+    public bool StreamLayers { get; init; }
+    /// <summary>Prompt ids for HF vs Megatron when there is no reference file.</summary>
+    public string? InputIds { get; init; }
+}
+
 /// <summary>
 /// <c>compare</c>: runs the CPU reference forward of a checkpoint on the inputs of a reference file and reports how
-/// far its logits, image features and greedy tokens are from what transformers computed.
+/// far its logits, image features and greedy tokens are from what transformers computed; with
+/// <c>--megatron-path</c> also the forward over the Megatron checkpoint's fused parameters, and HF vs Megatron.
 /// </summary>
 internal static class CompareCommand
 {
     public static Command Create()
     {
         var hfModel = new Option<string>("--hf-model") { Description = "Hugging Face checkpoint folder (config.json + safetensors).", Required = true };
+        var megatronPath = new Option<string?>("--megatron-path") { Description = "Megatron checkpoint (torch_dist) of the same model: also run the forward over its fused parameters." };
         var reference = new Option<string?>("--reference") { Description = "Reference outputs (safetensors); default: <hf-model>/reference_outputs.safetensors." };
-        var tolerance = new Option<double>("--tolerance") { Description = "Largest max-abs logit / feature difference that passes.", DefaultValueFactory = _ => 1e-3 };
+        var tolerance = new Option<double>("--tolerance") { Description = "Largest max-abs logit / feature difference from the reference that passes.", DefaultValueFactory = _ => 1e-3 };
+        var layoutTolerance = new Option<double>("--layout-tolerance") { Description = "Largest max-abs logit difference between the HF and the Megatron forward that passes.", DefaultValueFactory = _ => 1e-5 };
         var streamLayers = new Option<bool>("--stream-layers") { Description = "Read each decoder layer from disk when the forward reaches it (bounded memory, slower)." };
-        var command = new Command("compare", "Run the reference forward and compare logits, image features and greedy tokens with a reference file.")
+        var inputIds = new Option<string?>("--input-ids") { Description = "Without a reference file: prompt ids (comma separated) on which HF and Megatron are compared." };
+        var command = new Command("compare", "Run the reference forward (HF and/or Megatron layout) and compare logits, image features and greedy tokens.")
         {
-            hfModel, reference, tolerance, streamLayers,
+            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds,
         };
-        command.SetAction(parse => Run(parse.GetValue(hfModel)!, parse.GetValue(reference), parse.GetValue(tolerance), parse.GetValue(streamLayers)));
+        command.SetAction(parse => Run(new CompareOptions(parse.GetValue(hfModel)!)
+        {
+            MegatronPath = parse.GetValue(megatronPath),
+            ReferencePath = parse.GetValue(reference),
+            Tolerance = parse.GetValue(tolerance),
+            LayoutTolerance = parse.GetValue(layoutTolerance),
+            StreamLayers = parse.GetValue(streamLayers),
+            InputIds = parse.GetValue(inputIds),
+        }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
+    private const int GreedyTokensWithoutReference = 8;
+
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
-    public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false)
+    public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false) =>
+        Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance, StreamLayers = streamLayers }, Console.Out, Console.Error);
+
+    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
+    public static int Run(CompareOptions options, TextWriter output, TextWriter error)
     {
         try
         {
-            if (!(tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {tolerance}");
-            referencePath ??= Path.Combine(hfModel, ReferenceOutputs.FileName);
-            if (!File.Exists(referencePath))
-                throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference)", referencePath);
-            var cases = ReferenceOutputs.Load(referencePath);
-            using var model = ReferenceModel.LoadHf(hfModel, streamLayers);
-            return Compare(model, cases, tolerance);
+            if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
+            if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
+            string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
+            bool haveReference = File.Exists(referencePath);
+            IReadOnlyList<ReferenceCase> cases;
+            if (haveReference)
+            {
+                if (options.InputIds is not null) throw new ArgumentException($"--input-ids is for comparing without a reference file, but {referencePath} exists");
+                cases = ReferenceOutputs.Load(referencePath);
+            }
+            else if (options.MegatronPath is not null && options.InputIds is not null)
+            {
+                // Inputs only: HF and Megatron are compared with each other.
+                cases = new[] { new ReferenceCase("input", GenerateCommand.ParseIds(options.InputIds), Array.Empty<float>(), new int[GreedyTokensWithoutReference], null, null) };
+            }
+            else
+            {
+                throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --input-ids)", referencePath);
+            }
+
+            var rows = new List<ComparisonRow>();
+            List<CaseComparison> hfResults;
+            using (var model = ReferenceModel.LoadHf(options.HfModel, options.StreamLayers))
+                hfResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
+            if (haveReference) rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
+
+            bool gdnModel = false;
+            if (options.MegatronPath is not null)
+            {
+                List<CaseComparison> megatronResults;
+                using (var model = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel, options.StreamLayers))
+                {
+                    gdnModel = model.Config.LinearAttentionLayers.Any(l => l);
+                    megatronResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
+                }
+                if (haveReference) rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
+                rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
+            }
+            return Report(rows, output, gdnModel);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or InvalidOperationException or FormatException or NotSupportedException)
         {
-            Console.Error.WriteLine($"compare: {e.Message}");
+            error.WriteLine($"compare: {e.Message}");
             return 2;
         }
     }
 
-    /// <summary>
-    /// Runs an already loaded model (from any checkpoint layout) on the reference cases, prints the table and
-    /// returns 0 when every case passes, 1 otherwise.
-    /// </summary>
-    public static int Compare(ReferenceModel model, IReadOnlyList<ReferenceCase> cases, double tolerance)
+    private sealed record ComparisonRow(string What, CaseComparison Result, double Tolerance)
     {
-        var results = cases.Select(c => CaseComparison.Run(model, c)).ToList();
-        Report(results, tolerance);
-        bool pass = results.All(r => r.Passes(tolerance));
-        AnsiConsole.MarkupLine(pass ? "[green]PASS[/]" : $"[red]FAIL[/] (tolerance {tolerance.ToString("G3", CultureInfo.InvariantCulture)})");
-        return pass ? 0 : 1;
+        public bool Passes => Result.Passes(Tolerance);
     }
 
-    private static void Report(IReadOnlyList<CaseComparison> results, double tolerance)
+    private static int Report(IReadOnlyList<ComparisonRow> rows, TextWriter output, bool gdnModel)
     {
-        var table = new Table().AddColumns("case", "logits max |Δ|", "logits mean |Δ|", "image features max |Δ|", "greedy tokens");
-        foreach (var r in results)
+        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        });
+        // Logs and pipes have no width; keep each row on one line there.
+        if (!terminal) console.Profile.Width = Math.Max(console.Profile.Width, 160);
+        var table = new Table().AddColumns("case", "comparison", "logits max |Δ|", "logits mean |Δ|", "image features max |Δ|", "greedy tokens", "tolerance");
+        foreach (var row in rows)
+        {
+            var r = row.Result;
             string Cell(double value)
             {
                 string text = value.ToString("E3", CultureInfo.InvariantCulture);
-                return value <= tolerance ? $"[green]{text}[/]" : $"[red]{text}[/]";
+                return value <= row.Tolerance ? $"[green]{text}[/]" : $"[red]{text}[/]";
             }
             table.AddRow(
                 Markup.Escape(r.Name),
+                Markup.Escape(row.What),
                 Cell(r.Logits.MaxAbs),
                 Markup.Escape(r.Logits.MeanAbs.ToString("E3", CultureInfo.InvariantCulture)),
                 r.ImageEmbeds is { } e ? Cell(e.MaxAbs) : "-",
                 r.GreedyMatches ? $"[green]match ({r.ExpectedGreedy.Length})[/]"
-                    : $"[red]differ[/]: {Markup.Escape(string.Join(",", r.ActualGreedy))} vs {Markup.Escape(string.Join(",", r.ExpectedGreedy))}");
+                    : $"[red]differ[/]: {Markup.Escape(string.Join(",", r.ActualGreedy))} vs {Markup.Escape(string.Join(",", r.ExpectedGreedy))}",
+                row.Tolerance.ToString("G3", CultureInfo.InvariantCulture));
         }
-        AnsiConsole.Write(table);
+        console.Write(table);
+        bool pass = rows.All(r => r.Passes);
+        console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
+        if (!pass && gdnModel && rows.Any(r => r.What == "HF vs Megatron" && !r.Passes))
+            console.MarkupLine("note: the Megatron checkpoint stores the GDN output norm as bf16(w - 1), which loses precision for norm weights far from 1.");
+        return pass ? 0 : 1;
     }
 }

@@ -17,9 +17,10 @@ internal static class ExportCommand
         var shard = new Option<string?>("--max-shard-size") { Description = "Shard size limit, e.g. 5GB (default: the original shard layout)." };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -29,6 +30,7 @@ internal static class ExportCommand
                 {
                     MaxShardBytes = parse.GetValue(shard) is { } s ? ShardSize.Parse(s) : null,
                     Force = parse.GetValue(force),
+                    LanguageOnly = parse.GetValue(languageOnly) ? true : null,
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));
@@ -40,6 +42,8 @@ internal static class ExportCommand
                         ["source"] = result.SourceFolder,
                         ["architecture"] = result.Architecture,
                         ["bridge"] = result.Bridge,
+                        ["format"] = result.Format == MegatronFormat.Torch ? "torch" : "torch_dist",
+                        ["language_only"] = result.LanguageOnly,
                         ["tensors"] = result.Tensors,
                         ["bytes"] = result.Bytes,
                         ["lossy_tensors"] = new JsonArray(result.LossyTensors.Select(n => (JsonNode)n).ToArray()),
@@ -53,12 +57,12 @@ internal static class ExportCommand
                     {
                         ("architecture", result.Architecture),
                         ("bridge", result.Bridge),
-                        ("source", result.SourceFolder),
+                        ("source", result.SourceFolder + (result.Format == MegatronFormat.Torch ? " (legacy per-rank torch)" : " (torch_dist)")),
                         ("tensors", result.Tensors.ToString()),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("time", $"{result.Elapsed.TotalSeconds:0.00} s ({ConversionReport.Rate(result.Bytes, result.Elapsed)})"),
                         ("not bit-exact", result.LossyTensors.Count == 0 ? "none" : $"{result.LossyTensors.Count} GDN output norm(s): bf16(bf16(w - 1) + 1)"),
-                        ("skipped keys", result.SkippedKeys.Count.ToString()),
+                        ("skipped keys", result.SkippedKeys.Count == 0 ? "0" : $"{result.SkippedKeys.Count} (optimizer / rng / other training state)"),
                         ("written to", result.HfPath),
                     });
                 }

@@ -21,10 +21,11 @@ internal static class ImportCommand
         var parallel = new ParallelOptions();
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -38,6 +39,7 @@ internal static class ImportCommand
                     ParamDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
                     Force = parse.GetValue(force),
                     IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
+                    LanguageOnly = parse.GetValue(languageOnly),
                 };
                 bool asJson = parse.GetValue(json);
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", request.HfModel);

@@ -19,10 +19,12 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show the detected bridge, the Megatron provider, the layer layout and the parameter counts of an HF checkpoint.");
         command.Arguments.Add(folder);
         command.Options.Add(json);
+        var megatronPath = MegatronInspectCommand.Attach(command, folder);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
+            if (MegatronInspectCommand.TryRun(parse, megatronPath, parse.GetValue(json), out var megatronExit)) return megatronExit;
             ModelInspection inspection;
             try
             {

@@ -76,10 +76,28 @@ public sealed class ImportPlan
         }
         if (unconsumed.Count > 0)
             problems.Add($"{where}: {unconsumed.Count} tensor(s) are not used by {model.Table.Name} (pass them as ignored to skip): {string.Join(", ", unconsumed)}");
+        // Parameters the layout cannot split (heads or groups not divisible by TP, ...), all at once.
+        var splitProblems = new List<string>();
+        foreach (var kind in model.Mappings)
+        {
+            try
+            {
+                kind.Links(kind.Megatron.IsExpert ? layout.Etp : layout.Tp);
+            }
+            catch (InvalidDataException e)
+            {
+                splitProblems.Add(e.Message);
+            }
+        }
+        if (splitProblems.Count > 0)
+        {
+            const int shown = 10;
+            problems.Add($"{where}: parallel layout {layout} cannot split {splitProblems.Count} parameter(s): "
+                         + string.Join("; ", splitProblems.Take(shown)) + (splitProblems.Count > shown ? $"; and {splitProblems.Count - shown} more" : ""));
+        }
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
-        DType? paramDType = options.ParamDType
-                            ?? (DTypes.TryFromTorchName(provider.ParamsDtype, out var providerDType) ? providerDType : null);
+        DType? paramDType = options.ParamDType ?? model.ParamDType;
         var naming = model.Naming(layout);
         var tensors = new List<LocalTensor>();
         foreach (var kind in model.Mappings) AddShards(kind, naming.Place(kind.Megatron.Name), isDuplicate: false);

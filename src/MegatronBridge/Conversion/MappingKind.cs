@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -50,11 +49,17 @@ public abstract class MappingKind
     public IReadOnlyList<ViewLink> Links(int tp)
     {
         if (tp < 1) throw new ArgumentOutOfRangeException(nameof(tp), $"{Megatron.Name}: tensor-parallel size {tp}");
-        return _links.GetOrAdd(tp, size => BuildLinks(size, ShardShape(size)));
+        // Planning asks for the same links once per shard and again on export; one size is cached.
+        var cached = _links;
+        if (cached is not null && cached.Tp == tp) return cached.Links;
+        var links = BuildLinks(tp, ShardShape(tp));
+        _links = new LinkCache(tp, links); // one reference write: safe to read from other threads
+        return links;
     }
 
-    // Planning asks for the same links once per shard and again on export.
-    private readonly ConcurrentDictionary<int, IReadOnlyList<ViewLink>> _links = new();
+    private sealed record LinkCache(int Tp, IReadOnlyList<ViewLink> Links);
+
+    private LinkCache? _links;
 
     protected abstract IReadOnlyList<ViewLink> BuildLinks(int tp, TensorShape shardShape);
 

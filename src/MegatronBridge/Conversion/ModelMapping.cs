@@ -1,4 +1,5 @@
 using MegatronBridge.Providers;
+using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
 
@@ -25,6 +26,16 @@ public sealed class ModelMapping
     public IReadOnlyList<MappingKind> Mappings { get; }
 
     public IEnumerable<MegatronParam> Parameters => Mappings.Select(m => m.Megatron);
+
+    /// <summary>The provider's <c>params_dtype</c>, which Megatron casts every parameter to; null when not a known dtype name.</summary>
+    public DType? ParamDType => DTypes.TryFromTorchName(Provider.ParamsDtype, out var dtype) ? dtype : null;
+
+    /// <summary>Every Megatron parameter as name, dtype (<paramref name="dtype"/>, else <see cref="ParamDType"/>, else bf16) and global shape.</summary>
+    public IEnumerable<TensorMeta> ParameterMetas(DType? dtype = null)
+    {
+        var d = dtype ?? ParamDType ?? DType.BF16;
+        return Parameters.Select(p => new TensorMeta(p.Name, d, p.Shape));
+    }
 
     /// <summary>The HF tensors the mappings read, without duplicates, in first-use order.</summary>
     public IReadOnlyList<HfTensorDecl> HfTensors =>

@@ -1,54 +1,91 @@
-using System.Text.RegularExpressions;
-
 namespace MegatronBridge.Conversion;
 
 /// <summary>
 /// A parameter-name pattern of the mapping tables (spec §3.0): <c>*</c> matches digits, <c>**</c> matches anything,
 /// anchored at both ends. Captures fill the other side's wildcards left to right, <c>**</c> from <c>**</c> captures and
 /// <c>*</c> from <c>*</c> captures; extra captures are ignored (packed experts name fewer wildcards on the HF side).
+/// Matched by hand rather than by regex: a real model resolves tens of thousands of names against every row.
 /// </summary>
 public sealed class NamePattern
 {
-    private readonly Regex _regex;
+    private readonly string[] _literals; // literal i comes before wildcard i; one more literal than wildcards
     private readonly bool[] _isDouble;
+    private readonly int _minLength;
 
     public NamePattern(string pattern)
     {
         Text = pattern;
+        var literals = new List<string>();
         var kinds = new List<bool>();
-        var regex = new System.Text.StringBuilder("^");
+        int start = 0;
         for (int i = 0; i < pattern.Length; i++)
         {
-            if (pattern[i] != '*')
-            {
-                regex.Append(Regex.Escape(pattern[i].ToString()));
-                continue;
-            }
+            if (pattern[i] != '*') continue;
             bool isDouble = i + 1 < pattern.Length && pattern[i + 1] == '*';
-            regex.Append(isDouble ? "(.*)" : @"(\d+)");
+            literals.Add(pattern[start..i]);
             kinds.Add(isDouble);
             if (isDouble) i++;
+            if (i + 1 < pattern.Length && pattern[i + 1] == '*')
+                throw new ArgumentException($"pattern '{pattern}': wildcards must be separated by text");
+            start = i + 1;
         }
-        regex.Append('$');
-        _regex = new Regex(regex.ToString(), RegexOptions.CultureInvariant);
+        literals.Add(pattern[start..]);
+        _literals = literals.ToArray();
         _isDouble = kinds.ToArray();
+        _minLength = literals.Sum(l => l.Length) + kinds.Count(d => !d);
     }
 
     public string Text { get; }
 
     public bool TryMatch(string name, out NameCaptures captures)
     {
-        var m = _regex.Match(name);
-        if (!m.Success)
+        // Most rows fail on their first or last literal: check those before any work.
+        if (name.Length < _minLength || !name.StartsWith(_literals[0], StringComparison.Ordinal) || !name.EndsWith(_literals[^1], StringComparison.Ordinal))
+        {
+            captures = NameCaptures.Empty;
+            return false;
+        }
+        var spans = new (int Start, int Length)[_isDouble.Length];
+        if (!MatchFrom(name, _literals[0].Length, 0, spans))
         {
             captures = NameCaptures.Empty;
             return false;
         }
         var singles = new List<string>();
         var doubles = new List<string>();
-        for (int g = 0; g < _isDouble.Length; g++) (_isDouble[g] ? doubles : singles).Add(m.Groups[g + 1].Value);
+        for (int w = 0; w < spans.Length; w++) (_isDouble[w] ? doubles : singles).Add(name.Substring(spans[w].Start, spans[w].Length));
         captures = new NameCaptures(singles, doubles);
         return true;
+    }
+
+    /// <summary>Matches wildcard <paramref name="w"/> and everything after it, starting at <paramref name="pos"/>.</summary>
+    private bool MatchFrom(string name, int pos, int w, (int, int)[] spans)
+    {
+        if (w == _isDouble.Length) return pos == name.Length;
+        string next = _literals[w + 1];
+        int maxEnd = name.Length - next.Length;
+        if (_isDouble[w])
+        {
+            for (int end = pos; end <= maxEnd; end++)
+            {
+                if (string.CompareOrdinal(name, end, next, 0, next.Length) == 0 && MatchFrom(name, end + next.Length, w + 1, spans))
+                {
+                    spans[w] = (pos, end - pos);
+                    return true;
+                }
+            }
+            return false;
+        }
+        for (int end = pos; end < name.Length && char.IsAsciiDigit(name[end]); )
+        {
+            end++;
+            if (end <= maxEnd && string.CompareOrdinal(name, end, next, 0, next.Length) == 0 && MatchFrom(name, end + next.Length, w + 1, spans))
+            {
+                spans[w] = (pos, end - pos);
+                return true;
+            }
+        }
+        return false;
     }
 
     public override string ToString() => Text;
@@ -63,7 +100,7 @@ public sealed record NameCaptures(IReadOnlyList<string> Singles, IReadOnlyList<s
     public int Number(int index) => int.Parse(Singles[index], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The last <c>*</c> capture as an integer (the expert index of expert patterns).</summary>
-    public int LastNumber => Number(Singles.Count - 1);
+    public int LastNumber => Singles.Count > 0 ? Number(Singles.Count - 1) : throw new InvalidOperationException("the pattern has no * wildcard");
 
     /// <summary>Fills the wildcards of <paramref name="pattern"/>.</summary>
     public string Fill(string pattern)

@@ -30,11 +30,11 @@ public sealed class BytePairModel
 
     public static BytePairModel FromJson(JsonObject model, string where)
     {
-        string type = model["type"]?.GetValue<string>() ?? "BPE";
+        string type = PreTokenizer.Text(model, "type", where + ": model") ?? "BPE";
         if (type != "BPE") throw new InvalidDataException($"{where}: model type \"{type}\" is not supported (only byte-level BPE)");
-        if (model["continuing_subword_prefix"] is JsonValue p && p.GetValue<string>().Length > 0)
+        if (PreTokenizer.Text(model, "continuing_subword_prefix", where + ": model") is { Length: > 0 })
             throw new InvalidDataException($"{where}: model.continuing_subword_prefix is not supported for byte-level BPE");
-        if (model["end_of_word_suffix"] is JsonValue s && s.GetValue<string>().Length > 0)
+        if (PreTokenizer.Text(model, "end_of_word_suffix", where + ": model") is { Length: > 0 })
             throw new InvalidDataException($"{where}: model.end_of_word_suffix is not supported for byte-level BPE");
 
         var vocabJson = model["vocab"] as JsonObject ?? throw new InvalidDataException($"{where}: model.vocab is missing or not an object");

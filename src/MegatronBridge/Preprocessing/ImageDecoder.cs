@@ -5,8 +5,9 @@ namespace MegatronBridge.Preprocessing;
 /// <summary>
 /// Decodes PNG and JPEG files to 8-bit RGB with StbImageSharp. Conversion to RGB follows PIL's
 /// <c>convert("RGB")</c>, which is what transformers' <c>convert_to_rgb</c> does: grey is replicated, a palette is
-/// expanded, alpha is dropped (not composited); 16-bit samples keep their high byte. No EXIF rotation, as in
-/// transformers.
+/// expanded, alpha is dropped (not composited); 16-bit samples keep their high byte. <see cref="Load"/> also turns
+/// JPEGs upright by their EXIF orientation, as transformers' <c>load_image</c> does for a path; <see cref="Decode"/>
+/// gives the pixels as stored.
 /// </summary>
 public static class ImageDecoder
 {
@@ -20,7 +21,8 @@ public static class ImageDecoder
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
         long length = new FileInfo(path).Length;
         if (length > MaxFileBytes) throw new InvalidDataException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
-        return Decode(File.ReadAllBytes(path), path);
+        var data = File.ReadAllBytes(path);
+        return ExifOrientation.Apply(Decode(data, path), ExifOrientation.Read(data));
     }
 
     public static RgbImage Decode(byte[] data, string where)

@@ -28,6 +28,18 @@ public sealed class ImageProcessor
         ? SmartResize.Compute(height, width, Config.Factor, Config.MinPixels, Config.MaxPixels)
         : (height, width);
 
+    /// <summary>
+    /// The patch grid and prompt token count an image of this size will get, without touching pixels (what
+    /// transformers' get_number_of_image_patches answers, divided by merge^2 for tokens).
+    /// </summary>
+    public GridThw GridFor(int height, int width)
+    {
+        var (h, w) = TargetSize(height, width);
+        return new GridThw(1, h / Config.PatchSize, w / Config.PatchSize);
+    }
+
+    public int NumImageTokens(int height, int width) => GridFor(height, width).NumTokens(Config.MergeSize);
+
     public ProcessedImage Process(string imagePath)
     {
         var image = ImageDecoder.Load(imagePath);
@@ -68,15 +80,15 @@ public sealed class ImageProcessor
     /// <summary>
     /// (H, W, 3) bytes to (3, H, W) floats. With both rescale and normalise on, transformers' torchvision backend fuses
     /// them into one normalise with mean/rescale and std/rescale in float32; doing the same keeps the last bit equal.
+    /// A byte has 256 values, so each channel's mapping is a lookup table computed once with that exact arithmetic.
     /// </summary>
     private float[] Normalize(RgbImage image)
     {
-        int plane = image.Width * image.Height;
-        var output = new float[3L * plane];
-        Span<float> scale = stackalloc float[3];
-        Span<float> shift = stackalloc float[3];
+        var tables = new float[3][];
         bool fused = Config.DoRescale && Config.DoNormalize;
+        bool rescaleOnly = Config.DoRescale && !Config.DoNormalize;
         float inverseRescale = (float)(1.0 / Config.RescaleFactor);
+        float rescale = (float)Config.RescaleFactor;
         for (int c = 0; c < 3; c++)
         {
             float mean = Config.DoNormalize ? Config.ImageMean[c] : 0f;
@@ -86,19 +98,19 @@ public sealed class ImageProcessor
                 mean *= inverseRescale;
                 std *= inverseRescale;
             }
-            shift[c] = mean;
-            scale[c] = std;
+            var table = tables[c] = new float[256];
+            for (int v = 0; v < 256; v++) table[v] = rescaleOnly ? v * rescale : (v - mean) / std;
         }
-        bool rescaleOnly = Config.DoRescale && !Config.DoNormalize;
-        float rescale = (float)Config.RescaleFactor;
+
+        int plane = image.Width * image.Height;
+        var output = new float[3L * plane];
         var pixels = image.Pixels;
+        var (red, green, blue) = (tables[0], tables[1], tables[2]);
         for (int i = 0; i < plane; i++)
         {
-            for (int c = 0; c < 3; c++)
-            {
-                float v = pixels[i * 3 + c];
-                output[c * plane + i] = rescaleOnly ? v * rescale : (v - shift[c]) / scale[c];
-            }
+            output[i] = red[pixels[3 * i]];
+            output[plane + i] = green[pixels[3 * i + 1]];
+            output[2 * plane + i] = blue[pixels[3 * i + 2]];
         }
         return output;
     }

@@ -4,13 +4,6 @@ using MegatronBridge.Config;
 
 namespace MegatronBridge.Preprocessing;
 
-/// <summary>Which resampling filter the image processor uses (the PIL enum numbers that preprocessor_config.json stores).</summary>
-public enum ResampleFilter
-{
-    Bilinear = 2,
-    Bicubic = 3,
-}
-
 /// <summary>
 /// The settings of a Qwen2-VL-family image processor (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5), read from
 /// preprocessor_config.json. Absent fields take transformers' class defaults, so a sparse config behaves as it does there.

@@ -29,7 +29,7 @@ public abstract class PreTokenizer
     {
         if (node is null) return new ByteLevelPreTokenizer(addPrefixSpace: false, useRegex: false);
         if (node is not JsonObject obj) throw new InvalidDataException($"{where}: pre_tokenizer must be an object");
-        string type = obj["type"]?.GetValue<string>() ?? throw new InvalidDataException($"{where}: pre_tokenizer has no \"type\"");
+        string type = Text(obj, "type", where) ?? throw new InvalidDataException($"{where}: pre_tokenizer has no \"type\"");
         return type switch
         {
             "ByteLevel" => new ByteLevelPreTokenizer(Flag(obj, "add_prefix_space", false), Flag(obj, "use_regex", true)),
@@ -41,6 +41,14 @@ public abstract class PreTokenizer
         };
     }
 
+    /// <summary>A string field, null when absent; InvalidDataException naming the field when it is not a string.</summary>
+    internal static string? Text(JsonObject obj, string name, string where) => obj[name] switch
+    {
+        null => null,
+        JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
+        _ => throw new InvalidDataException($"{where}: \"{name}\" must be a string"),
+    };
+
     internal static bool Flag(JsonObject obj, string name, bool fallback) =>
         obj[name] is JsonValue v && v.TryGetValue<bool>(out var b) ? b : fallback;
 
@@ -48,12 +56,12 @@ public abstract class PreTokenizer
     internal static IEnumerable<string> Isolate(Regex regex, string text)
     {
         int at = 0;
-        foreach (Match m in regex.Matches(text))
+        foreach (var (start, length) in AstralSafeRegex.Matches(regex, text))
         {
-            if (m.Length == 0) continue;
-            if (m.Index > at) yield return text[at..m.Index];
-            yield return m.Value;
-            at = m.Index + m.Length;
+            if (length == 0) continue;
+            if (start > at) yield return text[at..start];
+            yield return text.Substring(start, length);
+            at = start + length;
         }
         if (at < text.Length) yield return text[at..];
     }
@@ -83,28 +91,32 @@ public sealed class ByteLevelPreTokenizer : PreTokenizer
 
 public sealed class SplitPreTokenizer : PreTokenizer
 {
-    private readonly Regex _regex;
-    private readonly bool _removeMatches;
+    private enum SplitMode { MatchesAndGaps, MatchesOnly, GapsOnly }
 
-    private SplitPreTokenizer(Regex regex, bool removeMatches)
+    private readonly Regex _regex;
+    private readonly SplitMode _mode;
+
+    private SplitPreTokenizer(Regex regex, SplitMode mode)
     {
         _regex = regex;
-        _removeMatches = removeMatches;
+        _mode = mode;
     }
 
     internal static SplitPreTokenizer FromJson(JsonObject obj, string where)
     {
         var pattern = obj["pattern"] as JsonObject ?? throw new InvalidDataException($"{where}: Split pre_tokenizer has no \"pattern\" object");
         Regex regex;
-        if (pattern["Regex"] is JsonValue r) regex = Compile(r.GetValue<string>(), where);
-        else if (pattern["String"] is JsonValue s) regex = new Regex(Regex.Escape(s.GetValue<string>()), RegexOptions.CultureInvariant);
+        if (Text(pattern, "Regex", where + ": Split pattern") is { } r) regex = Compile(r, where);
+        else if (Text(pattern, "String", where + ": Split pattern") is { } s) regex = new Regex(Regex.Escape(s), RegexOptions.CultureInvariant);
         else throw new InvalidDataException($"{where}: Split pattern must hold \"Regex\" or \"String\"");
-        if (Flag(obj, "invert", false)) throw new InvalidDataException($"{where}: Split with invert = true is not supported");
-        string behavior = obj["behavior"]?.GetValue<string>() ?? "Isolated";
+        bool invert = Flag(obj, "invert", false);
+        string behavior = Text(obj, "behavior", where) ?? "Isolated";
         return behavior switch
         {
-            "Isolated" => new SplitPreTokenizer(regex, removeMatches: false),
-            "Removed" => new SplitPreTokenizer(regex, removeMatches: true),
+            // Isolated keeps matches and gaps as pieces either way; inverted, the matches are the content and the
+            // gaps are what Removed drops (the GPT-4o-style files use that form).
+            "Isolated" => new SplitPreTokenizer(regex, SplitMode.MatchesAndGaps),
+            "Removed" => new SplitPreTokenizer(regex, invert ? SplitMode.MatchesOnly : SplitMode.GapsOnly),
             _ => throw new InvalidDataException($"{where}: Split behavior \"{behavior}\" is not supported (Isolated, Removed are)"),
         };
     }
@@ -121,9 +133,24 @@ public sealed class SplitPreTokenizer : PreTokenizer
         }
     }
 
-    public override IEnumerable<string> Split(string piece) => _removeMatches
-        ? _regex.Split(piece).Where(p => p.Length > 0)
-        : Isolate(_regex, piece);
+    public override IEnumerable<string> Split(string piece) => _mode switch
+    {
+        SplitMode.MatchesOnly => AstralSafeRegex.Matches(_regex, piece).Where(m => m.Length > 0).Select(m => piece.Substring(m.Start, m.Length)),
+        SplitMode.GapsOnly => Gaps(piece),
+        _ => Isolate(_regex, piece),
+    };
+
+    private IEnumerable<string> Gaps(string piece)
+    {
+        int at = 0;
+        foreach (var (start, length) in AstralSafeRegex.Matches(_regex, piece))
+        {
+            if (length == 0) continue;
+            if (start > at) yield return piece[at..start];
+            at = start + length;
+        }
+        if (at < piece.Length) yield return piece[at..];
+    }
 }
 
 public sealed class SequencePreTokenizer : PreTokenizer

@@ -16,6 +16,9 @@ public static class PromptBuilder
     public const int TextTokenType = 0;
     public const int ImageTokenType = 1;
 
+    /// <summary>What the Qwen chat templates write for one image, before expansion.</summary>
+    public const string ImageBlock = "<|vision_start|><|image_pad|><|vision_end|>";
+
     /// <summary>transformers' default spatial_merge_size for the Qwen-VL vision encoders.</summary>
     public const int DefaultMergeSize = 2;
 

@@ -7,7 +7,7 @@ namespace MegatronBridge.Preprocessing;
 
 /// <summary>
 /// A byte-level BPE tokenizer read from a Hugging Face tokenizer.json, as Qwen ships it: added tokens are cut out
-/// first, the rest is normalised (none or NFC/NFKC/...), pre-tokenised (regex split + byte-to-character mapping),
+/// first, the rest is normalised (none or NFC), pre-tokenised (regex split + byte-to-character mapping),
 /// and each piece is BPE-merged by rank. Decoding maps the characters back to bytes and reads them as UTF-8.
 /// </summary>
 /// <remarks>
@@ -19,16 +19,16 @@ public sealed class QwenTokenizer
 {
     private readonly BytePairModel _model;
     private readonly PreTokenizer _preTokenizer;
-    private readonly NormalizationForm? _normalization;
+    private readonly bool _nfc;
     private readonly Regex? _addedTokenPattern;
     private readonly Dictionary<string, AddedToken> _addedByContent;
     private readonly Dictionary<int, AddedToken> _addedById;
 
-    private QwenTokenizer(BytePairModel model, PreTokenizer preTokenizer, NormalizationForm? normalization, IReadOnlyList<AddedToken> added)
+    private QwenTokenizer(BytePairModel model, PreTokenizer preTokenizer, bool nfc, IReadOnlyList<AddedToken> added)
     {
         _model = model;
         _preTokenizer = preTokenizer;
-        _normalization = normalization;
+        _nfc = nfc;
         AddedTokens = added;
         _addedByContent = new Dictionary<string, AddedToken>(StringComparer.Ordinal);
         _addedById = new Dictionary<int, AddedToken>();
@@ -71,10 +71,10 @@ public sealed class QwenTokenizer
         var modelJson = root["model"] as JsonObject ?? throw new InvalidDataException($"{where}: has no \"model\" object");
         var model = BytePairModel.FromJson(modelJson, where);
         var preTokenizer = PreTokenizer.FromJson(root["pre_tokenizer"], where);
-        var normalization = ReadNormalizer(root["normalizer"], where);
+        bool nfc = ReadNormalizer(root["normalizer"], where);
         CheckDecoder(root["decoder"], where);
         var added = ReadAddedTokens(root["added_tokens"], where);
-        return new QwenTokenizer(model, preTokenizer, normalization, added);
+        return new QwenTokenizer(model, preTokenizer, nfc, added);
     }
 
     public int? TokenToId(string token) =>
@@ -94,7 +94,7 @@ public sealed class QwenTokenizer
                 ids.Add(token.Id);
                 continue;
             }
-            var normalized = _normalization is { } form ? segment.Normalize(form) : segment;
+            var normalized = _nfc ? UnicodeNfc.Normalize(segment) : segment;
             foreach (var piece in _preTokenizer.Apply(normalized)) ids.AddRange(_model.EncodePiece(piece));
         }
         return ids.ToArray();
@@ -157,31 +157,29 @@ public sealed class QwenTokenizer
         if (at < text.Length) yield return (text[at..], null);
     }
 
-    private static NormalizationForm? ReadNormalizer(JsonNode? node, string where)
+    // Qwen ships NFC; other Unicode forms are rejected rather than run through string.Normalize, which does nothing
+    // to non-ASCII text under InvariantGlobalization.
+    private static bool ReadNormalizer(JsonNode? node, string where)
     {
-        if (node is null) return null;
+        if (node is null) return false;
         if (node is not JsonObject obj) throw new InvalidDataException($"{where}: normalizer must be an object or null");
-        string type = obj["type"]?.GetValue<string>() ?? throw new InvalidDataException($"{where}: normalizer has no \"type\"");
+        string type = PreTokenizer.Text(obj, "type", where + ": normalizer") ?? throw new InvalidDataException($"{where}: normalizer has no \"type\"");
         switch (type)
         {
-            case "NFC": return NormalizationForm.FormC;
-            case "NFD": return NormalizationForm.FormD;
-            case "NFKC": return NormalizationForm.FormKC;
-            case "NFKD": return NormalizationForm.FormKD;
+            case "NFC": return true;
             case "Sequence":
                 var steps = (obj["normalizers"] as JsonArray ?? throw new InvalidDataException($"{where}: Sequence normalizer has no \"normalizers\" list"))
-                    .Select((n, i) => ReadNormalizer(n, $"{where}: normalizers[{i}]")).Where(n => n is not null).ToList();
-                if (steps.Count > 1) throw new InvalidDataException($"{where}: a Sequence of several Unicode normalizers is not supported");
-                return steps.Count == 0 ? null : steps[0];
+                    .Select((n, i) => ReadNormalizer(n, $"{where}: normalizers[{i}]")).ToList();
+                return steps.Any(nfc => nfc);
             default:
-                throw new InvalidDataException($"{where}: normalizer type \"{type}\" is not supported (NFC, NFD, NFKC, NFKD, Sequence are)");
+                throw new InvalidDataException($"{where}: normalizer type \"{type}\" is not supported (NFC and Sequence are)");
         }
     }
 
     private static void CheckDecoder(JsonNode? node, string where)
     {
         if (node is null) return;
-        string? type = (node as JsonObject)?["type"]?.GetValue<string>();
+        string? type = node is JsonObject obj ? PreTokenizer.Text(obj, "type", where + ": decoder") : null;
         if (type != "ByteLevel")
             throw new InvalidDataException($"{where}: decoder type \"{type}\" is not supported (only ByteLevel)");
     }

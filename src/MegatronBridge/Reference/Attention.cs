@@ -4,8 +4,8 @@ namespace MegatronBridge.Reference;
 
 /// <summary>
 /// Causal softmax attention of the decoder: per-head q/k RMSNorm, (m)RoPE on the first rotary dims, GQA, scale
-/// 1/sqrt(head_dim). Qwen3.5 variant: q_proj yields [query_h ; gate_h] per head and the output is multiplied by
-/// sigmoid(gate) before o_proj.
+/// 1/sqrt(head_dim). Qwen3.5 variant: the projections also yield an output gate per head and the output is multiplied
+/// by sigmoid(gate) before o_proj.
 /// </summary>
 public static class Attention
 {
@@ -16,23 +16,13 @@ public static class Attention
     public static float[] Forward(ReadOnlySpan<float> x, int tokens, AttentionWeights w, ReferenceConfig c, RopeTable rope, AttentionCache? cache = null)
     {
         int d = c.HeadDim, heads = c.Heads, kvHeads = c.KvHeads;
-        var qAll = Linear.Apply(x, tokens, w.Q);
-        var k = Linear.Apply(x, tokens, w.K);
-        var v = Linear.Apply(x, tokens, w.V);
-
-        // Split query and gate: gated rows are [q_0 (d), g_0 (d), q_1, g_1, ...] per token.
-        var q = new float[tokens * heads * d];
-        float[]? gate = c.AttentionOutputGate ? new float[tokens * heads * d] : null;
-        int qStride = gate is null ? d : 2 * d;
-        for (int t = 0; t < tokens; t++)
-        {
-            for (int hd = 0; hd < heads; hd++)
-            {
-                var src = qAll.AsSpan(t * heads * qStride + hd * qStride, qStride);
-                src[..d].CopyTo(q.AsSpan((t * heads + hd) * d, d));
-                if (gate is not null) src[d..].CopyTo(gate.AsSpan((t * heads + hd) * d, d));
-            }
-        }
+        if (w.Qkv.PartWidths.Count != (c.AttentionOutputGate ? 4 : 3))
+            throw new InvalidDataException($"{w.O.Name}: the attention projections have {w.Qkv.PartWidths.Count} parts, expected {(c.AttentionOutputGate ? "query, key, value and gate" : "query, key and value")}");
+        var parts = w.Qkv.Apply(x, tokens);
+        var q = parts[AttentionParts.Query];
+        var k = parts[AttentionParts.Key];
+        var v = parts[AttentionParts.Value];
+        float[]? gate = c.AttentionOutputGate ? parts[AttentionParts.Gate] : null;
 
         Norms.RmsNormInPlace(q, w.QNorm, c.RmsEps, c.NormStyle);
         Norms.RmsNormInPlace(k, w.KNorm, c.RmsEps, c.NormStyle);

@@ -4,7 +4,7 @@ namespace MegatronBridge.Reference;
 
 /// <summary>
 /// Gated DeltaNet token mixer (Qwen3.5 linear attention), in the order transformers runs it:
-/// in_proj_qkv -> causal depthwise conv1d + SiLU -> split q, k, v; beta = sigmoid(b); g = -exp(A_log) softplus(a + dt_bias);
+/// in_proj (qkv, z, b, a) -> causal depthwise conv1d + SiLU -> split q, k, v; beta = sigmoid(b); g = -exp(A_log) softplus(a + dt_bias);
 /// q, k L2-normalised per head, q / sqrt(dk); key heads serve nv/nk consecutive value heads; the gated delta rule
 /// recurrence; gated RMSNorm with silu(z); out_proj.
 /// </summary>
@@ -19,10 +19,11 @@ public static class GatedDeltaNet
         int nk = c.LinearKeyHeads, nv = c.LinearValueHeads, dk = c.LinearKeyHeadDim, dv = c.LinearValueHeadDim;
         int keyDim = nk * dk, valueDim = nv * dv, convDim = 2 * keyDim + valueDim;
 
-        var mixed = Linear.Apply(x, tokens, w.InProjQkv);
-        var z = Linear.Apply(x, tokens, w.InProjZ);
-        var b = Linear.Apply(x, tokens, w.InProjB);
-        var a = Linear.Apply(x, tokens, w.InProjA);
+        var parts = w.InProj.Apply(x, tokens);
+        var mixed = parts[GdnParts.Qkv];
+        var z = parts[GdnParts.Z];
+        var b = parts[GdnParts.B];
+        var a = parts[GdnParts.A];
 
         var conv = CausalConv1dSilu(mixed, tokens, convDim, w.Conv1d, c.ConvKernel, cache?.ConvInputs);
 

@@ -65,10 +65,11 @@ public sealed class HfWeightLoader
             int keyDim = _config.LinearKeyHeads * _config.LinearKeyHeadDim;
             int valueDim = _config.LinearValueHeads * _config.LinearValueHeadDim;
             int convDim = 2 * keyDim + valueDim;
-            gdn = new GatedDeltaNetWeights(
+            var inProj = ProjectionSet.Separate(
                 Mat(g + "in_proj_qkv.weight", convDim, h), Mat(g + "in_proj_z.weight", valueDim, h),
-                Mat(g + "in_proj_b.weight", _config.LinearValueHeads, h), Mat(g + "in_proj_a.weight", _config.LinearValueHeads, h),
-                Vec(g + "conv1d.weight", convDim * _config.ConvKernel), Vec(g + "dt_bias", _config.LinearValueHeads),
+                Mat(g + "in_proj_b.weight", _config.LinearValueHeads, h), Mat(g + "in_proj_a.weight", _config.LinearValueHeads, h));
+            gdn = new GatedDeltaNetWeights(
+                inProj, Vec(g + "conv1d.weight", convDim * _config.ConvKernel), Vec(g + "dt_bias", _config.LinearValueHeads),
                 Vec(g + "A_log", _config.LinearValueHeads), Vec(g + "norm.weight", _config.LinearValueHeadDim),
                 Mat(g + "out_proj.weight", h, valueDim));
         }
@@ -78,9 +79,8 @@ public sealed class HfWeightLoader
             int d = _config.HeadDim;
             int qRows = _config.Heads * d * (_config.AttentionOutputGate ? 2 : 1);
             attention = new AttentionWeights(
-                Mat(a + "q_proj.weight", qRows, h), Mat(a + "k_proj.weight", _config.KvHeads * d, h),
-                Mat(a + "v_proj.weight", _config.KvHeads * d, h), Mat(a + "o_proj.weight", h, _config.Heads * d),
-                Vec(a + "q_norm.weight", d), Vec(a + "k_norm.weight", d));
+                QkvProjections(Mat(a + "q_proj.weight", qRows, h), Mat(a + "k_proj.weight", _config.KvHeads * d, h), Mat(a + "v_proj.weight", _config.KvHeads * d, h)),
+                Mat(a + "o_proj.weight", h, _config.Heads * d), Vec(a + "q_norm.weight", d), Vec(a + "k_norm.weight", d));
         }
 
         MlpWeights? mlp = null;
@@ -88,6 +88,34 @@ public sealed class HfWeightLoader
         if (_source.Contains(p + "mlp.gate.weight")) moe = LoadMoe(p + "mlp.");
         else mlp = LoadMlp(p + "mlp.", null);
         return new DecoderLayerWeights(Vec(p + "input_layernorm.weight", h), Vec(p + "post_attention_layernorm.weight", h), attention, gdn, mlp, moe);
+    }
+
+    /// <summary>
+    /// q_proj with the output gate holds [query_h ; gate_h] per head (d rows each); k_proj and v_proj are plain.
+    /// </summary>
+    private ProjectionSet QkvProjections(Matrix q, Matrix k, Matrix v)
+    {
+        int d = _config.HeadDim, heads = _config.Heads, kv = _config.KvHeads * d;
+        if (!_config.AttentionOutputGate) return ProjectionSet.Separate(q, k, v);
+        var qBlocks = GatedQProjBlocks(heads, d);
+        return new ProjectionSet(new[] { heads * d, kv, kv, heads * d }, new[]
+        {
+            new FusedProjection(q, null, qBlocks),
+            new FusedProjection(k, null, new[] { new RowBlock(AttentionParts.Key, 0, kv) }),
+            new FusedProjection(v, null, new[] { new RowBlock(AttentionParts.Value, 0, kv) }),
+        });
+    }
+
+    /// <summary>Rows of a gated q_proj: per head h, query_h then gate_h, d rows each.</summary>
+    internal static IReadOnlyList<RowBlock> GatedQProjBlocks(int heads, int d)
+    {
+        var blocks = new List<RowBlock>();
+        for (int head = 0; head < heads; head++)
+        {
+            blocks.Add(new RowBlock(AttentionParts.Query, head * d, d));
+            blocks.Add(new RowBlock(AttentionParts.Gate, head * d, d));
+        }
+        return blocks;
     }
 
     private MlpWeights LoadMlp(string p, int? intermediate)
@@ -130,7 +158,7 @@ public sealed class HfWeightLoader
                 var dnE = WeightReader.ReadFloats(_source, dn, e * (long)h * inter, (long)h * inter);
                 Matrix gateUp = standard ? new Matrix(guE, 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
                 Matrix down = standard ? new Matrix(dnE, h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
-                list[e] = new MlpWeights(gateUp.SliceRows(0, inter, $"{gu}[{e}].gate"), gateUp.SliceRows(inter, inter, $"{gu}[{e}].up"), down);
+                list[e] = new MlpWeights(ProjectionSet.Concatenated(gateUp, null, inter, inter), down);
             }
         }
         else
@@ -157,7 +185,7 @@ public sealed class HfWeightLoader
             string b = $"{p}blocks.{i}.";
             blocks[i] = new VisionBlockWeights(
                 Vec(b + "norm1.weight", v.Hidden), Vec(b + "norm1.bias", v.Hidden),
-                Mat(b + "attn.qkv.weight", 3 * v.Hidden, v.Hidden), Vec(b + "attn.qkv.bias", 3 * v.Hidden),
+                ProjectionSet.Concatenated(Mat(b + "attn.qkv.weight", 3 * v.Hidden, v.Hidden), Vec(b + "attn.qkv.bias", 3 * v.Hidden), v.Hidden, v.Hidden, v.Hidden),
                 Mat(b + "attn.proj.weight", v.Hidden, v.Hidden), Vec(b + "attn.proj.bias", v.Hidden),
                 Vec(b + "norm2.weight", v.Hidden), Vec(b + "norm2.bias", v.Hidden),
                 Mat(b + "mlp.linear_fc1.weight", v.Intermediate, v.Hidden), Vec(b + "mlp.linear_fc1.bias", v.Intermediate),

@@ -5,8 +5,9 @@ public static class Mlp
 {
     public static float[] Forward(ReadOnlySpan<float> x, int tokens, MlpWeights w)
     {
-        var gate = Linear.Apply(x, tokens, w.Gate);
-        var up = Linear.Apply(x, tokens, w.Up);
+        var parts = w.GateUp.Apply(x, tokens);
+        var gate = parts[0];
+        var up = parts[1];
         Activations.SwiGlu(gate, up, gate);
         return Linear.Apply(gate, tokens, w.Down);
     }

@@ -3,7 +3,7 @@ namespace MegatronBridge.Reference;
 /// <summary>
 /// Sparse MoE: router softmax over all experts (float32), top-k, weights renormalised to sum 1 (transformers'
 /// Qwen3.5 / Qwen3-VL routers always do), the chosen experts' SwiGLU outputs summed with those weights, plus the
-/// shared expert scaled by sigmoid(shared_expert_gate x) where the model has one.
+/// shared expert scaled by sigmoid(shared_expert_gate x) where the model has one (unscaled when it has no gate).
 /// </summary>
 public static class MoeBlock
 {
@@ -29,13 +29,14 @@ public static class MoeBlock
             }
         }
 
-        if (w.SharedExpert is not null && w.SharedExpertGate is not null)
+        if (w.SharedExpert is not null)
         {
             var shared = Mlp.Forward(x, tokens, w.SharedExpert);
-            var gate = Linear.Apply(x, tokens, w.SharedExpertGate);
+            // Without a gate (Megatron shared experts with moe_shared_expert_gate off) the output is added as is.
+            var gate = w.SharedExpertGate is null ? null : Linear.Apply(x, tokens, w.SharedExpertGate);
             for (int t = 0; t < tokens; t++)
             {
-                float s = Activations.Sigmoid(gate[t]);
+                float s = gate is null ? 1f : Activations.Sigmoid(gate[t]);
                 for (int i = 0; i < hidden; i++) output[t * hidden + i] += s * shared[t * hidden + i];
             }
         }

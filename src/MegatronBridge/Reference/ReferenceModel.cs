@@ -64,6 +64,36 @@ public sealed class ReferenceModel : IDisposable
         return new ReferenceModel(config, HfWeightLoader.Load(source, config, streamLayers), owner);
     }
 
+    /// <summary>
+    /// A model over Megatron in-memory parameters at TP=1 (global names, fused layouts; see
+    /// <see cref="MegatronWeightLoader"/>), with the shape from <paramref name="hfConfig"/>.
+    /// </summary>
+    public static ReferenceModel FromMegatron(HfConfig hfConfig, ITensorSource parameters, bool streamLayers = false, IDisposable? owner = null)
+    {
+        var config = ReferenceConfig.FromHf(hfConfig);
+        return new ReferenceModel(config, MegatronWeightLoader.Load(parameters, config, streamLayers), owner);
+    }
+
+    /// <summary>
+    /// Loads a Megatron checkpoint (torch_dist) with config.json from the HF folder <paramref name="hfModel"/>.
+    /// </summary>
+    public static ReferenceModel LoadMegatron(string megatronPath, string hfModel, bool streamLayers = false)
+    {
+        var hfConfig = HfConfig.LoadFromFolder(hfModel);
+        var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel);
+        try
+        {
+            var model = FromMegatron(hfConfig, parameters, streamLayers, streamLayers ? owner : null);
+            if (!streamLayers) owner.Dispose();
+            return model;
+        }
+        catch
+        {
+            owner.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Runs the vision tower alone (the features that replace the image tokens).</summary>
     public VisionOutput EncodeImages(ImageInput image)
     {

@@ -129,19 +129,16 @@ public static class VisionEncoder
         for (int i = 0; i < hidden.Length; i++) hidden[i] += mlp[i];
     }
 
-    /// <summary>Bidirectional attention within each frame (h*w patches); qkv rows are [q heads ; k heads ; v heads].</summary>
+    /// <summary>Bidirectional attention within each frame (h*w patches).</summary>
     private static float[] Attend(float[] x, int patches, IReadOnlyList<ImageGrid> grids, VisionBlockWeights b, VisionDims v, RopeTable rope)
     {
         int d = v.Hidden, heads = v.Heads, hd = v.HeadDim;
-        var qkv = Linear.Apply(x, patches, b.Qkv, b.QkvBias);
-        var q = new float[patches * d];
-        var k = new float[patches * d];
-        var val = new float[patches * d];
+        var parts = b.Qkv.Apply(x, patches);
+        var q = parts[0];
+        var k = parts[1];
+        var val = parts[2];
         for (int t = 0; t < patches; t++)
         {
-            qkv.AsSpan(t * 3 * d, d).CopyTo(q.AsSpan(t * d, d));
-            qkv.AsSpan(t * 3 * d + d, d).CopyTo(k.AsSpan(t * d, d));
-            qkv.AsSpan(t * 3 * d + 2 * d, d).CopyTo(val.AsSpan(t * d, d));
             for (int h = 0; h < heads; h++)
             {
                 rope.Apply(q.AsSpan(t * d + h * hd, hd), t);

@@ -32,4 +32,18 @@ public class NamePatternTests
         Assert.True(p.TryMatch("vision_model.merger.patch_norm.bias", out var c));
         Assert.Equal("model.visual.merger.norm.bias", c.Fill("model.visual.merger.norm.**"));
     }
+
+    [Fact]
+    public void LiteralsAndEndsMustMatchExactly()
+    {
+        var p = new NamePattern("mtp.layers.0.eh_proj.weight");
+        Assert.True(p.TryMatch("mtp.layers.0.eh_proj.weight", out _));
+        Assert.False(p.TryMatch("mtp.layers.1.eh_proj.weight", out _));
+        Assert.False(p.TryMatch("mtp.layers.0.eh_proj.weight2", out _));
+        var w = new NamePattern("a.*.b.weight*");
+        Assert.False(w.TryMatch("a.1.b.weight", out _));
+        Assert.False(w.TryMatch("a..b.weight3", out _));
+        Assert.True(w.TryMatch("a.10.b.weight12", out var c));
+        Assert.Equal(new[] { "10", "12" }, c.Singles);
+    }
 }

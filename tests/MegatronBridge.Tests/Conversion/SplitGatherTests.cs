@@ -87,4 +87,23 @@ public class SplitGatherTests
             RoundTrip(kinds, hf, tp);
         }
     }
+
+    [Theory, MemberData(nameof(TpSizes))]
+    public void ZeroCenteredNorm(int tp)
+    {
+        // Values whose w - 1 is exact in bf16 come back bit for bit; each TP rank holds the whole (w - 1).
+        var data = TensorFactory.BFloat16(1.5f, 2f, 3f, -2f, 0.75f, 1.25f);
+        var hf = new MemoryTensorSource("hf").Add("norm", DType.BF16, new TensorShape(6), data);
+        var kind = new ZeroCenteredNormMapping(P("out_norm.weight", 6), "norm");
+        var executor = new RecipeExecutor();
+        var shards = new MemoryTensorSource("megatron");
+        for (int r = 0; r < tp; r++)
+        {
+            var recipe = kind.ToMegatron(tp, r, DType.BF16, ShardNames.Of(kind.Megatron.Name, r, tp));
+            var bytes = executor.ExecuteToMemory(recipe, hf);
+            Assert.Equal(TensorFactory.BFloat16(0.5f, 1f, 2f, -3f, -0.25f, 0.25f), bytes);
+            shards.Add(recipe.Output, bytes);
+        }
+        Assert.Equal(data, executor.ExecuteToMemory(kind.ToHf(tp, DType.BF16).Single(), shards));
+    }
 }

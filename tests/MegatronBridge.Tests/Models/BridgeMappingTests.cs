@@ -71,6 +71,8 @@ public class BridgeMappingTests
             Assert.Equal(new TensorShape(64, 128), shapes["language_model.mtp.layers.0.eh_proj.weight"]);
             Assert.Equal(new TensorShape(96, 32), shapes["vision_model.decoder.layers.1.self_attention.linear_qkv.weight"]);
             Assert.Contains("language_model.output_layer.weight", shapes.Keys);
+            Assert.Equal(DType.BF16, mapping.ParamDType);
+            Assert.All(mapping.ParameterMetas(), m => Assert.Equal(DType.BF16, m.DType));
             Assert.DoesNotContain(shapes.Keys, n => n.Contains("deepstack", StringComparison.Ordinal));
             var kinds = mapping.Mappings.ToDictionary(m => m.Megatron.Name, m => m.KindName);
             Assert.Equal("GdnInProj", kinds["language_model.decoder.layers.0.self_attention.in_proj.weight"]);
@@ -226,6 +228,42 @@ public class BridgeMappingTests
             var export = ExportPlan.Create(mapping, onDisk.Tensors, ParallelLayout.Single);
             var q = export.Recipes.Single(r => r.Output.Name == "mtp.layers.0.self_attn.q_proj.weight");
             Assert.Equal(hf.ReadAll(q.Output.Name), executor.ExecuteToMemory(q, onDisk));
+        }
+    }
+
+    [Fact]
+    public void ALayoutThatCannotSplitTheModelReportsEveryParameter()
+    {
+        var (_, mapping, hf) = Load("qwen3-vl-dense-tiny");
+        using (hf)
+        {
+            // 4 KV groups cannot be split over TP 8; nor can 4 vision heads.
+            var ex = Assert.Throws<InvalidDataException>(() => ImportPlan.Create(mapping, hf.Tensors, new ParallelLayout(tp: 8)));
+            Assert.Contains("parallel layout tp=8 pp=1 vpp=1 ep=1 etp=8 cannot split", ex.Message);
+            Assert.Contains("language_model.decoder.layers.0.self_attention.linear_qkv.weight (QKV): 4 query groups cannot be split over tensor-parallel size 8", ex.Message);
+            Assert.Contains("vision_model.decoder.layers.0.self_attention.linear_qkv.weight (ConcatenatedQKV): 4 vision heads", ex.Message);
+            Assert.Contains("cannot split 8 parameter(s)", ex.Message); // 4 LM linear_qkv weights, 2 vision layers x (qkv weight, qkv bias)
+        }
+    }
+
+    [Fact]
+    public void TiedModelExportsTheOutputHeadOnlyIfTheOriginalHadIt()
+    {
+        var (_, mapping, hf) = Load("qwen35-text-dense-tied-tiny");
+        using (hf)
+        {
+            var plan = ImportPlan.Create(mapping, hf.Tensors, ParallelLayout.Single);
+            var executor = new RecipeExecutor();
+            var shards = new MemoryTensorSource();
+            foreach (var t in plan.Tensors) shards.Add(t.Recipe.Output with { Name = t.ShardName }, executor.ExecuteToMemory(t.Recipe, hf));
+            var names = hf.Tensors.Select(t => t.Name).ToList();
+            Assert.DoesNotContain(ExportPlan.Create(mapping, shards.Tensors, ParallelLayout.Single, new ExportOptions { OriginalHfTensors = names }).Recipes,
+                r => r.Output.Name == "lm_head.weight");
+            var withHead = ExportPlan.Create(mapping, shards.Tensors, ParallelLayout.Single,
+                new ExportOptions { OriginalHfTensors = names.Append("lm_head.weight").ToList() });
+            var head = withHead.Recipes.Single(r => r.Output.Name == "lm_head.weight");
+            Assert.Equal("lm_head.weight", withHead.Recipes[^1].Output.Name);
+            Assert.Equal(hf.ReadAll("model.embed_tokens.weight"), executor.ExecuteToMemory(head, shards));
         }
     }
 }

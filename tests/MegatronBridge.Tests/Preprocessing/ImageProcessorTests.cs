@@ -53,6 +53,17 @@ public sealed class ImageProcessorTests
         Assert.Equal(new GridThw(1, 12, 18), processed.Grid);
     }
 
+    [Theory]
+    // 300x200 -> 288x192 -> 18 x 12 patches -> 54 tokens; 40x260 -> 32x256 -> 2 x 16 -> 8 tokens.
+    [InlineData(200, 300, 12, 18, 54)]
+    [InlineData(260, 40, 16, 2, 8)]
+    public void GridAndTokenCountWithoutPixels(int height, int width, int gridH, int gridW, int tokens)
+    {
+        var processor = new ImageProcessor(Tiny);
+        Assert.Equal(new GridThw(1, gridH, gridW), processor.GridFor(height, width));
+        Assert.Equal(tokens, processor.NumImageTokens(height, width));
+    }
+
     [Fact]
     public void RescaleWithoutNormaliseGivesUnitRange()
     {

@@ -112,6 +112,51 @@ public sealed class QwenTokenizerTests
     }
 
     [Fact]
+    public void NfcNormalizerComposesDecomposedInput()
+    {
+        var tokenizer = QwenTokenizer.Parse(QwenShaped, "qwen-shaped");
+        // "e" + combining acute is U+00E9 after NFC -> C3 A9 -> "Ã", "©"; unnormalised, "e" is not even in the vocabulary.
+        Assert.Equal(new[] { 7, 8 }, tokenizer.Encode("e\u0301"));
+    }
+
+    [Fact]
+    public void OtherUnicodeNormalizersAreRejected()
+    {
+        var json = QwenShaped.Replace("\"type\": \"NFC\"", "\"type\": \"NFKC\"");
+        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse(json, "nfkc.json"));
+        Assert.Contains("NFKC", e.Message);
+    }
+
+    private static string WithSplit(string behavior, bool invert) => """
+    {
+      "pre_tokenizer": { "type": "Sequence", "pretokenizers": [
+        { "type": "Split", "pattern": { "String": "-" }, "behavior": "BEHAVIOR", "invert": INVERT },
+        { "type": "ByteLevel", "add_prefix_space": false, "use_regex": false } ] },
+      "decoder": { "type": "ByteLevel" },
+      "model": { "type": "BPE", "vocab": { "a": 0, "b": 1, "-": 2, "ab": 3 }, "merges": [ "a b" ] }
+    }
+    """.Replace("BEHAVIOR", behavior).Replace("INVERT", invert ? "true" : "false");
+
+    [Theory]
+    // Isolated: "ab", "-", "ab"; Removed: the dashes go; Removed + invert: only the dashes stay.
+    [InlineData("Isolated", false, new[] { 3, 2, 3 })]
+    [InlineData("Removed", false, new[] { 3, 3 })]
+    [InlineData("Removed", true, new[] { 2 })]
+    public void SplitBehaviorsCutAsTokenizersDoes(string behavior, bool invert, int[] expected)
+    {
+        // Merging "a"+"b" across a dash would be wrong: the pieces are separate words.
+        Assert.Equal(expected, QwenTokenizer.Parse(WithSplit(behavior, invert), "split.json").Encode("ab-ab"));
+    }
+
+    [Fact]
+    public void NonStringTypeIsRejectedWithTheField()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("""{"model": {"type": 5, "vocab": {}}}""", "bad.json"));
+        Assert.Contains("bad.json", e.Message);
+        Assert.Contains("type", e.Message);
+    }
+
+    [Fact]
     public void UnsupportedModelTypeIsRejectedWithTheField()
     {
         var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("""{"model": {"type": "WordPiece", "vocab": {}}}""", "bad.json"));

@@ -27,7 +27,7 @@ public class CliTests
         var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
         var reference = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "text");
         var output = new StringWriter();
-        int rc = GenerateCommand.Run(folder, string.Join(",", reference.InputIds), null, Array.Empty<string>(), reference.GreedyTokens.Length, output);
+        int rc = GenerateCommand.Run(new GenerateOptions(folder) { InputIds = string.Join(",", reference.InputIds), MaxNewTokens = reference.GreedyTokens.Length }, output, TextWriter.Null);
         Assert.Equal(0, rc);
         Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
     }
@@ -40,8 +40,11 @@ public class CliTests
         var reference = ReferenceOutputs.Load(referenceFile).Single(c => c.Name == "image");
         var output = new StringWriter();
         var grid = reference.Image!.Grids.Single();
-        int rc = GenerateCommand.Run(folder, string.Join(",", reference.InputIds), referenceFile, new[] { $"{grid.T},{grid.H},{grid.W}" },
-            reference.GreedyTokens.Length, output, streamLayers: true);
+        int rc = GenerateCommand.Run(new GenerateOptions(folder)
+        {
+            InputIds = string.Join(",", reference.InputIds), PixelValues = referenceFile, ImageGridThw = new[] { $"{grid.T},{grid.H},{grid.W}" },
+            MaxNewTokens = reference.GreedyTokens.Length, StreamLayers = true,
+        }, output, TextWriter.Null);
         Assert.Equal(0, rc);
         Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
     }
@@ -49,6 +52,8 @@ public class CliTests
     [Fact]
     public void Generate_RejectsBadIds()
     {
-        Assert.Equal(2, GenerateCommand.Run(TestPaths.Fixture("qwen35-text-moe-tiny"), "5,x", null, Array.Empty<string>(), 2, TextWriter.Null));
+        var error = new StringWriter();
+        Assert.Equal(2, GenerateCommand.Run(new GenerateOptions(TestPaths.Fixture("qwen35-text-moe-tiny")) { InputIds = "5,x", MaxNewTokens = 2 }, TextWriter.Null, error));
+        Assert.Contains("'x' is not a non-negative integer", error.ToString());
     }
 }

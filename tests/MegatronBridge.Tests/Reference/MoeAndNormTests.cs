@@ -35,6 +35,17 @@ public class MoeAndNormTests
     }
 
     [Fact]
+    public void MoeBlock_SharedExpertWithoutGate_IsAddedUnscaled()
+    {
+        // One expert (top-1, weight 1) with output silu(1.5); shared expert silu(2) * 0.5 * 3, no gate.
+        var router = M(new[] { 0f }, 1, 1);
+        var expert = new MlpWeights(M(new[] { 1.5f }, 1, 1), M(new[] { 1f }, 1, 1), M(new[] { 1f }, 1, 1));
+        var shared = new MlpWeights(M(new[] { 2f }, 1, 1), M(new[] { 0.5f }, 1, 1), M(new[] { 3f }, 1, 1));
+        var y = MoeBlock.Forward(new[] { 1f }, 1, new MoeWeights(router, new[] { expert }, shared, null), topK: 1);
+        Assert.Equal(Silu(1.5f) + Silu(2f) * 0.5f * 3f, y[0], 5);
+    }
+
+    [Fact]
     public void RmsNorm_ZeroCenteredAddsOne_PlainDoesNot()
     {
         // Row (3, 4): mean square 12.5 -> scale 1/sqrt(12.5 + eps).

@@ -24,7 +24,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
     public IReadOnlyList<TensorMeta> Tensors => _tensors;
     public ParallelLayout Layout { get; private set; } = ParallelLayout.Single;
 
-    /// <summary>Top-level keys that are not model state (optimizer, rng_state, ...), as <c>rank folder:key</c>.</summary>
+    /// <summary>Top-level keys that are not model state (args, optimizer, rng_state, ...), as <c>rank folder:key</c>.</summary>
     public IReadOnlyList<string> SkippedKeys => _skipped;
 
     public static TorchLegacyExport Open(ModelMapping model, string iterationFolder)
@@ -51,6 +51,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
             var file = LegacyCheckpointFile.Open(folder.File, modelKey: null);
             _files.Add(file);
             opened.Add((folder, file));
+            if (file.Args != null) _skipped.Add($"{folder.Name}:args");
             _skipped.AddRange(file.OtherStateKeys.Select(k => $"{folder.Name}:{k}"));
         }
 
@@ -79,6 +80,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                 if (chunk >= vpp) throw new InvalidDataException($"{file.Description}: '{key}' but the checkpoint has {vpp} virtual chunk(s)");
                 foreach (var local in file.ChunkTensors(key))
                 {
+                    if (local.Name.EndsWith(TorchLegacyImport.ExtraStateSuffix, StringComparison.Ordinal)) continue;
                     string global;
                     try
                     {

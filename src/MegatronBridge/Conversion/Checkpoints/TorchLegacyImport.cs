@@ -16,8 +16,8 @@ public sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string R
 /// <c>iter_0000000/mp_rank_XX[_PPP][_EEE]/model_optim_rng.pt</c> per (TP, PP, EP) rank holding that rank's in-memory
 /// state dict (TP-local slices, layers numbered per stage / virtual chunk under <c>model0</c>, <c>model1</c>, ..., local
 /// expert numbers), <c>checkpoint_version</c> 3.0 and <c>iteration</c>, then the tracker. Tensors stream from the
-/// source through their recipes into each file. TransformerEngine <c>_extra_state</c> entries are not written
-/// (Megatron's legacy loader retries with strict=False, which tolerates their absence).
+/// source through their recipes into each file. Each TransformerEngine linear gets its <c>_extra_state</c> (an empty
+/// uint8 tensor without FP8; None for Megatron's own output layer) after its parameters, as <c>state_dict()</c> orders it.
 /// </summary>
 public static class TorchLegacyImport
 {
@@ -54,6 +54,33 @@ public static class TorchLegacyImport
         return files;
     }
 
+    private static readonly HashSet<string> TransformerEngineLinears = new(StringComparer.Ordinal)
+    {
+        "linear_qkv", "linear_proj", "in_proj", "out_proj", "linear_fc1", "linear_fc2", "eh_proj", "output_layer",
+    };
+
+    public const string ExtraStateSuffix = "._extra_state";
+
+    /// <summary>The linear module whose <c>_extra_state</c> follows this weight (<c>x.weight</c> or grouped <c>x.weight{i}</c>), if any.</summary>
+    public static string? ExtraStateModule(string localName)
+    {
+        int dot = localName.LastIndexOf('.');
+        if (dot < 0) return null;
+        var leaf = localName[(dot + 1)..];
+        if (leaf != "weight" && !(leaf.StartsWith("weight", StringComparison.Ordinal) && leaf.Length > 6 && leaf.AsSpan(6).IndexOfAnyExceptInRange('0', '9') < 0))
+            return null;
+        var module = localName[..dot];
+        return TransformerEngineLinears.Contains(module[(module.LastIndexOf('.') + 1)..]) ? module : null;
+    }
+
+    private static void AddExtraState(LegacyCheckpointWriter writer, HashSet<string> emitted, string modelKey, string module)
+    {
+        // Once per module, even if its parameters were not adjacent in the plan.
+        if (!emitted.Add(modelKey + "/" + module)) return;
+        writer.AddValue(modelKey, module + ExtraStateSuffix,
+            module.EndsWith("output_layer", StringComparison.Ordinal) ? null : TorchDistWriter.EmptyUInt8Tensor());
+    }
+
     /// <summary>Writes every rank file into <c>root/iter_0000000</c> (root must exist and be empty: the caller stages it), then the tracker.</summary>
     public static IReadOnlyList<LegacyRankFile> Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null)
     {
@@ -62,12 +89,20 @@ public static class TorchLegacyImport
         foreach (var file in files)
         {
             var writer = new LegacyCheckpointWriter(Path.Combine(folder, file.RelativePath)) { Iteration = 0 };
+            string? pending = null, pendingKey = null;
+            var emitted = new HashSet<string>(StringComparer.Ordinal);
             foreach (var tensor in file.Tensors)
             {
+                var key = ModelKey(plan.Layout, tensor.VppChunk);
+                var module = tensor.LocalName[..Math.Max(0, tensor.LocalName.LastIndexOf('.'))];
+                if (pending != null && (pending != module || pendingKey != key)) AddExtraState(writer, emitted, pendingKey!, pending);
+                pending = ExtraStateModule(tensor.LocalName) ?? (pending == module && pendingKey == key ? pending : null);
+                pendingKey = key;
                 var recipe = tensor.Recipe;
-                writer.AddTensor(ModelKey(plan.Layout, tensor.VppChunk), tensor.LocalName, recipe.Output.DType, recipe.Output.Shape.ToArray(), sink =>
+                writer.AddTensor(key, tensor.LocalName, recipe.Output.DType, recipe.Output.Shape.ToArray(), sink =>
                     executor.Execute(recipe, hf, progress is null ? sink : new ProgressSink(sink, progress)));
             }
+            if (pending != null) AddExtraState(writer, emitted, pendingKey!, pending);
             writer.Write();
         }
         MegatronCheckpointFolder.WriteTracker(root, 0);

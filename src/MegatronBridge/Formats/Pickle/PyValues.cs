@@ -21,6 +21,17 @@ public sealed class PyTuple(IReadOnlyList<object?> items)
     public static PyTuple Of(params object?[] items) => new(items);
     public IReadOnlyList<object?> Items { get; } = items;
     public int Count => Items.Count;
+
+    /// <summary>Replaces an item in place (reader post-processing; tuples built by the reader are backed by arrays or lists).</summary>
+    internal void ReplaceItem(int index, object? value)
+    {
+        switch (Items)
+        {
+            case object?[] array: array[index] = value; break;
+            case List<object?> list: list[index] = value; break;
+            default: throw new InvalidOperationException("tuple is not mutable");
+        }
+    }
     public object? this[int index] => Items[index];
     public override string ToString() => PyFormat.Repr(this);
 }
@@ -56,6 +67,9 @@ public sealed class PyDict
         _items.Add(new(key, value));
         return this;
     }
+
+    /// <summary>Replaces the value at a position in place (reader post-processing).</summary>
+    internal void ReplaceValueAt(int index, object? value) => _items[index] = new(_items[index].Key, value);
 
     public bool TryGet(string key, out object? value)
     {
@@ -178,52 +192,29 @@ public static class PyFormat
         _ => throw new ArgumentException("not an integer"),
     };
 
-    // Unpickled graphs may be cyclic (memo + SETITEM) or exponentially wide when expanded: a repr in an error
-    // message stops at a depth and a number of values instead of overflowing the stack or running forever.
-    private const int MaxReprDepth = 32;
-    private const int MaxReprValues = 4096;
-    [ThreadStatic] private static int _reprDepth;
-    [ThreadStatic] private static int _reprValues;
-
+    /// <summary>A short Python-like rendering for error messages (depth- and length-limited, safe on cycles).</summary>
     public static string Repr(object? value)
     {
-        if (_reprDepth == 0) _reprValues = 0;
-        if (_reprDepth >= MaxReprDepth || _reprValues >= MaxReprValues) return "...";
-        _reprValues++;
-        _reprDepth++;
-        try
-        {
-            return ReprValue(value);
-        }
-        finally
-        {
-            _reprDepth--;
-        }
+        var text = Repr(value, 3);
+        return text.Length > 300 ? text[..300] + "..." : text;
     }
 
-    private static string ReprItems<T>(IEnumerable<T> items, Func<T, string> repr)
+    private static string Repr(object? value, int depth)
     {
-        var parts = new List<string>();
-        foreach (var item in items)
+        if (depth < 0) return "...";
+        return value switch
         {
-            if (_reprValues >= MaxReprValues) { parts.Add("..."); break; }
-            parts.Add(repr(item));
-        }
-        return string.Join(", ", parts);
+            null => "None",
+            bool b => b ? "True" : "False",
+            string s => "'" + s + "'",
+            PyStr s => "'" + s.Value + "'",
+            double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            byte[] bytes => $"b<{bytes.Length} bytes>",
+            List<object?> list => "[" + string.Join(", ", list.Take(20).Select(x => Repr(x, depth - 1))) + (list.Count > 20 ? ", ..." : "") + "]",
+            PyTuple t => "(" + string.Join(", ", t.Items.Take(20).Select(x => Repr(x, depth - 1))) + (t.Count == 1 ? ",)" : ")"),
+            PyDict d => "{" + string.Join(", ", d.Items.Take(20).Select(kv => Repr(kv.Key, depth - 1) + ": " + Repr(kv.Value, depth - 1))) + (d.Count > 20 ? ", ..." : "") + "}",
+            PyInstance inst => inst.Type.FullName + Repr(inst.Args, depth - 1) + (inst.HasState ? "<" + Repr(inst.State, depth - 1) + ">" : ""),
+            _ => value.ToString() ?? "?",
+        };
     }
-
-    private static string ReprValue(object? value) => value switch
-    {
-        PyTuple t => "(" + ReprItems(t.Items, Repr) + (t.Count == 1 ? ",)" : ")"),
-        PyDict d => "{" + ReprItems(d.Items, kv => Repr(kv.Key) + ": " + Repr(kv.Value)) + "}",
-        PyInstance i => $"{i.Type.FullName}{Repr(i.Args)}" + (i.HasState ? "<" + Repr(i.State) + ">" : ""),
-        null => "None",
-        bool b => b ? "True" : "False",
-        string s => "'" + s + "'",
-        PyStr s => "'" + s.Value + "'",
-        double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        byte[] bytes => $"b<{bytes.Length} bytes>",
-        List<object?> list => "[" + ReprItems(list, Repr) + "]",
-        _ => value.ToString() ?? "?",
-    };
 }

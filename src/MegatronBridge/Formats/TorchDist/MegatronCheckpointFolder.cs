@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.Formats.Pickle;
+using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.TorchDist;
 
@@ -34,6 +37,31 @@ public static partial class MegatronCheckpointFolder
         Directory.CreateDirectory(root);
         var text = iteration is long i ? i.ToString(CultureInfo.InvariantCulture) : ReleaseFolderName;
         File.WriteAllText(Path.Combine(root, TrackerFileName), text);
+    }
+
+    public const string TrainStateFileName = "train_state.pt";
+    public const string LatestTrainStateFileName = "latest_train_state.pt";
+
+    /// <summary>
+    /// Megatron-Bridge's <c>train_state.pt</c> in the iteration folder and its byte copy <c>latest_train_state.pt</c>
+    /// in the root (spec §1.1): a dict of 0-dim tensors, all zero/False except <paramref name="step"/>. Bridge needs
+    /// it to find an iteration-0 checkpoint (its tracker reader rejects 0).
+    /// </summary>
+    public static void WriteTrainState(string root, string iterationFolder, long step)
+    {
+        static TorchTensorValue Scalar(DType dtype, byte[] bytes) => TorchTensorValue.FromBytes(dtype, Array.Empty<long>(), bytes);
+        var state = new PyDict()
+            .Add("step", Scalar(DType.I64, BitConverter.GetBytes(step)))
+            .Add("consumed_train_samples", Scalar(DType.I64, new byte[8]))
+            .Add("skipped_train_samples", Scalar(DType.I64, new byte[8]))
+            .Add("consumed_valid_samples", Scalar(DType.I64, new byte[8]))
+            .Add("floating_point_operations_so_far", Scalar(DType.F32, new byte[4]))
+            .Add("do_train", Scalar(DType.Bool, new byte[1]))
+            .Add("do_valid", Scalar(DType.Bool, new byte[1]))
+            .Add("do_test", Scalar(DType.Bool, new byte[1]));
+        var path = Path.Combine(iterationFolder, TrainStateFileName);
+        TorchSave.WriteFile(path, state);
+        File.Copy(path, Path.Combine(root, LatestTrainStateFileName), overwrite: true);
     }
 
     [GeneratedRegex(@"^iter_(\d{7,})$")]

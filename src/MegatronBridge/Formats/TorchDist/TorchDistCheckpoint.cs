@@ -52,7 +52,9 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
     public long? Iteration => CommonState != null && CommonState.TryGet("iteration", out var it) && it is long l ? l : FolderIteration;
 
     public IReadOnlyList<TensorMeta> Tensors => _metas;
-    public IReadOnlyList<DcpTensorEntry> TensorEntries => _tensors.Values.ToList();
+    public IReadOnlyList<DcpTensorEntry> TensorEntries => _tensorEntries;
+
+    private readonly List<DcpTensorEntry> _tensorEntries = new();
 
     /// <summary>Unique keys of the bytes objects (ShardedObjects such as <c>_extra_state</c>, <c>common_state</c>).</summary>
     public IReadOnlyList<string> ObjectKeys => _objectKeys;
@@ -159,6 +161,7 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
                     }
                     if (!_tensors.TryAdd(t.Fqn, t)) throw new InvalidDataException($"{metadataPath}: tensor '{t.Fqn}' listed twice");
                     _metas.Add(new TensorMeta(t.Fqn, t.DType, t.Shape));
+                    _tensorEntries.Add(t);
                     break;
                 case DcpBytesEntry b:
                     if (!_storage.ContainsKey(ChunkKey(b.Fqn, null)))
@@ -319,6 +322,30 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// Opens every item now (normally done on first use): each chunk's archive and data.pkl must hold a contiguous
+    /// tensor of the metadata's dtype and chunk shape, each object must unpickle with the allow-list.
+    /// Returns the number of items checked.
+    /// </summary>
+    public int ValidateAllItems()
+    {
+        int count = 0;
+        foreach (var entry in _tensorEntries)
+        {
+            foreach (var chunk in entry.Chunks)
+            {
+                Chunk(entry, chunk);
+                count++;
+            }
+        }
+        foreach (var key in _objectKeys)
+        {
+            GetObject(key);
+            count++;
+        }
+        return count;
     }
 
     /// <summary>The unpickled value of a bytes object (for Megatron ShardedObjects: a list holding the object).</summary>

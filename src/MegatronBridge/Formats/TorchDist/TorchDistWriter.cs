@@ -16,6 +16,9 @@ public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensor
     /// parallel; 0 (the single-writer file) by default.
     /// </summary>
     public int WriterRank { get; init; }
+
+    /// <summary>The writer thread of that rank (the <c>n</c> of <c>__{rank}_{n}.distcp</c>); 0 by default.</summary>
+    public int WriterThread { get; init; }
 }
 
 /// <summary>
@@ -29,8 +32,10 @@ public sealed class TorchDistWriter
     public const string DataFileName = "__0_0.distcp";
 
     /// <summary>The data file rank <paramref name="rank"/> writes: <c>__{rank}_0.distcp</c>.</summary>
-    public static string DataFileNameOf(int rank) =>
-        rank >= 0 ? $"__{rank.ToString(System.Globalization.CultureInfo.InvariantCulture)}_0.distcp" : throw new ArgumentOutOfRangeException(nameof(rank), "negative writer rank");
+    public static string DataFileNameOf(int rank, int thread = 0) =>
+        rank >= 0 && thread >= 0
+            ? $"__{rank.ToString(System.Globalization.CultureInfo.InvariantCulture)}_{thread.ToString(System.Globalization.CultureInfo.InvariantCulture)}.distcp"
+            : throw new ArgumentOutOfRangeException(nameof(rank), "negative writer rank or thread");
     public const string MetadataFileName = ".metadata";
     public const string MetadataJsonFileName = "metadata.json";
     public const string MetadataJson = "{\"sharded_backend\": \"torch_dist\", \"sharded_backend_version\": 1}";
@@ -110,12 +115,12 @@ public sealed class TorchDistWriter
         }
 
         var tensorEntries = _entries.OfType<TensorEntry>().ToList();
-        var ranks = tensorEntries.SelectMany(t => t.Chunks).Select(c => c.WriterRank).Append(0).Distinct().Order().ToList();
-        foreach (int rank in ranks)
+        var writers = tensorEntries.SelectMany(t => t.Chunks).Select(c => (c.WriterRank, c.WriterThread)).Append((0, 0)).Distinct().Order().ToList();
+        foreach (var (rank, thread) in writers)
         {
-            var fileName = DataFileNameOf(rank);
+            var fileName = DataFileNameOf(rank, thread);
             using var data = new FileStream(Path.Combine(_directory, fileName), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-            if (rank == 0)
+            if ((rank, thread) == (0, 0))
             {
                 foreach (var o in _entries.OfType<ObjectEntry>())
                 {
@@ -125,7 +130,7 @@ public sealed class TorchDistWriter
             }
             foreach (var t in tensorEntries)
             {
-                foreach (var c in t.Chunks.Where(c => c.WriterRank == rank))
+                foreach (var c in t.Chunks.Where(c => c.WriterRank == rank && c.WriterThread == thread))
                 {
                     var item = TorchSave.Prepare(new TorchTensorValue(t.DType, c.Sizes, c.WriteData));
                     AddItem(metadata, new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), data, item, fileName);

@@ -13,8 +13,21 @@ public sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef Sto
     public TensorShape TensorShape => new(Shape);
     public long ByteLength => checked(TensorShape.NumElements * DType.Size());
 
-    public bool IsContiguous =>
-        Strides.AsSpan().SequenceEqual(new TensorShape(Shape).ContiguousStrides()) || TensorShape.NumElements <= 1;
+    /// <summary>Row-major contiguous as torch defines it: strides of length-1 axes do not matter.</summary>
+    public bool IsContiguous
+    {
+        get
+        {
+            if (TensorShape.NumElements <= 1) return true;
+            long expected = 1;
+            for (int d = Shape.Length - 1; d >= 0; d--)
+            {
+                if (Shape[d] != 1 && Strides[d] != expected) return false;
+                expected *= Shape[d];
+            }
+            return true;
+        }
+    }
 
     /// <summary>Reads row-major bytes of a contiguous tensor.</summary>
     public void Read(long byteOffset, Span<byte> destination)
@@ -65,24 +78,36 @@ public static class TorchLoad
         return storages[key] = new TorchStorageRef(key, dtype, numel, record);
     }
 
-    /// <summary>Turns REDUCE(_rebuild_tensor_v2, ...) records into validated tensor references.</summary>
-    private static object? ResolveTensors(object? value, TorchZipArchive archive, string source)
+    private const int MaxNesting = 500;
+
+    /// <summary>
+    /// Turns REDUCE(_rebuild_tensor_v2, ...) records into validated tensor references, in place. Containers are
+    /// visited once, so self-referencing pickles terminate; absurd nesting is rejected instead of overflowing the stack.
+    /// </summary>
+    private static object? ResolveTensors(object? value, TorchZipArchive archive, string source) =>
+        Resolve(value, archive, source, new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+
+    private static object? Resolve(object? value, TorchZipArchive archive, string source, HashSet<object> visited, int depth)
     {
+        if (depth > MaxNesting) throw new InvalidDataException($"{source}: objects nested more than {MaxNesting} levels deep");
         switch (value)
         {
             case PyInstance { Type.FullName: "torch._utils._rebuild_tensor_v2" } inst:
                 return Tensor(inst, archive, source);
             case PyInstance { Type.FullName: "torch._utils._rebuild_parameter", Args.Count: >= 1 } param:
-                return ResolveTensors(param.Args[0], archive, source);
+                return Resolve(param.Args[0], archive, source, visited, depth + 1);
             case List<object?> list:
-                for (int i = 0; i < list.Count; i++) list[i] = ResolveTensors(list[i], archive, source);
+                if (!visited.Add(list)) return list;
+                for (int i = 0; i < list.Count; i++) list[i] = Resolve(list[i], archive, source, visited, depth + 1);
                 return list;
             case PyTuple tuple:
-                return new PyTuple(tuple.Items.Select(x => ResolveTensors(x, archive, source)).ToArray());
+                if (!visited.Add(tuple)) return tuple;
+                for (int i = 0; i < tuple.Count; i++) tuple.ReplaceItem(i, Resolve(tuple[i], archive, source, visited, depth + 1));
+                return tuple;
             case PyDict dict:
-                var result = new PyDict();
-                foreach (var (k, v) in dict.Items) result.Add(k, ResolveTensors(v, archive, source));
-                return result;
+                if (!visited.Add(dict)) return dict;
+                for (int i = 0; i < dict.Count; i++) dict.ReplaceValueAt(i, Resolve(dict.Items[i].Value, archive, source, visited, depth + 1));
+                return dict;
             default:
                 return value;
         }

@@ -62,8 +62,8 @@ public sealed class TorchZipWriter
         var dataStart = _output.Position;
         var sink = new RecordSink(_output, dataStart, length);
         produce(sink);
-        if (sink.Covered != length && !sink.OutOfOrder)
-            throw new InvalidOperationException($"record '{name}': the producer wrote {sink.Covered} of {length} bytes");
+        if ((sink.OutOfOrder ? sink.TotalWritten : sink.Covered) < length)
+            throw new InvalidOperationException($"record '{name}': the producer wrote {(sink.OutOfOrder ? sink.TotalWritten : sink.Covered)} of {length} bytes");
         uint crc = sink.OutOfOrder ? CrcOfRegion(dataStart, length) : sink.Crc;
         _output.Position = dataStart + length;
         EndRecord(name, offset, length, crc);
@@ -270,6 +270,7 @@ public sealed class TorchZipWriter
     {
         private readonly Crc32 _crc = new();
         public long Covered { get; private set; }
+        public long TotalWritten { get; private set; }
         public bool OutOfOrder { get; private set; }
         public uint Crc => _crc.GetCurrentHashAsUInt32();
 
@@ -278,6 +279,7 @@ public sealed class TorchZipWriter
             if (byteOffset < 0 || byteOffset + data.Length > length)
                 throw new ArgumentOutOfRangeException(nameof(byteOffset), $"write [{byteOffset}, {byteOffset + data.Length}) outside the record of {length} bytes");
             if (byteOffset != Covered) OutOfOrder = true;
+            TotalWritten += data.Length;
             if (!OutOfOrder)
             {
                 _crc.Append(data);

@@ -2,6 +2,7 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
@@ -82,9 +83,62 @@ public class TorchLegacyRoundTripTests
         Assert.Contains(names, n => n.StartsWith("language_model.decoder.layers.1.", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.StartsWith("language_model.decoder.layers.2.", StringComparison.Ordinal));
         Assert.Contains("language_model.decoder.final_layernorm.weight", names);
+        // TransformerEngine linears carry an empty uint8 _extra_state right after their parameters; the output layer None.
+        int qkv = names.IndexOf("language_model.decoder.layers.1.self_attention.linear_qkv.weight");
+        Assert.True(qkv >= 0, "layer 1 of chunk 1 is an attention layer");
+        var extra = names.IndexOf("language_model.decoder.layers.1.self_attention.linear_qkv._extra_state");
+        Assert.True(extra > qkv, "linear_qkv._extra_state follows linear_qkv.weight");
+        Assert.Equal(new TensorShape(0), file.ChunkTensors("model1")[extra].Shape);
+        Assert.Equal(DType.U8, file.ChunkTensors("model1")[extra].DType);
+        Assert.Single(names, n => n.EndsWith(".mlp.experts.linear_fc1._extra_state", StringComparison.Ordinal) && n.Contains("layers.1.", StringComparison.Ordinal));
         Assert.DoesNotContain("language_model.embedding.word_embeddings.weight", file.ChunkTensors("model0").Select(t => t.Name));
         Assert.Contains(names, n => n.Contains(".mlp.experts.linear_fc1.weight3", StringComparison.Ordinal) || n.Contains(".mlp.experts.local_experts.3.", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.Contains(".mlp.experts.linear_fc1.weight4", StringComparison.Ordinal) || n.Contains(".mlp.experts.local_experts.4.", StringComparison.Ordinal));
+    }
+
+    /// <summary>One file per (TP, PP, EP) rank cannot hold more expert-TP shards than TP ranks: refused before writing.</summary>
+    [Fact]
+    public void ExpertTensorSizeAboveTensorSizeIsRefused()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var e = Assert.Throws<NotSupportedException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
+            { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 1, ep: 2, etp: 2) }));
+        Assert.Contains("expert-tensor-parallel size 2 must divide tensor-parallel size 1", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
+    }
+
+    [Fact]
+    public void MissingRankFolderIsNamed()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
+        var imported = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("m")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2, pp: 2) });
+        Directory.Delete(Path.Combine(imported.IterationFolder, "mp_rank_01_000"), recursive: true);
+        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(hfDir, imported.MegatronPath, tmp.Sub("hf"))));
+        Assert.Contains("(1, 0) is missing", e.Message);
+        Assert.False(Directory.Exists(tmp.Sub("hf")));
+    }
+
+    [Fact]
+    public void ShapeMismatchNamesTheShardBeforeWriting()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
+        var imported = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("m")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2) });
+        // The same model with a doubled MLP width: every fc1/fc2 shard has the wrong shape.
+        var configDir = tmp.Sub("wider");
+        Directory.CreateDirectory(configDir);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(hfDir, "config.json")))!;
+        int intermediate = (int)config["intermediate_size"]!;
+        config["intermediate_size"] = 2 * intermediate;
+        File.WriteAllText(Path.Combine(configDir, "config.json"), config.ToJsonString());
+
+        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(configDir, imported.MegatronPath, tmp.Sub("hf"))));
+        var first = e.Message.Split(Environment.NewLine)[0];
+        Assert.Contains("decoder.layers.0.mlp.linear_fc1.weight#tp0", first);
+        Assert.Contains($"has shape [{intermediate}, ", first);
+        Assert.Contains($"expected [{2 * intermediate}, ", first);
+        Assert.False(Directory.Exists(tmp.Sub("hf")));
     }
 
     [Fact]
@@ -98,7 +152,11 @@ public class TorchLegacyRoundTripTests
         var rewritten = rankFile + ".new";
         using (var file = LegacyCheckpointFile.Open(rankFile))
         {
-            var writer = new LegacyCheckpointWriter(rewritten) { Iteration = 0 };
+            var writer = new LegacyCheckpointWriter(rewritten)
+            {
+                Iteration = 0,
+                Args = LegacyCheckpointWriter.Namespace(new MegatronBridge.Formats.Pickle.PyDict().Add("tensor_model_parallel_size", 1L)),
+            };
             foreach (var t in file.Tensors) writer.AddTensor(t.Name, MegatronBridge.Formats.TorchZip.TorchTensorValue.FromSource(file, t.Name));
             writer.Extra = new MegatronBridge.Formats.Pickle.PyDict()
                 .Add("optimizer", new MegatronBridge.Formats.Pickle.PyDict().Add("step", 10L))
@@ -107,7 +165,7 @@ public class TorchLegacyRoundTripTests
         }
         File.Move(rewritten, rankFile, overwrite: true);
         var exported = CheckpointConverter.Export(new ExportRequest(hfDir, imported.IterationFolder, tmp.Sub("hf")));
-        Assert.Equal(new[] { "mp_rank_00:optimizer", "mp_rank_00:rng_state" }, exported.SkippedKeys);
+        Assert.Equal(new[] { "mp_rank_00:args", "mp_rank_00:optimizer", "mp_rank_00:rng_state" }, exported.SkippedKeys);
         HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, "with optimizer");
     }
 }

@@ -23,14 +23,39 @@ public class TrainingCheckpointExportTests
         using var tmp = TestPaths.NewTempDir();
         var hfDir = TestPaths.Fixture(fixture);
         var root = tmp.Sub("train");
-        var other = TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true });
+        var other = TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true, Threads = 2 });
         var files = Directory.GetFiles(Path.Combine(root, "iter_0001000"), "*.distcp").Select(Path.GetFileName).Order().ToList();
-        Assert.True(files.Count >= 4, $"expected one data file per rank, found {string.Join(", ", files)}");
+        Assert.True(files.Count >= 8, $"expected two data files per rank, found {string.Join(", ", files)}");
         Assert.Contains("__1_0.distcp", files);
+        Assert.Contains("__1_1.distcp", files);
 
         var exported = CheckpointConverter.Export(new ExportRequest(hfDir, root, tmp.Sub("hf")));
         HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, fixture);
         Assert.Equal(other.Order(), exported.SkippedKeys.Order());
+    }
+
+    /// <summary>Export reads only the weights' bytes: optimizer items overwritten with garbage do not disturb it.</summary>
+    [Fact]
+    public void ExportNeverReadsTheOptimizerState()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture("qwen35-text-moe-tiny");
+        var root = tmp.Sub("train");
+        TrainingCheckpointFixture.Write(hfDir, root, new TrainingSave(2, 2, 2) { TrainingState = true });
+        var folder = Path.Combine(root, "iter_0001000");
+        List<DcpStorageItem> optimizerItems;
+        using (var checkpoint = TorchDistCheckpoint.Open(folder))
+            optimizerItems = checkpoint.Metadata.StorageData.Where(i => i.Key.Fqn.StartsWith("optimizer.", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(optimizerItems);
+        foreach (var item in optimizerItems)
+        {
+            using var file = new FileStream(Path.Combine(folder, item.Info.RelativePath), FileMode.Open, FileAccess.Write);
+            file.Position = item.Info.Offset;
+            file.Write(Enumerable.Repeat((byte)0xEE, (int)item.Info.Length).ToArray());
+        }
+        var exported = CheckpointConverter.Export(new ExportRequest(hfDir, root, tmp.Sub("hf")));
+        HfRoundTrip.AssertSameTensors(hfDir, exported.HfPath, "garbage optimizer");
+        Assert.Equal(2, exported.SkippedKeys.Count(k => k.StartsWith("optimizer.", StringComparison.Ordinal)));
     }
 
     [Fact]

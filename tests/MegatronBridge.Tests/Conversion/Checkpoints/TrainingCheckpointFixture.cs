@@ -18,6 +18,8 @@ internal sealed record TrainingSave(int Tp, int Pp, int Ep)
     public bool Release { get; init; }
     /// <summary>Add optimizer-state tensors, rng and rerun-state objects as a training run saves them.</summary>
     public bool TrainingState { get; init; }
+    /// <summary>Writer threads per rank (<c>__rank_thread.distcp</c>); keys alternate between them.</summary>
+    public int Threads { get; init; } = 1;
 }
 
 /// <summary>
@@ -46,8 +48,10 @@ internal static class TrainingCheckpointFixture
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, save.Release ? null : Iteration);
         var writer = new TorchDistWriter(folder) { SaveId = "training" };
         var other = new List<string>();
+        int keyIndex = 0;
         foreach (var key in keys.Tensors)
         {
+            int thread = keyIndex++ % save.Threads;
             var chunks = new List<TorchDistChunk>();
             foreach (var c in key.Chunks)
             {
@@ -81,7 +85,7 @@ internal static class TrainingCheckpointFixture
                     int rank = t + save.Tp * dp + save.Tp * save.Ep * place.PpRank;
                     int piece = t;
                     chunks.Add(new TorchDistChunk(offsets, sizes, sink => sink.Write(0, Slice(bytes.Value, c.Sizes, axis, parts, piece, key.DType.Size())))
-                        { WriterRank = rank });
+                        { WriterRank = rank, WriterThread = thread });
                 }
             }
             writer.AddTensor(key.Key, key.DType, key.GlobalShape, chunks);

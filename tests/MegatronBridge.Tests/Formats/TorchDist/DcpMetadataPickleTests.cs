@@ -52,3 +52,28 @@ public class DcpMetadataPickleTests
         Assert.Contains(md.Entries, e => e is DcpTensorEntry { DType: DType.BF16 });
     }
 }
+
+public class HostileMetadataTests
+{
+    [Fact]
+    public void Metadata_pickle_naming_os_system_is_rejected_when_opening_the_checkpoint()
+    {
+        using var temp = TestPaths.NewTempDir();
+        // protocol 4: STACK_GLOBAL os.system, then REDUCE with ('id',)
+        var hostile = new byte[] { 0x80, 4, 0x8C, 2, (byte)'o', (byte)'s', 0x94, 0x8C, 6, (byte)'s', (byte)'y', (byte)'s', (byte)'t', (byte)'e', (byte)'m', 0x94, 0x93, 0x94,
+            0x8C, 2, (byte)'i', (byte)'d', 0x94, 0x85, 0x94, 0x52, 0x94, 0x2E };
+        File.WriteAllBytes(temp.Sub(".metadata"), hostile);
+        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        Assert.Contains("os.system", e.Message);
+        Assert.Contains(".metadata", e.Message);
+    }
+
+    [Fact]
+    public void Truncated_metadata_is_rejected()
+    {
+        var path = Path.Combine(TestPaths.Golden("golden_torch_dist"), ".metadata");
+        var bytes = File.ReadAllBytes(path);
+        var e = Assert.Throws<InvalidDataException>(() => DcpMetadataPickle.Parse(bytes.AsMemory(0, bytes.Length / 2), path));
+        Assert.Contains("truncated", e.Message);
+    }
+}

@@ -71,6 +71,7 @@ public class TorchDistCheckpointTests
         var dir = TestPaths.Golden(folder);
         using var checkpoint = TorchDistCheckpoint.Open(dir);
         Assert.True(checkpoint.IsTorchDist);
+        Assert.Equal(checkpoint.Metadata.StorageData.Count, checkpoint.ValidateAllItems());
         var dataPath = Path.Combine(dir, "__0_0.distcp");
         using var file = File.OpenHandle(dataPath);
         foreach (var entry in checkpoint.TensorEntries)
@@ -201,5 +202,124 @@ public class TorchDistCheckpointTests
         Assert.Contains("iter_0000012", e.Message);
         File.WriteAllText(temp.Sub(MegatronCheckpointFolder.TrackerFileName), "latest");
         Assert.Throws<InvalidDataException>(() => MegatronCheckpointFolder.Resolve(temp.Path));
+    }
+}
+
+public class PlainDcpAndScaleTests
+{
+    [Fact]
+    public void Plain_torch_dcp_folder_reads_tensors_and_objects()
+    {
+        using var checkpoint = TorchDistCheckpoint.Open(TestPaths.Golden("golden_dcp"));
+        Assert.False(checkpoint.IsTorchDist);
+        Assert.Equal(new TensorShape(3, 4), checkpoint.Get("w").Shape);
+        Assert.Equal(DType.BF16, checkpoint.Get("w").DType);
+        // w = torch.arange(12, dtype=bfloat16).reshape(3, 4); v = torch.arange(5); obj.a = 1
+        Assert.Equal(TensorFactory.BFloat16(Enumerable.Range(0, 12).Select(i => (float)i).ToArray()), checkpoint.ReadAll("w"));
+        Assert.Equal(Enumerable.Range(0, 5).SelectMany(i => BitConverter.GetBytes((long)i)).ToArray(), checkpoint.ReadAll("v"));
+        Assert.Equal(1L, checkpoint.GetObject("obj.a"));
+        Assert.Null(checkpoint.CommonState);
+    }
+
+    [Fact]
+    public void Thousands_of_entries_write_and_read_back()
+    {
+        // Enough keys to need two 64 KiB pickle frames and dict batches of 1000 in .metadata.
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path) { SaveId = "fixed" };
+        for (int i = 0; i < 1100; i++)
+        {
+            var (_, data) = TensorFactory.Iota($"t{i}", i, 2);
+            writer.AddTensor($"decoder.layers.{i}.self_attention.linear_qkv.weight", DType.I32, new long[] { 2 }, s => s.Write(0, data));
+            if (i % 2 == 0) writer.AddObject($"decoder.layers.{i}.self_attention.linear_qkv._extra_state/shard_0_1", new object?[] { TorchDistWriter.EmptyUInt8Tensor() });
+        }
+        var written = writer.Write();
+        Assert.True(new FileInfo(temp.Sub(".metadata")).Length > 65536);
+
+        using var back = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(1100, back.Tensors.Count);
+        Assert.Equal(550, back.ObjectKeys.Count);
+        Assert.Equal(written.StorageData, back.Metadata.StorageData, new StorageItemComparer());
+        Assert.Equal(new[] { 1099, 1100 }, TensorFactory.Ints(back.ReadAll("decoder.layers.1099.self_attention.linear_qkv.weight")));
+        Assert.Equal("fixed", back.Metadata.SaveId);
+        Assert.Equal(temp.Path, back.Metadata.CheckpointId);
+    }
+
+    private sealed class StorageItemComparer : IEqualityComparer<DcpStorageItem>
+    {
+        public bool Equals(DcpStorageItem? a, DcpStorageItem? b) =>
+            a!.Info == b!.Info && a.Key.Fqn == b.Key.Fqn && a.Key.Index == b.Key.Index
+            && (a.Key.Offset ?? Array.Empty<long>()).SequenceEqual(b.Key.Offset ?? Array.Empty<long>());
+        public int GetHashCode(DcpStorageItem obj) => obj.Key.Fqn.GetHashCode();
+    }
+}
+
+public class MegatronFolderExtrasTests
+{
+    [Fact]
+    public void Train_state_is_a_torch_file_of_scalars_copied_to_the_root()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var iter = MegatronCheckpointFolder.CreateIterationFolder(temp.Path, 0);
+        MegatronCheckpointFolder.WriteTrainState(temp.Path, iter, 0);
+        var path = Path.Combine(iter, MegatronCheckpointFolder.TrainStateFileName);
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(temp.Sub(MegatronCheckpointFolder.LatestTrainStateFileName)));
+        using var file = File.OpenHandle(path);
+        var archive = TorchZipArchive.Open(file, path, 0, RandomAccess.GetLength(file));
+        Assert.Equal("train_state", archive.ArchiveName);
+        var state = Assert.IsType<PyDict>(TorchLoad.Load(archive));
+        Assert.Equal(8, state.Count);
+        Assert.True(state.TryGet("floating_point_operations_so_far", out var flops));
+        var t = Assert.IsType<TorchTensorRef>(flops);
+        Assert.Equal(DType.F32, t.DType);
+        Assert.Empty(t.Shape);
+        Assert.True(state.TryGet("step", out var step));
+        Assert.Equal(new byte[8], ((TorchTensorRef)step!).ReadAll());
+    }
+
+    [Fact]
+    public void Checkpoint_with_a_gap_in_its_chunk_grid_is_rejected()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path);
+        writer.AddTensor("t", DType.U8, new long[] { 4 }, new[]
+        {
+            new TorchDistChunk(new long[] { 0 }, new long[] { 2 }, s => s.Write(0, new byte[2])),
+            new TorchDistChunk(new long[] { 2 }, new long[] { 2 }, s => s.Write(0, new byte[2])),
+        });
+        var md = writer.Write();
+        var t = (DcpTensorEntry)md.Entries[0];
+        md.Entries[0] = t with { Size = new long[] { 5 } };
+        File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
+        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        Assert.Contains("'t'", e.Message);
+        Assert.Contains("cover 4 of 5", e.Message);
+    }
+}
+
+public class CommonPtTests
+{
+    [Fact]
+    public void Common_pt_is_written_on_request_and_preferred_when_reading()
+    {
+        using var temp = TestPaths.NewTempDir();
+        var writer = new TorchDistWriter(temp.Path)
+        {
+            CommonPt = new PyDict().Add("checkpoint_version", 3.0).Add("iteration", 7L),
+        };
+        writer.AddTensor("t", DType.U8, new long[] { 1 }, s => s.Write(0, new byte[] { 9 }));
+        writer.AddObject(TorchDistCheckpoint.CommonStateKey, new object?[] { new PyDict().Add("iteration", 3L) });
+        writer.Write();
+
+        var commonPt = temp.Sub("common.pt");
+        using (var file = File.OpenHandle(commonPt))
+        {
+            Assert.Equal("common", TorchZipArchive.Open(file, commonPt, 0, RandomAccess.GetLength(file)).ArchiveName);
+        }
+        using var back = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(7L, back.Iteration);
+        File.Delete(commonPt);
+        using var withoutPt = TorchDistCheckpoint.Open(temp.Path);
+        Assert.Equal(3L, withoutPt.Iteration);
     }
 }

@@ -124,3 +124,53 @@ public class TorchZipArchiveTests
         Assert.Equal(prepared.Length, ms.Length);
     }
 }
+
+public class TorchZipWriterProducerTests
+{
+    [Fact]
+    public void A_producer_that_writes_too_little_is_an_error()
+    {
+        var ms = new MemoryStream();
+        var zip = new TorchZipWriter(ms);
+        var e = Assert.Throws<InvalidOperationException>(() => zip.WriteRecord("data/0", 10, sink => sink.Write(0, new byte[4])));
+        Assert.Contains("wrote 4 of 10", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TorchZipWriter(new MemoryStream()).WriteRecord("data/0", 4, sink => sink.Write(2, new byte[4])));
+    }
+}
+
+public class HostileStructureTests
+{
+    private static string WriteArchive(TempDir temp, byte[] dataPkl)
+    {
+        var path = temp.Sub("x.pt");
+        using var stream = File.Create(path);
+        var zip = new TorchZipWriter(stream, "x");
+        zip.WriteRecord("data.pkl", dataPkl);
+        zip.Finish();
+        return path;
+    }
+
+    [Fact]
+    public void Self_referencing_list_loads_without_looping()
+    {
+        using var temp = TestPaths.NewTempDir();
+        // l = []; l.append(l)  ->  EMPTY_LIST BINPUT 0 BINGET 0 APPEND STOP
+        var path = WriteArchive(temp, new byte[] { 0x80, 2, (byte)']', (byte)'q', 0, (byte)'h', 0, (byte)'a', (byte)'.' });
+        var list = Assert.IsType<List<object?>>(TorchLoad.LoadFile(path));
+        Assert.Same(list, list[0]);
+        Assert.Contains("...", PyFormat.Repr(list));
+    }
+
+    [Fact]
+    public void Absurdly_nested_values_are_rejected_not_a_stack_overflow()
+    {
+        using var temp = TestPaths.NewTempDir();
+        const int depth = 100_000;
+        var pkl = new List<byte> { 0x80, 2 };
+        pkl.AddRange(Enumerable.Repeat((byte)']', depth));
+        pkl.AddRange(Enumerable.Repeat((byte)'a', depth - 1));
+        pkl.Add((byte)'.');
+        var path = WriteArchive(temp, pkl.ToArray());
+        Assert.Contains("nested", Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path)).Message);
+    }
+}

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MegatronBridge.Conversion.Checkpoints;
+using Spectre.Console;
+
+namespace MegatronBridge.Cli.Commands;
+
+/// <summary>
+/// <c>megatron-bridge inspect --megatron-path DIR [--json]</c>: iteration, format, megatron-core variant, tensor count and
+/// bytes, the parallel layout the checkpoint was saved with, and which keys are model weights vs other state.
+/// </summary>
+internal static class MegatronInspectCommand
+{
+    /// <summary>Adds --megatron-path to inspect and makes the HF folder argument optional (one of the two is required).</summary>
+    public static Option<DirectoryInfo?> Attach(Command inspect, Argument<DirectoryInfo> hfFolder)
+    {
+        var megatronPath = new Option<DirectoryInfo?>("--megatron-path")
+        {
+            Description = "Inspect a Megatron checkpoint instead (the folder with latest_checkpointed_iteration.txt, or an iter_XXXXXXX / release folder).",
+        };
+        hfFolder.Arity = ArgumentArity.ZeroOrOne;
+        inspect.Options.Add(megatronPath);
+        inspect.Validators.Add(result =>
+        {
+            bool hasPath = result.GetValue(megatronPath) is not null;
+            bool hasFolder = result.GetResult(hfFolder) is { Tokens.Count: > 0 };
+            if (hasPath == hasFolder) result.AddError("inspect: give either an HF folder or --megatron-path DIR");
+        });
+        return megatronPath;
+    }
+
+    /// <summary>Runs the Megatron inspection when --megatron-path was given.</summary>
+    public static bool TryRun(ParseResult parse, Option<DirectoryInfo?> megatronPath, bool asJson, out int exitCode)
+    {
+        exitCode = 0;
+        if (parse.GetValue(megatronPath) is not { } path) return false;
+        var output = parse.InvocationConfiguration.Output;
+        exitCode = CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
+        {
+            var info = MegatronCheckpointInspection.Inspect(path.FullName);
+            if (asJson) output.WriteLine(ToJson(info).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else WriteTables(info, output);
+            return 0;
+        });
+        return true;
+    }
+
+    public static JsonObject ToJson(MegatronCheckpointInfo info) => new()
+    {
+        ["folder"] = info.Folder,
+        ["iteration"] = info.Iteration,
+        ["release"] = info.IsRelease,
+        ["format"] = FormatName(info.Format),
+        ["variant"] = info.Variant,
+        ["checkpoint_version"] = info.CheckpointVersion,
+        ["tensors"] = info.Tensors,
+        ["bytes"] = info.Bytes,
+        ["objects"] = info.Objects,
+        ["parallel"] = new JsonObject
+        {
+            ["tp"] = info.Layout.Tp, ["pp"] = info.Layout.Pp, ["vpp"] = info.Layout.Vpp, ["ep"] = info.Layout.Ep, ["files"] = info.Layout.Files,
+        },
+        ["keys"] = new JsonObject(info.Groups.Select(g => KeyValuePair.Create(KindName(g.Kind),
+            (JsonNode?)new JsonObject { ["count"] = g.Count, ["bytes"] = g.Bytes }))),
+        ["other_state_keys"] = new JsonArray(info.OtherKeys.Select(k => (JsonNode)k).ToArray()),
+    };
+
+    private static void WriteTables(MegatronCheckpointInfo info, TextWriter writer)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        var summary = new Table().Title("Megatron checkpoint").AddColumn("").AddColumn("");
+        summary.HideHeaders();
+        Row(summary, "folder", info.Folder);
+        Row(summary, "iteration", info.IsRelease ? "release" : info.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "unknown");
+        Row(summary, "format", FormatName(info.Format));
+        Row(summary, "variant", info.Variant);
+        Row(summary, "checkpoint_version", info.CheckpointVersion?.ToString(CultureInfo.InvariantCulture) ?? "none");
+        Row(summary, "tensors", $"{info.Tensors} ({ConversionReport.Bytes(info.Bytes)})");
+        Row(summary, "saved layout", info.Layout.ToString());
+        console.Write(summary);
+
+        var keys = new Table().Title("Keys").AddColumn("kind").AddColumn(new TableColumn("count").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
+        foreach (var g in info.Groups) keys.AddRow(Markup.Escape(KindName(g.Kind)), g.Count.ToString(CultureInfo.InvariantCulture), ConversionReport.Bytes(g.Bytes));
+        console.Write(keys);
+    }
+
+    private static string FormatName(MegatronFormat format) => format == MegatronFormat.Torch ? "torch" : "torch_dist";
+
+    private static string KindName(CheckpointKeyKind kind) => kind switch
+    {
+        CheckpointKeyKind.ModelWeight => "model_weights",
+        CheckpointKeyKind.ExtraState => "extra_state",
+        CheckpointKeyKind.CommonState => "common_state",
+        CheckpointKeyKind.Optimizer => "optimizer",
+        CheckpointKeyKind.RngState => "rng_state",
+        CheckpointKeyKind.RerunState => "rerun_state",
+        _ => "other_state",
+    };
+
+    private static void Row(Table table, string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
+}

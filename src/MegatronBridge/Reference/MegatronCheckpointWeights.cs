@@ -1,0 +1,82 @@
+using MegatronBridge.Config;
+using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.Models;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Reference;
+
+/// <summary>
+/// Opens a Megatron checkpoint on disk as in-memory parameters for the reference forward: torch_dist as global TP=1
+/// names, legacy per-rank files as gathered tensor-parallel shards (see <see cref="MegatronWeightLoader"/>). The
+/// Hugging Face folder gives config.json (the model's shape) and, where it has weights, the tensor layout the mapping
+/// was made with. A language-model-only import of a VL model (no <c>language_model.</c> names) is recognised.
+/// </summary>
+public static class MegatronCheckpointWeights
+{
+    private const string VlLanguagePrefix = "language_model.";
+
+    /// <summary>The parameters, and what must stay open while they are read (dispose it when done).</summary>
+    public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
+    {
+        var config = HfConfig.LoadFromFolder(hfModel);
+        var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
+        bool legacy = LegacyRankFolders.IsLegacy(iteration.Folder);
+        if (!legacy && !File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+            throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
+
+        bool languageOnly = LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacy);
+        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
+        if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
+        {
+            using var original = SafetensorsCheckpoint.Open(hfModel);
+            hfTensors = languageOnly ? new LanguageModelOnly.View(original).Tensors.ToList() : original.Tensors.ToList();
+        }
+        var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
+
+        if (legacy)
+        {
+            // Per-rank files, read as gathered tensor-parallel shards (name#tp{r}) that the loader joins itself.
+            var shards = TorchLegacyExport.Open(mapping, iteration.Folder);
+            return (shards, shards);
+        }
+        var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
+        try
+        {
+            var (parameters, _) = TorchDistExport.Open(mapping, checkpoint);
+            return (parameters, checkpoint);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> looks like a Megatron checkpoint (tracker, iteration folder, DCP metadata or rank folders) rather than an HF folder.</summary>
+    public static bool IsMegatronCheckpoint(string path)
+    {
+        if (!Directory.Exists(path)) return false;
+        if (File.Exists(Path.Combine(path, "config.json"))) return false;
+        return File.Exists(Path.Combine(path, MegatronCheckpointFolder.TrackerFileName))
+            || File.Exists(Path.Combine(path, TorchDistWriter.MetadataFileName))
+            || LegacyRankFolders.IsLegacy(path)
+            || Directory.EnumerateDirectories(path, "iter_*").Any()
+            || Directory.Exists(Path.Combine(path, MegatronCheckpointFolder.ReleaseFolderName));
+    }
+
+    /// <summary>Whether the checkpoint holds the VL model's names (else it is a language-model-only import).</summary>
+    private static bool HasVisionLanguageNames(string iterationFolder, bool legacy)
+    {
+        if (legacy)
+        {
+            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
+            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(VlLanguagePrefix, StringComparison.Ordinal)));
+        }
+        using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
+        return checkpoint.Tensors.Any(t => t.Name.StartsWith(VlLanguagePrefix, StringComparison.Ordinal));
+    }
+}
