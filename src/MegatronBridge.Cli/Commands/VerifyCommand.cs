@@ -19,9 +19,10 @@ internal static class VerifyCommand
     {
         var hfModel = new Option<DirectoryInfo>("--hf-model") { Description = "Hugging Face checkpoint folder (config.json + safetensors).", Required = true };
         var megatronPath = new Option<DirectoryInfo>("--megatron-path") { Description = "Megatron checkpoint: the folder with latest_checkpointed_iteration.txt, or an iter_XXXXXXX / release folder.", Required = true };
+        var languageOnly = new Option<bool>("--language-only") { Description = "The checkpoint holds only the language model of a VL checkpoint (import --language-only); detected when not given." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (every tensor with both digests)." };
         var command = new Command("verify", "Check that a Megatron checkpoint holds exactly the bytes an HF checkpoint maps to (SHA-256 per tensor).");
-        foreach (var o in new Option[] { hfModel, megatronPath, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, languageOnly, json }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -30,7 +31,8 @@ internal static class VerifyCommand
             {
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "verify", asJson,
-                    progress => CheckpointVerifier.Verify(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, progress));
+                    progress => CheckpointVerifier.Verify(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, progress,
+                        languageOnly: parse.GetValue(languageOnly) ? true : null));
                 if (asJson) output.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 else WriteText(output, result);
                 foreach (var t in result.Differences.Take(MaxListed))

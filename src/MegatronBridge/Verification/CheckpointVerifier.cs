@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
+using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -19,15 +21,25 @@ public static class CheckpointVerifier
     public const int DefaultBlockBytes = 16 << 20;
 
     /// <param name="onProgress">Called with (bytes verified, total bytes) as it goes.</param>
+    /// <param name="languageOnly">
+    /// Whether the Megatron checkpoint holds only the language model of a VL checkpoint (<c>import --language-only</c>);
+    /// null detects it as export does (a VL config whose checkpoint has no <c>language_model.</c> names).
+    /// </param>
     public static VerificationResult Verify(string hfModel, string megatronPath, Action<long, long>? onProgress = null,
-        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes)
+        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null)
     {
         executor ??= new RecipeExecutor();
-        using var hf = SafetensorsCheckpoint.Open(hfModel);
-        var (bridge, mapping) = BridgeMappings.ForHfFolder(hfModel, hf);
-
+        using var hfCheckpoint = SafetensorsCheckpoint.Open(hfModel);
+        var config = HfConfig.LoadFromFolder(hfModel);
         var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
-        if (LegacyRankFolders.IsLegacy(iteration.Folder))
+        bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
+        bool lmOnly = languageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
+        ITensorSource hf = hfCheckpoint;
+        var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        if (lmOnly) hf = new LanguageModelOnly.View(hfCheckpoint);
+        var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
+
+        if (legacyFormat)
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
@@ -47,7 +59,7 @@ public static class CheckpointVerifier
     /// Plans the import in <paramref name="layout"/> and compares each distinct stored tensor (named by
     /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
     /// </summary>
-    private static List<TensorVerification> CompareAll(ModelMapping mapping, SafetensorsCheckpoint hf, string hfModel, ITensorSource stored,
+    private static List<TensorVerification> CompareAll(ModelMapping mapping, ITensorSource hf, string hfModel, ITensorSource stored,
         ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
     {
         // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
@@ -80,6 +92,20 @@ public static class CheckpointVerifier
         }
         return results;
     }
+    /// <summary>Whether a checkpoint uses the VL model's <c>language_model.</c> names (else it may be a language-only import).</summary>
+    private static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
+    {
+        const string prefix = "language_model.";
+        if (legacyFormat)
+        {
+            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
+            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)));
+        }
+        if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
+        using var dist = TorchDistCheckpoint.Open(iterationFolder);
+        return dist.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
     private static TensorVerification Compare(string name, TensorRecipe recipe, ITensorSource hf, ITensorSource stored,
         RecipeExecutor executor, int blockBytes, Action<long> progress)
     {

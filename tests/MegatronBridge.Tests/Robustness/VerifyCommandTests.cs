@@ -105,6 +105,25 @@ public class VerifyCommandTests
         Assert.Contains($"tensor '{name}' differs", run.Error);
     }
 
+    [Theory]
+    [InlineData("torch_dist")]
+    [InlineData("torch")]
+    public void LanguageOnlyImportVerifiesAgainstTheVlCheckpoint(string format)
+    {
+        using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
+        var megatron = Path.Combine(work.Root, "mg");
+        var import = Cli.CliRunner.Run("import", "--hf-model", work.Input, "--megatron-path", megatron, "--language-only", "--format", format);
+        Assert.True(import.ExitCode == 0, import.Error);
+
+        var run = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
+        Assert.True(run.ExitCode == 0, run.Error);
+        var json = JsonNode.Parse(run.Output)!;
+        Assert.DoesNotContain(json["tensors"]!.AsArray(), t => t!["name"]!.GetValue<string>().StartsWith("vision_model.", StringComparison.Ordinal));
+        // Detected without the flag; HF sources are named as the language-only view of the VL checkpoint names them.
+        Assert.Contains(json["tensors"]!.AsArray(), t => t!["hf_sources"]!.AsArray().Any(n => n!.GetValue<string>() == "model.embed_tokens.weight"));
+        Assert.Equal(0, Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--language-only").ExitCode);
+    }
+
     [Fact]
     public void AChangedHfWeightIsReportedByName()
     {
