@@ -42,6 +42,7 @@ internal static class ImportCommand
                     LanguageOnly = parse.GetValue(languageOnly),
                 };
                 bool asJson = parse.GetValue(json);
+                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", request.HfModel);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 if (asJson)
                 {

@@ -20,7 +20,15 @@ public static class BridgeMappings
         var layouts = bridge.IsMoe
             ? ExpertLayouts.Detect(hfTensors, bridge.HfLanguagePrefix + "layers.", provider.HiddenSize, where)
             : ExpertLayouts.Default;
-        return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
+        try
+        {
+            return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
+        }
+        catch (Exception e) when (e is ArgumentException or OverflowException)
+        {
+            // Sizes from a damaged config multiply past int range into negative or overflowing dimensions.
+            throw new InvalidDataException($"{where}: config.json implies an impossible tensor shape ({e.Message}); check its size fields", e);
+        }
     }
 
     /// <summary>Reads config.json of an HF folder, dispatches the bridge and builds the mapping against its checkpoint.</summary>

@@ -49,7 +49,7 @@ public sealed class TorchZipArchive
 
     private byte[] ReadAt(long offset, int count)
     {
-        if (offset < 0 || count < 0 || offset + count > Length) throw Bad($"zip structure at [{offset}, {offset + count}) lies outside the archive ({Length} bytes)");
+        if (offset < 0 || count < 0 || offset > Length - count) throw Bad($"zip structure at [{offset}, {offset + count}) lies outside the archive ({Length} bytes)");
         var buffer = new byte[count];
         var n = RandomAccess.Read(_file, buffer, Start + offset);
         if (n != count) throw Bad("unexpected end of file");
@@ -76,12 +76,12 @@ public sealed class TorchZipArchive
                 var zip64Offset = (long)BinaryPrimitives.ReadUInt64LittleEndian(locator.AsSpan(8));
                 var z = ReadAt(zip64Offset, 56);
                 if (BinaryPrimitives.ReadUInt32LittleEndian(z) != 0x06064B50) throw Bad("zip64 locator does not point at a zip64 end record");
-                entries = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(32)));
-                cdSize = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(40)));
-                cdOffset = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(z.AsSpan(48)));
+                entries = Zip64Value(z.AsSpan(32), "entry count");
+                cdSize = Zip64Value(z.AsSpan(40), "central directory size");
+                cdOffset = Zip64Value(z.AsSpan(48), "central directory offset");
             }
         }
-        if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > Length || cdSize > int.MaxValue)
+        if (cdOffset < 0 || cdSize < 0 || cdOffset > Length || cdSize > Length - cdOffset || cdSize > int.MaxValue)
             throw Bad($"central directory [{cdOffset}, {cdOffset + cdSize}) lies outside the archive");
         if (entries < 1 || entries > cdSize / 46) throw Bad($"implausible entry count {entries} for a {cdSize}-byte central directory");
 
@@ -118,13 +118,13 @@ public sealed class TorchZipArchive
                 throw Bad($"record name '{fullName}' is not a plain relative path");
             if (_records.ContainsKey(name)) throw Bad($"record '{fullName}' appears twice");
 
-            if (headerOffset < 0 || headerOffset + 30 > cdOffset) throw Bad($"record '{fullName}' local header lies outside the data area");
+            if (headerOffset < 0 || headerOffset > cdOffset - 30) throw Bad($"record '{fullName}' local header lies outside the data area");
             var local = ReadAt(headerOffset, 30);
             if (BinaryPrimitives.ReadUInt32LittleEndian(local) != 0x04034B50) throw Bad($"record '{fullName}' has no local header at {headerOffset}");
             int localName = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(26));
             int localExtra = BinaryPrimitives.ReadUInt16LittleEndian(local.AsSpan(28));
             var dataOffset = headerOffset + 30 + localName + localExtra;
-            if (dataOffset + size > cdOffset) throw Bad($"record '{fullName}' data [{dataOffset}, {dataOffset + size}) runs into the central directory");
+            if (size < 0 || dataOffset > cdOffset || size > cdOffset - dataOffset) throw Bad($"record '{fullName}' data [{dataOffset}, {dataOffset + size}) runs into the central directory");
             _records[name] = new TorchZipRecord(name, Start + dataOffset, size, crc);
         }
         ArchiveName = prefix!;
@@ -141,12 +141,20 @@ public sealed class TorchZipArchive
             if (id == 1)
             {
                 int at = 0;
-                if (size == uint.MaxValue && at + 8 <= body.Length) { size = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(body[at..])); at += 8; }
-                if (compressed == uint.MaxValue && at + 8 <= body.Length) { compressed = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(body[at..])); at += 8; }
-                if (headerOffset == uint.MaxValue && at + 8 <= body.Length) headerOffset = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(body[at..]));
+                if (size == uint.MaxValue && at + 8 <= body.Length) { size = Zip64Value(body[at..], "record size"); at += 8; }
+                if (compressed == uint.MaxValue && at + 8 <= body.Length) { compressed = Zip64Value(body[at..], "record compressed size"); at += 8; }
+                if (headerOffset == uint.MaxValue && at + 8 <= body.Length) headerOffset = Zip64Value(body[at..], "record header offset");
             }
             extra = extra[(4 + len)..];
         }
+    }
+
+    /// <summary>A zip64 64-bit field; values past long.MaxValue cannot describe a real file.</summary>
+    private long Zip64Value(ReadOnlySpan<byte> field, string what)
+    {
+        var value = BinaryPrimitives.ReadUInt64LittleEndian(field);
+        if (value > long.MaxValue) throw Bad($"zip64 {what} {value} is out of range");
+        return (long)value;
     }
 
     public bool TryGetRecord(string name, out TorchZipRecord record) => _records.TryGetValue(name, out record!);

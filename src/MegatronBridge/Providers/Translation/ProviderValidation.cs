@@ -5,9 +5,22 @@ namespace MegatronBridge.Providers;
 /// <summary>Consistency checks on a translated provider; messages name the HF config and its field.</summary>
 internal static class ProviderValidation
 {
+    /// <summary>
+    /// Far above any real model (the largest have ~100 layers and 512 experts); a config beyond these is damaged, and
+    /// planning its billions of parameters would run for hours instead of failing.
+    /// </summary>
+    public const int MaxLayers = 1024;
+    public const int MaxExperts = 4096;
+
     public static void Validate(GptModelProvider p, TextConfig tc)
     {
         var where = tc.Where;
+        if (p.NumLayers > MaxLayers)
+            throw new InvalidDataException($"{where}: num_hidden_layers ({p.NumLayers}) is implausibly large (more than {MaxLayers})");
+        if (p.MtpNumLayers > MaxLayers)
+            throw new InvalidDataException($"{where}: mtp_num_hidden_layers ({p.MtpNumLayers}) is implausibly large (more than {MaxLayers})");
+        if (p.NumMoeExperts > MaxExperts)
+            throw new InvalidDataException($"{where}: the number of experts ({p.NumMoeExperts}) is implausibly large (more than {MaxExperts})");
         if (p.NumAttentionHeads % p.NumQueryGroups != 0)
             throw new InvalidDataException($"{where}: num_attention_heads ({p.NumAttentionHeads}) is not divisible by num_key_value_heads ({p.NumQueryGroups})");
         if (p.KvChannels <= 0)

@@ -9,6 +9,8 @@ public static class VisionTranslation
     {
         var vc = cfg.Vision ?? throw new InvalidDataException($"{cfg.Where}: a vision-language config needs a 'vision_config' object");
         var depth = Getattr.RequiredPositiveInt(vc, "depth");
+        if (depth > ProviderValidation.MaxLayers)
+            throw new InvalidDataException($"{vc.Where}: depth ({depth}) is implausibly large (more than {ProviderValidation.MaxLayers})");
         var hidden = Getattr.RequiredPositiveInt(vc, "hidden_size");
         var heads = Getattr.RequiredPositiveInt(vc, "num_heads");
         if (hidden % heads != 0)
