@@ -28,9 +28,50 @@ public sealed class StagedOutput : IDisposable
             throw new IOException($"{target}: already exists; pass --force to replace it");
         var parent = Path.GetDirectoryName(full) ?? throw new IOException($"{target}: has no parent folder");
         Directory.CreateDirectory(parent);
-        var staging = Path.Combine(parent, $".{Path.GetFileName(full)}.partial-{Guid.NewGuid():N}");
+        RemoveAbandonedStaging(parent, Path.GetFileName(full));
+        var staging = Path.Combine(parent, $".{Path.GetFileName(full)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         return new StagedOutput(full, staging);
+    }
+
+    /// <summary>
+    /// Deletes staging folders for the same target left by runs that were killed: their name carries the writing
+    /// process id, and that process no longer exists. Folders of live runs are left alone.
+    /// </summary>
+    private static void RemoveAbandonedStaging(string parent, string name)
+    {
+        var prefix = $".{name}.partial-";
+        foreach (var dir in Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            var rest = Path.GetFileName(dir)[prefix.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest[..dash], out var pid) || IsRunning(pid)) continue;
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Another run may be cleaning it up at the same moment; it never looks finished either way.
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Moves the finished folder into place (replacing an old one, which --force allowed at Begin).</summary>
