@@ -49,6 +49,8 @@ public static class TorchDistImport
         }
         writer.AddObject(TorchDistCheckpoint.CommonStateKey, new object?[] { CommonState(0) });
         writer.Write();
+        // Megatron-Bridge's own loader reads the step from latest_train_state.pt (it rejects tracker 0 alone).
+        MegatronCheckpointFolder.WriteTrainState(root, folder, 0);
         MegatronCheckpointFolder.WriteTracker(root, 0);
         return keys;
     }

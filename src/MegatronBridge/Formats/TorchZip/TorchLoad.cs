@@ -59,10 +59,23 @@ public static class TorchLoad
         return ResolveTensors(root, archive, source);
     }
 
+    /// <summary>
+    /// Loads a small torch.save file (common.pt, train_state.pt). Tensors in the result read lazily from the file, so
+    /// its handle stays open while they are reachable and is closed by its finalizer afterwards; on failure it is
+    /// closed at once.
+    /// </summary>
     public static object? LoadFile(string path)
     {
-        using var file = File.OpenHandle(path);
-        return Load(TorchZipArchive.Open(file, path, 0, RandomAccess.GetLength(file)));
+        var file = File.OpenHandle(path);
+        try
+        {
+            return Load(TorchZipArchive.Open(file, path, 0, RandomAccess.GetLength(file)));
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     private static TorchStorageRef LoadStorage(TorchZipArchive archive, Dictionary<string, TorchStorageRef> storages, object? pid, string source)

@@ -46,3 +46,21 @@ public class TorchDistRoundTripTests
         Assert.Equal(new[] { "megatron" }, Directory.GetFileSystemEntries(tmp.Path).Select(Path.GetFileName));
     }
 }
+
+public class TorchDistImportLayoutTests
+{
+    [Fact]
+    public void ImportWritesTheBridgeTrainStateBesideTheTracker()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), tmp.Sub("m")));
+        var inIter = Path.Combine(imported.IterationFolder, "train_state.pt");
+        var latest = Path.Combine(imported.MegatronPath, "latest_train_state.pt");
+        Assert.Equal(File.ReadAllBytes(inIter), File.ReadAllBytes(latest));
+        var state = (MegatronBridge.Formats.Pickle.PyDict)MegatronBridge.Formats.TorchZip.TorchLoad.LoadFile(latest)!;
+        Assert.True(state.TryGet("step", out var step));
+        var tensor = Assert.IsType<MegatronBridge.Formats.TorchZip.TorchTensorRef>(step);
+        Assert.Equal(MegatronBridge.Tensors.DType.I64, tensor.DType);
+        Assert.Equal(0L, BitConverter.ToInt64(tensor.ReadAll()));
+    }
+}
