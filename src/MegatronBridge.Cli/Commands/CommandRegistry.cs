@@ -13,5 +13,6 @@ internal static class CommandRegistry
         yield return ExportCommand.Create();
         yield return CompareCommand.Create();
         yield return GenerateCommand.Create();
+        yield return BenchCommand.Create();
     }
 }
