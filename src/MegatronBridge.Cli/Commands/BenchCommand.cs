@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Benchmarks;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace MegatronBridge.Cli.Commands;
 
@@ -33,17 +34,18 @@ internal static class BenchCommand
         return command;
     }
 
-    private static Table ToTable(BenchResult result)
+    private static IRenderable ToTable(BenchResult result)
     {
         var table = new Table()
             .Title($"{result.Preset}, {result.Layers} layer(s), {result.CheckpointBytes / 1e9:F2} GB of bf16" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
             .AddColumn("phase").AddColumn(new TableColumn("GB").RightAligned()).AddColumn(new TableColumn("s").RightAligned())
             .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("x raw copy").RightAligned())
-            .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned()).AddColumn("error");
+            .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
         foreach (var p in result.Phases)
             table.AddRow(Markup.Escape(p.Name), $"{p.Bytes / 1e9:F2}", $"{p.Seconds:F2}", $"{p.GigabytesPerSecond:F2}",
-                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", $"{p.PeakAnonBytes / (1024.0 * 1024):F0}", Markup.Escape(p.Error ?? ""));
-        return table;
+                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{p.PeakAnonBytes / (1024.0 * 1024):F0}" : "[red]failed[/]");
+        var errors = result.Phases.Where(p => p.Error is not null).Select(p => new Markup($"[red]{Markup.Escape(p.Name)}:[/] {Markup.Escape(p.Error!)}"));
+        return new Rows(new IRenderable[] { table }.Concat(errors));
     }
 
     private static JsonArray ToJson(IEnumerable<BenchResult> results) => new(results.Select(r => (JsonNode)new JsonObject

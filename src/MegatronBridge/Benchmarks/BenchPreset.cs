@@ -27,7 +27,8 @@ public sealed record BenchPreset(string Name, string ConfigResource)
     }
 
     /// <summary>
-    /// The real config with only the first <paramref name="layers"/> decoder layers (and as many vision blocks, at
+    /// The real config with only the last <paramref name="layers"/> decoder layers (the last is full attention,
+    /// which the MTP layer's spec needs) (and as many vision blocks, at
     /// most the real depth), so a synthetic checkpoint fits the disk and its size grows linearly with the layers.
     /// </summary>
     public static JsonObject CutLayers(JsonObject config, int layers)
@@ -37,11 +38,11 @@ public sealed record BenchPreset(string Name, string ConfigResource)
         var text = cut["text_config"] as JsonObject ?? throw new InvalidDataException("config.json: no text_config");
         var types = text["layer_types"] as JsonArray ?? throw new InvalidDataException("config.json: text_config.layer_types missing");
         if (layers > types.Count) throw new ArgumentOutOfRangeException(nameof(layers), layers, $"the model has only {types.Count} layers");
-        text["layer_types"] = new JsonArray(types.Take(layers).Select(t => t?.DeepClone()).ToArray());
-        text["num_hidden_layers"] = layers;
+        text["layer_types"] = new JsonArray(types.Skip(types.Count - layers).Select(t => t?.DeepClone()).ToArray());
+        text["num_hidden_layers"] = (long)layers;
         if (cut["vision_config"] is JsonObject vision && vision["depth"] is JsonNode depth)
         {
-            vision["depth"] = Math.Min(depth.GetValue<int>(), layers);
+            vision["depth"] = (long)Math.Min(depth.GetValue<int>(), layers);
             // Deepstack indexes (Qwen3-VL) must stay inside the cut tower.
             if (vision["deepstack_visual_indexes"] is JsonArray deep)
                 vision["deepstack_visual_indexes"] = new JsonArray(deep.Where(d => d!.GetValue<int>() < layers).Select(d => d!.DeepClone()).ToArray());

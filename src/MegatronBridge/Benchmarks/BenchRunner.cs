@@ -65,8 +65,9 @@ public static class BenchRunner
             Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
             string legacy = Path.Combine(root, "torch-legacy");
             bool moe = config["text_config"]?["num_experts"] is not null;
-            var layout = new ParallelLayout(tp: 8, ep: moe ? 8 : 1);
-            Measure($"import torch TP8{(moe ? " EP8" : "")}", () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
+            int tp = LegacyTensorParallel(config);
+            var layout = new ParallelLayout(tp: tp, ep: moe ? 8 : 1);
+            Measure($"import torch TP{tp}{(moe ? " EP8" : "")}", () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
             DeleteQuietly(legacy);
             string export = Path.Combine(root, "hf-export");
             Measure("export torch_dist -> HF", () => CheckpointConverter.Export(new ExportRequest(hf, dist, export)).Bytes);
@@ -79,6 +80,17 @@ public static class BenchRunner
         {
             if (!options.Keep) DeleteQuietly(root);
         }
+    }
+
+    /// <summary>TP 8 where the model's query groups allow it (the 35B-A3B has 2 KV heads), else the largest that splits them.</summary>
+    internal static int LegacyTensorParallel(System.Text.Json.Nodes.JsonObject config)
+    {
+        var text = config["text_config"] as System.Text.Json.Nodes.JsonObject;
+        long kvHeads = text?["num_key_value_heads"]?.GetValue<long>() ?? 1;
+        long gdnHeads = text?["linear_num_key_heads"]?.GetValue<long>() ?? 1;
+        int tp = 8;
+        while (tp > 1 && (kvHeads % tp != 0 || gdnHeads % tp != 0)) tp /= 2;
+        return tp;
     }
 
     private static void DeleteQuietly(string path)

@@ -36,7 +36,7 @@ public static class BenchTensorList
 
         AddVision(vision, Add);
 
-        long mtpLayers = text["mtp_num_hidden_layers"]?.GetValue<long>() ?? 0;
+        long mtpLayers = OptionalInt(text, "mtp_num_hidden_layers") ?? 0;
         if (mtpLayers > 0)
         {
             Add("mtp.fc.weight", hidden, 2 * hidden);
@@ -91,7 +91,7 @@ public static class BenchTensorList
     {
         string m = prefix + "mlp.";
         add(prefix + "post_attention_layernorm.weight", [hidden]);
-        long experts = text["num_experts"]?.GetValue<long>() ?? 0;
+        long experts = OptionalInt(text, "num_experts") ?? 0;
         if (experts == 0)
         {
             long ffn = Int(text, "intermediate_size");
@@ -143,5 +143,14 @@ public static class BenchTensorList
     }
 
     private static long Int(JsonObject obj, string field) =>
-        obj[field]?.GetValue<long>() ?? throw new InvalidDataException($"config.json: field '{field}' is missing or null");
+        OptionalInt(obj, field) ?? throw new InvalidDataException($"config.json: field '{field}' is missing or null");
+
+    // Parsed JSON holds JsonElement numbers, edited JSON holds CLR ints: read both.
+    private static long? OptionalInt(JsonObject obj, string field) => obj[field] switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out long l) => l,
+        JsonValue v when v.TryGetValue(out int i) => i,
+        var other => throw new InvalidDataException($"config.json: field '{field}' is not an integer ({other.ToJsonString()})"),
+    };
 }
