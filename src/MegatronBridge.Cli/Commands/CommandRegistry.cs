@@ -14,5 +14,6 @@ internal static class CommandRegistry
         yield return CompareCommand.Create();
         yield return GenerateCommand.Create();
         yield return VerifyCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

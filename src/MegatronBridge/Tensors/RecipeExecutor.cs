@@ -28,22 +28,74 @@ public sealed class RecipeExecutor
     public void Execute(TensorRecipe recipe, ITensorSource source, ITensorSink sink)
     {
         long covered = 0;
+        var leaves = new List<LeafJob>();
         foreach (var piece in recipe.Pieces)
         {
             var srcMeta = source.Get(piece.Source);
             var plan = Normalize(recipe, piece, srcMeta);
             covered += plan.Count;
             var job = new PieceJob(source, sink, piece.Source, srcMeta.DType, recipe.Output.DType, recipe.Op);
-            Process(job, plan.Shape, plan.SrcStrides, plan.DstStrides, plan.SrcOffset, plan.DstOffset);
+            Split(job, plan.Shape, plan.SrcStrides, plan.DstStrides, plan.SrcOffset, plan.DstOffset, leaves);
         }
         if (covered != recipe.Output.NumElements)
             throw new InvalidOperationException($"{recipe.Output.Name}: pieces cover {covered} elements, the output has {recipe.Output.NumElements}");
+        RunPipelined(leaves);
+    }
+
+    /// <summary>
+    /// Reads the next block on the thread pool while the current one is rearranged and written, so the disk is
+    /// never idle waiting for the write; at most two source buffers are alive at a time.
+    /// </summary>
+    private static void RunPipelined(List<LeafJob> leaves)
+    {
+        if (leaves.Count == 0) return;
+        if (leaves.Count == 1)
+        {
+            var only = leaves[0];
+            var buffer = ReadLeaf(only);
+            try { Transform(only, buffer); }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            return;
+        }
+        Task<byte[]>? pending = Task.Run(() => ReadLeaf(leaves[0]));
+        try
+        {
+            for (int i = 0; i < leaves.Count; i++)
+            {
+                byte[] current = pending!.GetAwaiter().GetResult();
+                pending = null;
+                try
+                {
+                    if (i + 1 < leaves.Count)
+                    {
+                        var next = leaves[i + 1];
+                        pending = Task.Run(() => ReadLeaf(next));
+                    }
+                    Transform(leaves[i], current);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(current);
+                }
+            }
+        }
+        finally
+        {
+            // A failed write must not leave a read running into a buffer nobody returns.
+            if (pending != null)
+            {
+                try { ArrayPool<byte>.Shared.Return(pending.GetAwaiter().GetResult()); }
+                catch (Exception) { /* the first error is the one that propagates */ }
+            }
+        }
     }
 
     private readonly record struct PieceJob(ITensorSource Source, ITensorSink Sink, string SourceName, DType SrcType, DType DstType, ElementOp Op)
     {
         public bool Converts => SrcType != DstType || Op != ElementOp.None;
     }
+
+    private sealed record LeafJob(PieceJob Job, long[] Shape, long[] SrcStrides, long[] DstStrides, long SrcOffset, long DstOffset, long SrcMin, long SpanBytes);
 
     private readonly record struct Plan(long[] Shape, long[] SrcStrides, long[] DstStrides, long SrcOffset, long DstOffset, long Count);
 
@@ -123,7 +175,7 @@ public sealed class RecipeExecutor
         return (min, max);
     }
 
-    private void Process(in PieceJob job, long[] shape, long[] ss, long[] ds, long so, long dOff)
+    private void Split(in PieceJob job, long[] shape, long[] ss, long[] ds, long so, long dOff, List<LeafJob> leaves)
     {
         int srcSize = job.SrcType.Size();
         var (min, max) = Span(shape, ss, so);
@@ -141,15 +193,33 @@ public sealed class RecipeExecutor
                     long len = Math.Min(per, shape[dim] - start);
                     var sub = (long[])shape.Clone();
                     sub[dim] = len;
-                    Process(job, sub, ss, ds, so + start * ss[dim], dOff + start * ds[dim]);
+                    Split(job, sub, ss, ds, so + start * ss[dim], dOff + start * ds[dim], leaves);
                 }
                 return;
             }
         }
-        Leaf(job, shape, ss, ds, so, dOff, min, spanBytes);
+        leaves.Add(new LeafJob(job, shape, ss, ds, so, dOff, min, spanBytes));
     }
 
-    private void Leaf(in PieceJob job, long[] shape, long[] ss, long[] ds, long so, long dOff, long srcMin, long spanBytes)
+    private static byte[] ReadLeaf(LeafJob leaf)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent((int)leaf.SpanBytes);
+        try
+        {
+            leaf.Job.Source.Read(leaf.Job.SourceName, leaf.SrcMin * leaf.Job.SrcType.Size(), buffer.AsSpan(0, (int)leaf.SpanBytes));
+            return buffer;
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private static void Transform(LeafJob leaf, byte[] srcBuf) =>
+        Leaf(leaf.Job, leaf.Shape, leaf.SrcStrides, leaf.DstStrides, leaf.SrcOffset, leaf.DstOffset, leaf.SrcMin, srcBuf.AsSpan(0, (int)leaf.SpanBytes));
+
+    private static void Leaf(in PieceJob job, long[] shape, long[] ss, long[] ds, long so, long dOff, long srcMin, Span<byte> span)
     {
         int srcSize = job.SrcType.Size();
         int dstSize = job.DstType.Size();
@@ -157,12 +227,7 @@ public sealed class RecipeExecutor
         long total = 1;
         foreach (var s in shape) total *= s;
 
-        var srcBuf = ArrayPool<byte>.Shared.Rent((int)spanBytes);
-        try
         {
-            var span = srcBuf.AsSpan(0, (int)spanBytes);
-            job.Source.Read(job.SourceName, srcMin * srcSize, span);
-
             bool srcContiguous = rank == 1 && ss[0] == 1;
             bool dstContiguous = rank == 1 && ds[0] == 1;
             if (srcContiguous && dstContiguous && !job.Converts)
@@ -233,10 +298,6 @@ public sealed class RecipeExecutor
                 if (scratch != null) ArrayPool<float>.Shared.Return(scratch);
                 if (outBuf != null) ArrayPool<byte>.Shared.Return(outBuf);
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(srcBuf);
         }
     }
 
