@@ -186,7 +186,8 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             if (_files.TryGetValue(relativePath, out var h)) return h;
             var path = Path.Combine(Folder, relativePath);
             if (!File.Exists(path)) throw new FileNotFoundException($"{context ?? Folder}: data file {path} is missing");
-            h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            // Normal kernel readahead: export reads each tensor's bytes in order, often in many small pieces (experts).
+            h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             _files[relativePath] = h;
             return h;
         }
