@@ -10,31 +10,16 @@ namespace MegatronBridge.Formats.Safetensors;
 internal static class JsonText
 {
     /// <summary>A JSON string literal as serde_json writes it.</summary>
-    public static void AppendSerdeString(StringBuilder sb, string value)
-    {
-        sb.Append('"');
-        foreach (char c in value)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
-    }
+    public static void AppendSerdeString(StringBuilder sb, string value) => AppendString(sb, value, escapeNonAscii: false);
 
     /// <summary>A JSON string literal as Python's json.dumps writes it with ensure_ascii=True (the default).</summary>
-    public static void AppendPythonAsciiString(StringBuilder sb, string value)
+    public static void AppendPythonAsciiString(StringBuilder sb, string value) => AppendString(sb, value, escapeNonAscii: true);
+
+    /// <summary>
+    /// Both dialects use the same short escapes; they differ only in whether characters above '~' are written as
+    /// \uXXXX (Python: UTF-16 units, exactly its surrogate-pair escapes) or kept as they are (serde_json).
+    /// </summary>
+    private static void AppendString(StringBuilder sb, string value, bool escapeNonAscii)
     {
         sb.Append('"');
         foreach (char c in value)
@@ -49,8 +34,7 @@ internal static class JsonText
                 case '\r': sb.Append("\\r"); break;
                 case '\t': sb.Append("\\t"); break;
                 default:
-                    // Python escapes everything outside ' '..'~'; UTF-16 units are exactly its surrogate-pair escapes.
-                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    if (c < 0x20 || (escapeNonAscii && c > 0x7E)) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else sb.Append(c);
                     break;
             }
