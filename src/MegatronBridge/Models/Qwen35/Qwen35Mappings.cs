@@ -31,12 +31,8 @@ public static class Qwen35Mappings
     public static MappingTable Qwen35MoE(ExpertLayouts experts) =>
         MoeMtp(MoeLm(new MappingTableBuilder(LmMegatronPrefix, LmHfPrefix), experts.Decoder), experts.Mtp).Build("Qwen35MoEBridge");
 
-    /// <summary>§3.2 dense language model.</summary>
-    public static MappingTableBuilder DenseLm(MappingTableBuilder t) => t
-        .Column("{MP}embedding.word_embeddings.weight", "{HP}embed_tokens.weight")
-        .Replicated("{MP}decoder.final_layernorm.weight", "{HP}norm.weight")
-        .Replicated("{MP}decoder.layers.*.mlp.linear_fc1.layer_norm_weight", "{HP}layers.*.post_attention_layernorm.weight")
-        .Row("{MP}decoder.layers.*.mlp.linear_fc2.weight", "{HP}layers.*.mlp.down_proj.weight")
+    /// <summary>The eight attention / GDN rows the dense (§3.2 #5-#12) and MoE (§3.3 #6-#13) tables share, in that order.</summary>
+    public static MappingTableBuilder MixerRows(MappingTableBuilder t) => t
         .Replicated("{MP}decoder.layers.*.self_attention.linear_qkv.layer_norm_weight", "{HP}layers.*.input_layernorm.weight")
         .Replicated("{MP}decoder.layers.*.self_attention.q_layernorm.weight", "{HP}layers.*.self_attn.q_norm.weight")
         .Replicated("{MP}decoder.layers.*.self_attention.k_layernorm.weight", "{HP}layers.*.self_attn.k_norm.weight")
@@ -44,7 +40,14 @@ public static class Qwen35Mappings
         .Replicated("{MP}decoder.layers.*.self_attention.in_proj.layer_norm_weight", "{HP}layers.*.input_layernorm.weight")
         .Row("{MP}decoder.layers.*.self_attention.out_proj.weight", "{HP}layers.*.linear_attn.out_proj.weight")
         .Column("{MP}decoder.layers.*.self_attention.A_log", "{HP}layers.*.linear_attn.A_log")
-        .Column("{MP}decoder.layers.*.self_attention.dt_bias", "{HP}layers.*.linear_attn.dt_bias")
+        .Column("{MP}decoder.layers.*.self_attention.dt_bias", "{HP}layers.*.linear_attn.dt_bias");
+
+    /// <summary>§3.2 dense language model.</summary>
+    public static MappingTableBuilder DenseLm(MappingTableBuilder t) => MixerRows(t
+        .Column("{MP}embedding.word_embeddings.weight", "{HP}embed_tokens.weight")
+        .Replicated("{MP}decoder.final_layernorm.weight", "{HP}norm.weight")
+        .Replicated("{MP}decoder.layers.*.mlp.linear_fc1.layer_norm_weight", "{HP}layers.*.post_attention_layernorm.weight")
+        .Row("{MP}decoder.layers.*.mlp.linear_fc2.weight", "{HP}layers.*.mlp.down_proj.weight"))
         .Column("{MP}output_layer.weight", "lm_head.weight")
         .Qkv("{MP}decoder.layers.*.self_attention.linear_qkv.weight",
             "{HP}layers.*.self_attn.q_proj.weight", "{HP}layers.*.self_attn.k_proj.weight", "{HP}layers.*.self_attn.v_proj.weight")
@@ -58,20 +61,12 @@ public static class Qwen35Mappings
         .Replicated("{MP}decoder.layers.*.pre_mlp_layernorm.weight", "{HP}layers.*.post_attention_layernorm.weight");
 
     /// <summary>§3.3 MoE language model; routed experts §3.3.1 in the checkpoint's layout.</summary>
-    public static MappingTableBuilder MoeLm(MappingTableBuilder t, ExpertLayout experts) => RoutedExperts(t
+    public static MappingTableBuilder MoeLm(MappingTableBuilder t, ExpertLayout experts) => RoutedExperts(MixerRows(t
         .Column("{MP}embedding.word_embeddings.weight", "{HP}embed_tokens.weight")
         .Column("{MP}output_layer.weight", "lm_head.weight")
         .Replicated("{MP}decoder.final_layernorm.weight", "{HP}norm.weight")
         .Replicated("{MP}decoder.layers.*.mlp.router.weight", "{HP}layers.*.mlp.gate.weight")
-        .Replicated("{MP}decoder.layers.*.pre_mlp_layernorm.weight", "{HP}layers.*.post_attention_layernorm.weight")
-        .Replicated("{MP}decoder.layers.*.self_attention.linear_qkv.layer_norm_weight", "{HP}layers.*.input_layernorm.weight")
-        .Replicated("{MP}decoder.layers.*.self_attention.q_layernorm.weight", "{HP}layers.*.self_attn.q_norm.weight")
-        .Replicated("{MP}decoder.layers.*.self_attention.k_layernorm.weight", "{HP}layers.*.self_attn.k_norm.weight")
-        .Row("{MP}decoder.layers.*.self_attention.linear_proj.weight", "{HP}layers.*.self_attn.o_proj.weight")
-        .Replicated("{MP}decoder.layers.*.self_attention.in_proj.layer_norm_weight", "{HP}layers.*.input_layernorm.weight")
-        .Row("{MP}decoder.layers.*.self_attention.out_proj.weight", "{HP}layers.*.linear_attn.out_proj.weight")
-        .Column("{MP}decoder.layers.*.self_attention.A_log", "{HP}layers.*.linear_attn.A_log")
-        .Column("{MP}decoder.layers.*.self_attention.dt_bias", "{HP}layers.*.linear_attn.dt_bias")
+        .Replicated("{MP}decoder.layers.*.pre_mlp_layernorm.weight", "{HP}layers.*.post_attention_layernorm.weight"))
         .Qkv("{MP}decoder.layers.*.self_attention.linear_qkv.weight",
             "{HP}layers.*.self_attn.q_proj.weight", "{HP}layers.*.self_attn.k_proj.weight", "{HP}layers.*.self_attn.v_proj.weight")
         .GdnConv1d("{MP}decoder.layers.*.self_attention.conv1d.weight", "{HP}layers.*.linear_attn.conv1d.weight")
