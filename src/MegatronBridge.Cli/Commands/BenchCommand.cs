@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Benchmarks;
@@ -12,58 +13,131 @@ internal static class BenchCommand
     public static Command Create()
     {
         var size = new Option<string>("--size") { Description = "Preset: 27b, 35b-a3b, 397b-a17b or all.", DefaultValueFactory = _ => "27b" };
-        var layers = new Option<int>("--layers") { Description = "Decoder layers to synthesise (vision blocks are cut to the same count).", DefaultValueFactory = _ => 1 };
-        var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the synthetic checkpoints are written (needs room for about 3 copies).", DefaultValueFactory = _ => new DirectoryInfo(Path.GetTempPath()) };
+        var layers = new Option<string>("--layers")
+        {
+            Description = "Decoder layers to synthesise (vision blocks are cut to the same count); a list such as 1,2 runs each and reports how time and memory scale.",
+            DefaultValueFactory = _ => "1",
+        };
+        var noMtp = new Option<bool>("--no-mtp") { Description = "Leave out the MTP layer (a full MoE layer for the MoE presets), to fit a smaller disk." };
+        var noLegacy = new Option<bool>("--no-legacy") { Description = "Skip the legacy torch import (it replicates every non-expert tensor on each expert rank)." };
+        var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the synthetic checkpoints are written (needs room for about 2 copies).", DefaultValueFactory = _ => new DirectoryInfo(Path.GetTempPath()) };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };
         var command = new Command("bench", "Synthesise a checkpoint with real shapes and time raw copy, import and export on it.");
-        foreach (var o in new Option[] { size, layers, workDir, json, keep }) command.Options.Add(o);
+        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, workDir, json, keep }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run("bench", parse.InvocationConfiguration.Error, () =>
         {
             string name = parse.GetValue(size)!;
             var presets = name.Equals("all", StringComparison.OrdinalIgnoreCase) ? BenchPreset.All : [BenchPreset.Find(name)];
-            int layerCount = parse.GetValue(layers);
-            if (layerCount < 1) throw new ArgumentException("--layers must be at least 1");
+            var layerCounts = ParseLayers(parse.GetValue(layers)!);
             bool asJson = parse.GetValue(json);
-            var options = new BenchOptions(parse.GetValue(workDir)!.FullName) { Layers = layerCount, Keep = parse.GetValue(keep) };
-            var results = presets.Select(p => BenchRunner.Run(p, options, asJson ? null : m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"))).ToList();
-            if (asJson) Console.WriteLine(ToJson(results).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else foreach (var r in results) AnsiConsole.Write(ToTable(r));
+            var results = new List<BenchResult>();
+            foreach (var preset in presets)
+                foreach (int count in layerCounts)
+                {
+                    var options = new BenchOptions(parse.GetValue(workDir)!.FullName)
+                    {
+                        Layers = count, Mtp = !parse.GetValue(noMtp), Legacy = !parse.GetValue(noLegacy), Keep = parse.GetValue(keep),
+                    };
+                    var result = BenchRunner.Run(preset, options, asJson ? null : m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
+                    results.Add(result);
+                    if (!asJson) AnsiConsole.Write(ToTable(result));
+                }
+            var scaling = BenchScaling.Series(results);
+            if (asJson) Console.WriteLine(ToJson(results, scaling).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else if (scaling.Count > 0) AnsiConsole.Write(ToTable(scaling));
             return results.Any(r => r.Phases.Any(p => p.Error is not null)) ? 1 : 0;
         }));
         return command;
     }
 
+    /// <summary>"1" or "1,2,4": distinct positive layer counts, in ascending order.</summary>
+    internal static IReadOnlyList<int> ParseLayers(string text)
+    {
+        var counts = new SortedSet<int>();
+        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
+                throw new ArgumentException($"--layers: '{part}' is not a positive whole number (use e.g. 1 or 1,2)");
+            counts.Add(n);
+        }
+        return counts.ToList();
+    }
+
     private static IRenderable ToTable(BenchResult result)
     {
         var table = new Table()
-            .Title($"{result.Preset}, {result.Layers} layer(s), {result.CheckpointBytes / 1e9:F2} GB of bf16" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
+            .Title($"{result.Preset}, {result.Layers} layer(s){(result.Mtp ? "" : " without MTP")}, {result.CheckpointBytes / 1e9:F2} GB of bf16" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
             .AddColumn("phase").AddColumn(new TableColumn("GB").RightAligned()).AddColumn(new TableColumn("s").RightAligned())
             .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("x raw copy").RightAligned())
             .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
         foreach (var p in result.Phases)
+        {
+            if (p.Skipped is not null)
+            {
+                table.AddRow(Markup.Escape(p.Name), "-", "-", "-", "-", "[yellow]skipped[/]");
+                continue;
+            }
             table.AddRow(Markup.Escape(p.Name), $"{p.Bytes / 1e9:F2}", $"{p.Seconds:F2}", $"{p.GigabytesPerSecond:F2}",
-                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{p.PeakAnonBytes / (1024.0 * 1024):F0}" : "[red]failed[/]");
-        var errors = result.Phases.Where(p => p.Error is not null).Select(p => new Markup($"[red]{Markup.Escape(p.Name)}:[/] {Markup.Escape(p.Error!)}"));
-        return new Rows(new IRenderable[] { table }.Concat(errors));
+                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{Mib(p.PeakAnonBytes):F0}" : "[red]failed[/]");
+        }
+        var notes = result.Phases.Where(p => p.Error is not null).Select(p => new Markup($"[red]{Markup.Escape(p.Name)}:[/] {Markup.Escape(p.Error!)}"))
+            .Concat(result.Phases.Where(p => p.Skipped is not null).Select(p => new Markup($"[yellow]{Markup.Escape(p.Name)} skipped:[/] {Markup.Escape(p.Skipped!)}")));
+        return new Rows(new IRenderable[] { table }.Concat(notes));
     }
 
-    private static JsonArray ToJson(IEnumerable<BenchResult> results) => new(results.Select(r => (JsonNode)new JsonObject
+    private static Table ToTable(IReadOnlyList<BenchScalingRow> rows)
     {
-        ["preset"] = r.Preset,
-        ["layers"] = r.Layers,
-        ["checkpoint_bytes"] = r.CheckpointBytes,
-        ["synthesis_seconds"] = r.SynthesisSeconds,
-        ["page_cache_dropped"] = r.PageCacheDropped,
-        ["phases"] = new JsonArray(r.Phases.Select(p => (JsonNode)new JsonObject
+        var table = new Table().Title("scaling with layers (time / bytes change near 0 = linear in bytes moved)")
+            .AddColumn("preset").AddColumn("phase").AddColumn("layers").AddColumn(new TableColumn("bytes x").RightAligned())
+            .AddColumn(new TableColumn("time x").RightAligned()).AddColumn(new TableColumn("time / bytes change").RightAligned())
+            .AddColumn(new TableColumn("s per layer").RightAligned()).AddColumn(new TableColumn("projected full model").RightAligned())
+            .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
+        foreach (var r in rows)
+            table.AddRow(Markup.Escape(r.Preset), Markup.Escape(r.Phase), $"{r.FromLayers} -> {r.ToLayers}", $"{r.BytesRatio:F2}", $"{r.TimeRatio:F2}",
+                $"{r.TimePerByteChange:+0.0%;-0.0%}", $"{r.SecondsPerLayer:F2}", $"{r.ProjectedFullModelSeconds / 60:F1} min ({r.FullModelLayers} layers)",
+                $"{Mib(r.FromPeakAnonBytes):F0} -> {Mib(r.ToPeakAnonBytes):F0}");
+        return table;
+    }
+
+    private static double Mib(long bytes) => bytes / (1024.0 * 1024);
+
+    private static JsonObject ToJson(IEnumerable<BenchResult> results, IEnumerable<BenchScalingRow> scaling) => new()
+    {
+        ["runs"] = new JsonArray(results.Select(r => (JsonNode)new JsonObject
         {
-            ["name"] = p.Name,
-            ["bytes"] = p.Bytes,
-            ["seconds"] = p.Seconds,
-            ["gb_per_s"] = p.GigabytesPerSecond,
-            ["ratio_to_raw_copy"] = p.RatioToRawCopy,
-            ["peak_rss_anon_bytes"] = p.PeakAnonBytes,
-            ["error"] = p.Error,
+            ["preset"] = r.Preset,
+            ["layers"] = r.Layers,
+            ["mtp"] = r.Mtp,
+            ["checkpoint_bytes"] = r.CheckpointBytes,
+            ["synthesis_seconds"] = r.SynthesisSeconds,
+            ["page_cache_dropped"] = r.PageCacheDropped,
+            ["phases"] = new JsonArray(r.Phases.Select(p => (JsonNode)new JsonObject
+            {
+                ["name"] = p.Name,
+                ["bytes"] = p.Bytes,
+                ["seconds"] = p.Seconds,
+                ["gb_per_s"] = p.GigabytesPerSecond,
+                ["ratio_to_raw_copy"] = p.RatioToRawCopy,
+                ["peak_rss_anon_bytes"] = p.PeakAnonBytes,
+                ["error"] = p.Error,
+                ["skipped"] = p.Skipped,
+            }).ToArray()),
         }).ToArray()),
-    }).ToArray());
+        ["scaling"] = new JsonArray(scaling.Select(s => (JsonNode)new JsonObject
+        {
+            ["preset"] = s.Preset,
+            ["phase"] = s.Phase,
+            ["from_layers"] = s.FromLayers,
+            ["to_layers"] = s.ToLayers,
+            ["bytes_ratio"] = s.BytesRatio,
+            ["time_ratio"] = s.TimeRatio,
+            ["time_per_byte_change"] = s.TimePerByteChange,
+            ["seconds_per_layer"] = s.SecondsPerLayer,
+            ["projected_full_model_seconds"] = s.ProjectedFullModelSeconds,
+            ["full_model_layers"] = s.FullModelLayers,
+            ["from_peak_rss_anon_bytes"] = s.FromPeakAnonBytes,
+            ["to_peak_rss_anon_bytes"] = s.ToPeakAnonBytes,
+        }).ToArray()),
+    };
 }
