@@ -23,23 +23,17 @@ internal static class InspectCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            if (MegatronInspectCommand.TryRun(parse, megatronPath, parse.GetValue(json), out var megatronExit)) return megatronExit;
-            ModelInspection inspection;
-            try
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
             {
-                inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
-            {
-                error.WriteLine($"inspect: {e.Message}");
-                return 1;
-            }
-            if (parse.GetValue(json))
-                output.WriteLine(ModelInspectionJson.ToJson(inspection).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else
-                WriteTables(inspection, output);
-            return 0;
+                if (parse.GetValue(megatronPath) is { } path) return MegatronInspectCommand.Run(path, asJson, output);
+                var inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
+                if (asJson)
+                    output.WriteLine(ModelInspectionJson.ToJson(inspection).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                else
+                    WriteTables(inspection, output);
+                return 0;
+            });
         });
         return command;
     }

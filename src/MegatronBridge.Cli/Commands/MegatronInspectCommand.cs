@@ -31,20 +31,13 @@ internal static class MegatronInspectCommand
         return megatronPath;
     }
 
-    /// <summary>Runs the Megatron inspection when --megatron-path was given.</summary>
-    public static bool TryRun(ParseResult parse, Option<DirectoryInfo?> megatronPath, bool asJson, out int exitCode)
+    /// <summary>Prints the inspection of the checkpoint at <paramref name="path"/>; failures are left to <see cref="CommandErrors"/>.</summary>
+    public static int Run(DirectoryInfo path, bool asJson, TextWriter output)
     {
-        exitCode = 0;
-        if (parse.GetValue(megatronPath) is not { } path) return false;
-        var output = parse.InvocationConfiguration.Output;
-        exitCode = CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
-        {
-            var info = MegatronCheckpointInspection.Inspect(path.FullName);
-            if (asJson) output.WriteLine(ToJson(info).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else WriteTables(info, output);
-            return 0;
-        });
-        return true;
+        var info = MegatronCheckpointInspection.Inspect(path.FullName);
+        if (asJson) output.WriteLine(ToJson(info).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        else WriteTables(info, output);
+        return 0;
     }
 
     public static JsonObject ToJson(MegatronCheckpointInfo info) => new()
