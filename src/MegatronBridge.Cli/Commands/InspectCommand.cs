@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Models;
 using MegatronBridge.Providers;
@@ -29,7 +28,7 @@ internal static class InspectCommand
                 if (parse.GetValue(megatronPath) is { } path) return MegatronInspectCommand.Run(path, asJson, output);
                 var inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
                 if (asJson)
-                    output.WriteLine(ModelInspectionJson.ToJson(inspection).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    JsonOutput.Write(output, ModelInspectionJson.ToJson(inspection));
                 else
                     WriteTables(inspection, output);
                 return 0;
