@@ -58,11 +58,11 @@ internal static class CompareCommand
     /// <summary>Bad input; 1 is taken by "outside tolerance".</summary>
     public const int InputErrorExitCode = 2;
 
-    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
+    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
     public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false) =>
         Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance, StreamLayers = streamLayers }, Console.Out, Console.Error);
 
-    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
+    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
     public static int Run(CompareOptions options, TextWriter output, TextWriter error) =>
         CommandErrors.Run("compare", error, () => Compare(options, output), InputErrorExitCode);
 
