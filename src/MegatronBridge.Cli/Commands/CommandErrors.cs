@@ -3,16 +3,18 @@ using System.Text.Json;
 namespace MegatronBridge.Cli.Commands;
 
 /// <summary>
-/// Turns the failures a user can cause (bad input, existing output, unsupported model) into a message and exit code 1.
-/// Anything else is a bug in megatron-bridge: it is reported as one, with its stack trace, and exit code 70
-/// (EX_SOFTWARE), never as an unexplained crash and never silently.
+/// Turns the failures a user can cause (bad input, existing output, unsupported model) into "&lt;command&gt;: message"
+/// and exit code 1 (or the command's own documented input-error code). Anything else is a bug in megatron-bridge: it
+/// is reported as one, with its stack trace, and exit code 70 (EX_SOFTWARE), never as an unexplained crash and never
+/// silently.
 /// </summary>
 internal static class CommandErrors
 {
     public const int InputErrorExitCode = 1;
     public const int InternalErrorExitCode = 70;
 
-    public static int Run(string command, TextWriter error, Func<int> body)
+    /// <param name="inputErrorExitCode">Exit code for a user-caused failure; compare and generate document 2 (their 1 means something else).</param>
+    public static int Run(string command, TextWriter error, Func<int> body, int inputErrorExitCode = InputErrorExitCode)
     {
         try
         {
@@ -21,7 +23,7 @@ internal static class CommandErrors
         catch (Exception e) when (IsInputError(e))
         {
             error.WriteLine($"{command}: {e.Message}");
-            return InputErrorExitCode;
+            return inputErrorExitCode;
         }
         catch (Exception e) when (e is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
         {

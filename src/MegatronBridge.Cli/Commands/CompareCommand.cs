@@ -55,61 +55,69 @@ internal static class CompareCommand
     }
 
     private const int GreedyTokensWithoutReference = 8;
+    /// <summary>Bad input; 1 is taken by "outside tolerance".</summary>
+    public const int InputErrorExitCode = 2;
 
-    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
+    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
     public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false) =>
         Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance, StreamLayers = streamLayers }, Console.Out, Console.Error);
 
-    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input.</summary>
-    public static int Run(CompareOptions options, TextWriter output, TextWriter error)
+    /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
+    public static int Run(CompareOptions options, TextWriter output, TextWriter error) =>
+        CommandErrors.Run("compare", error, () => Compare(options, output), InputErrorExitCode);
+
+    private static int Compare(CompareOptions options, TextWriter output)
     {
-        try
+        if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
+        if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
+        string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
+        bool haveReference = File.Exists(referencePath);
+        IReadOnlyList<ReferenceCase> cases;
+        if (haveReference)
         {
-            if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
-            if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
-            string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
-            bool haveReference = File.Exists(referencePath);
-            IReadOnlyList<ReferenceCase> cases;
-            if (haveReference)
-            {
-                if (options.InputIds is not null) throw new ArgumentException($"--input-ids is for comparing without a reference file, but {referencePath} exists");
-                cases = ReferenceOutputs.Load(referencePath);
-            }
-            else if (options.MegatronPath is not null && options.InputIds is not null)
-            {
-                // Inputs only: HF and Megatron are compared with each other.
-                cases = new[] { new ReferenceCase("input", GenerateCommand.ParseIds(options.InputIds), Array.Empty<float>(), new int[GreedyTokensWithoutReference], null, null) };
-            }
-            else
-            {
-                throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --input-ids)", referencePath);
-            }
-
-            var rows = new List<ComparisonRow>();
-            List<CaseComparison> hfResults;
-            using (var model = ReferenceModel.LoadHf(options.HfModel, options.StreamLayers))
-                hfResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
-            if (haveReference) rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
-
-            bool gdnModel = false;
-            if (options.MegatronPath is not null)
-            {
-                List<CaseComparison> megatronResults;
-                using (var model = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel, options.StreamLayers))
-                {
-                    gdnModel = model.Config.LinearAttentionLayers.Any(l => l);
-                    megatronResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
-                }
-                if (haveReference) rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
-                rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
-            }
-            return Report(rows, output, gdnModel);
+            if (options.InputIds is not null) throw new ArgumentException($"--input-ids is for comparing without a reference file, but {referencePath} exists");
+            cases = ReferenceOutputs.Load(referencePath);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or InvalidOperationException or FormatException or NotSupportedException)
+        else if (options.MegatronPath is not null && options.InputIds is not null)
         {
-            error.WriteLine($"compare: {e.Message}");
-            return 2;
+            // Inputs only: HF and Megatron are compared with each other.
+            cases = new[] { new ReferenceCase("input", GenerateCommand.ParseIds(options.InputIds), Array.Empty<float>(), new int[GreedyTokensWithoutReference], null, null) };
         }
+        else
+        {
+            throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --input-ids)", referencePath);
+        }
+
+        var rows = new List<ComparisonRow>();
+        List<CaseComparison> hfResults;
+        using (var model = ReferenceModel.LoadHf(options.HfModel, options.StreamLayers))
+        {
+            RequireVisionForImageCases(model, cases, referencePath);
+            hfResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
+        }
+        if (haveReference) rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
+
+        bool gdnModel = false;
+        if (options.MegatronPath is not null)
+        {
+            List<CaseComparison> megatronResults;
+            using (var model = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel, options.StreamLayers))
+            {
+                gdnModel = model.Config.LinearAttentionLayers.Any(l => l);
+                megatronResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
+            }
+            if (haveReference) rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
+            rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
+        }
+        return Report(rows, output, gdnModel);
+    }
+
+    /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
+    private static void RequireVisionForImageCases(ReferenceModel model, IReadOnlyList<ReferenceCase> cases, string referencePath)
+    {
+        if (model.Config.Vision is not null) return;
+        if (cases.FirstOrDefault(c => c.Image is not null) is { } imageCase)
+            throw new InvalidDataException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
     }
 
     private sealed record ComparisonRow(string What, CaseComparison Result, double Tolerance)

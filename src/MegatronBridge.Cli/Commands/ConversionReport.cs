@@ -1,4 +1,5 @@
 using System.Globalization;
+using MegatronBridge.Conversion.Checkpoints;
 using Spectre.Console;
 
 namespace MegatronBridge.Cli.Commands;
@@ -46,4 +47,11 @@ internal static class ConversionReport
 
     public static string Rate(long bytes, TimeSpan elapsed) =>
         elapsed.TotalSeconds > 0 ? Bytes((long)(bytes / elapsed.TotalSeconds)) + "/s" : "-";
+
+    /// <summary>The "time" row: seconds and throughput.</summary>
+    public static string Time(long bytes, TimeSpan elapsed) =>
+        elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + $" s ({Rate(bytes, elapsed)})";
+
+    /// <summary>The format as --format spells it (and as the JSON results report it).</summary>
+    public static string FormatName(MegatronFormat format) => format == MegatronFormat.Torch ? "torch" : "torch_dist";
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
@@ -36,20 +35,20 @@ internal static class ExportCommand
                 var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));
                 if (asJson)
                 {
-                    output.WriteLine(new JsonObject
+                    JsonOutput.Write(output, new JsonObject
                     {
                         ["hf_path"] = result.HfPath,
                         ["source"] = result.SourceFolder,
                         ["architecture"] = result.Architecture,
                         ["bridge"] = result.Bridge,
-                        ["format"] = result.Format == MegatronFormat.Torch ? "torch" : "torch_dist",
+                        ["format"] = ConversionReport.FormatName(result.Format),
                         ["language_only"] = result.LanguageOnly,
                         ["tensors"] = result.Tensors,
                         ["bytes"] = result.Bytes,
                         ["lossy_tensors"] = new JsonArray(result.LossyTensors.Select(n => (JsonNode)n).ToArray()),
                         ["skipped_keys"] = new JsonArray(result.SkippedKeys.Select(n => (JsonNode)n).ToArray()),
                         ["seconds"] = result.Elapsed.TotalSeconds,
-                    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    });
                 }
                 else
                 {
@@ -60,7 +59,7 @@ internal static class ExportCommand
                         ("source", result.SourceFolder + (result.Format == MegatronFormat.Torch ? " (legacy per-rank torch)" : " (torch_dist)")),
                         ("tensors", result.Tensors.ToString()),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
-                        ("time", $"{result.Elapsed.TotalSeconds:0.00} s ({ConversionReport.Rate(result.Bytes, result.Elapsed)})"),
+                        ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("not bit-exact", result.LossyTensors.Count == 0 ? "none" : $"{result.LossyTensors.Count} GDN output norm(s): bf16(bf16(w - 1) + 1)"),
                         ("skipped keys", result.SkippedKeys.Count == 0 ? "0" : $"{result.SkippedKeys.Count} (optimizer / rng / other training state)"),
                         ("written to", result.HfPath),

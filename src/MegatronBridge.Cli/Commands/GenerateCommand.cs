@@ -65,22 +65,18 @@ internal static class GenerateCommand
         return command;
     }
 
-    /// <summary>Exit code 0, or 2 on bad input (message on <paramref name="error"/>).</summary>
-    public static int Run(GenerateOptions options, TextWriter output, TextWriter error)
-    {
-        try
+    /// <summary>Bad input (documented as 2).</summary>
+    public const int InputErrorExitCode = 2;
+
+    /// <summary>Exit code 0, 2 on bad input, 70 on an internal error (message on <paramref name="error"/>).</summary>
+    public static int Run(GenerateOptions options, TextWriter output, TextWriter error) =>
+        CommandErrors.Run("generate", error, () =>
         {
             var result = Generate(options);
             output.WriteLine(string.Join(",", result.Generated));
             if (result.Text is not null) output.WriteLine("text: " + result.Text);
             return 0;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or InvalidOperationException or FormatException or NotSupportedException)
-        {
-            error.WriteLine($"generate: {e.Message}");
-            return 2;
-        }
-    }
+        }, InputErrorExitCode);
 
     /// <summary>The prompt ids the model saw (placeholders expanded), the new ids, and their text with a tokenizer.</summary>
     public sealed record Result(int[] PromptIds, int[] Generated, string? Text);
@@ -116,6 +112,7 @@ internal static class GenerateCommand
         else if (options.PixelValues is not null)
         {
             if (options.ImageGridThw.Count == 0) throw new ArgumentException("--pixel-values needs --image-grid-thw");
+            RequireVision(hfConfig);
             image = new ImageInput(ReadPixelValues(options.PixelValues), options.ImageGridThw.Select(ImageGrid.Parse).ToArray());
         }
         else if (options.ImageGridThw.Count > 0)
@@ -137,7 +134,7 @@ internal static class GenerateCommand
     /// </summary>
     private static (int[] Ids, ImageInput Image) ProcessImages(IReadOnlyList<string> images, int[] ids, HfConfig config, IReadOnlyList<string> assetFolders)
     {
-        if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
+        RequireVision(config);
         string processorFolder = assetFolders.FirstOrDefault(f => File.Exists(Path.Combine(f, "preprocessor_config.json")) || File.Exists(Path.Combine(f, "processor_config.json")))
             ?? throw new FileNotFoundException($"--image needs preprocessor_config.json in {string.Join(" or ", assetFolders)}");
         var batch = ImageProcessor.FromFolder(processorFolder).ProcessBatch(images);
@@ -147,6 +144,12 @@ internal static class GenerateCommand
         var expanded = PromptBuilder.ExpandImagePlaceholders(ids, batch.Grids, config);
         var grids = batch.Grids.Select(g => new ImageGrid(g.T, g.H, g.W)).ToArray();
         return (expanded.InputIds, new ImageInput(batch.PixelValues, grids));
+    }
+
+    /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
+    private static void RequireVision(HfConfig config)
+    {
+        if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
     }
 
     public static int[] ParseIds(string text)

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
@@ -46,18 +45,18 @@ internal static class ImportCommand
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 if (asJson)
                 {
-                    output.WriteLine(new JsonObject
+                    JsonOutput.Write(output, new JsonObject
                     {
                         ["megatron_path"] = result.MegatronPath,
                         ["iteration_folder"] = result.IterationFolder,
                         ["architecture"] = result.Architecture,
                         ["bridge"] = result.Bridge,
-                        ["format"] = result.Format == MegatronFormat.Torch ? "torch" : "torch_dist",
+                        ["format"] = ConversionReport.FormatName(result.Format),
                         ["parallel"] = new JsonObject { ["tp"] = result.Layout.Tp, ["pp"] = result.Layout.Pp, ["vpp"] = result.Layout.Vpp, ["ep"] = result.Layout.Ep, ["etp"] = result.Layout.Etp },
                         ["tensors"] = result.Tensors,
                         ["bytes"] = result.Bytes,
                         ["seconds"] = result.Elapsed.TotalSeconds,
-                    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    });
                 }
                 else
                 {
@@ -68,7 +67,7 @@ internal static class ImportCommand
                         ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
                         ("tensors", result.Tensors.ToString()),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
-                        ("time", $"{result.Elapsed.TotalSeconds:0.00} s ({ConversionReport.Rate(result.Bytes, result.Elapsed)})"),
+                        ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("checkpoint", result.MegatronPath),
                     });
                     output.WriteLine($"Megatron checkpoint written to {result.MegatronPath} (load it with --load {result.MegatronPath} --finetune, or --no-load-optim --no-load-rng)");

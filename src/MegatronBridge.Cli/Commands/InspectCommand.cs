@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Models;
 using MegatronBridge.Providers;
@@ -23,23 +22,17 @@ internal static class InspectCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            if (MegatronInspectCommand.TryRun(parse, megatronPath, parse.GetValue(json), out var megatronExit)) return megatronExit;
-            ModelInspection inspection;
-            try
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
             {
-                inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
-            {
-                error.WriteLine($"inspect: {e.Message}");
-                return 1;
-            }
-            if (parse.GetValue(json))
-                output.WriteLine(ModelInspectionJson.ToJson(inspection).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else
-                WriteTables(inspection, output);
-            return 0;
+                if (parse.GetValue(megatronPath) is { } path) return MegatronInspectCommand.Run(path, asJson, output);
+                var inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
+                if (asJson)
+                    JsonOutput.Write(output, ModelInspectionJson.ToJson(inspection));
+                else
+                    WriteTables(inspection, output);
+                return 0;
+            });
         });
         return command;
     }

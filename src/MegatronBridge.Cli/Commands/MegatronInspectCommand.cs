@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion.Checkpoints;
 using Spectre.Console;
@@ -31,20 +30,13 @@ internal static class MegatronInspectCommand
         return megatronPath;
     }
 
-    /// <summary>Runs the Megatron inspection when --megatron-path was given.</summary>
-    public static bool TryRun(ParseResult parse, Option<DirectoryInfo?> megatronPath, bool asJson, out int exitCode)
+    /// <summary>Prints the inspection of the checkpoint at <paramref name="path"/>; failures are left to <see cref="CommandErrors"/>.</summary>
+    public static int Run(DirectoryInfo path, bool asJson, TextWriter output)
     {
-        exitCode = 0;
-        if (parse.GetValue(megatronPath) is not { } path) return false;
-        var output = parse.InvocationConfiguration.Output;
-        exitCode = CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
-        {
-            var info = MegatronCheckpointInspection.Inspect(path.FullName);
-            if (asJson) output.WriteLine(ToJson(info).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else WriteTables(info, output);
-            return 0;
-        });
-        return true;
+        var info = MegatronCheckpointInspection.Inspect(path.FullName);
+        if (asJson) JsonOutput.Write(output, ToJson(info));
+        else WriteTables(info, output);
+        return 0;
     }
 
     public static JsonObject ToJson(MegatronCheckpointInfo info) => new()
@@ -52,7 +44,7 @@ internal static class MegatronInspectCommand
         ["folder"] = info.Folder,
         ["iteration"] = info.Iteration,
         ["release"] = info.IsRelease,
-        ["format"] = FormatName(info.Format),
+        ["format"] = ConversionReport.FormatName(info.Format),
         ["variant"] = info.Variant,
         ["checkpoint_version"] = info.CheckpointVersion,
         ["tensors"] = info.Tensors,
@@ -74,7 +66,7 @@ internal static class MegatronInspectCommand
         summary.HideHeaders();
         Row(summary, "folder", info.Folder);
         Row(summary, "iteration", info.IsRelease ? "release" : info.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "unknown");
-        Row(summary, "format", FormatName(info.Format));
+        Row(summary, "format", ConversionReport.FormatName(info.Format));
         Row(summary, "variant", info.Variant);
         Row(summary, "checkpoint_version", info.CheckpointVersion?.ToString(CultureInfo.InvariantCulture) ?? "none");
         Row(summary, "tensors", $"{info.Tensors} ({ConversionReport.Bytes(info.Bytes)})");
@@ -85,8 +77,6 @@ internal static class MegatronInspectCommand
         foreach (var g in info.Groups) keys.AddRow(Markup.Escape(KindName(g.Kind)), g.Count.ToString(CultureInfo.InvariantCulture), ConversionReport.Bytes(g.Bytes));
         console.Write(keys);
     }
-
-    private static string FormatName(MegatronFormat format) => format == MegatronFormat.Torch ? "torch" : "torch_dist";
 
     private static string KindName(CheckpointKeyKind kind) => kind switch
     {

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Tensors;
 using MegatronBridge.Verification;
@@ -33,7 +32,7 @@ internal static class VerifyCommand
                 var result = ConversionReport.WithProgress(output, "verify", asJson,
                     progress => CheckpointVerifier.Verify(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, progress,
                         languageOnly: parse.GetValue(languageOnly) ? true : null));
-                if (asJson) output.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                if (asJson) JsonOutput.Write(output, ToJson(result));
                 else WriteText(output, result);
                 foreach (var t in result.Differences.Take(MaxListed))
                     error.WriteLine($"verify: {result.MegatronFolder}: tensor '{t.Name}' differs from the HF mapping (first at byte {t.FirstDifference}; from {string.Join(", ", t.HfSources)}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})");
