@@ -41,8 +41,8 @@ internal static class ImportCommand
                     LanguageOnly = parse.GetValue(languageOnly),
                 };
                 bool asJson = parse.GetValue(json);
-                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", request.HfModel);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
+                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject

@@ -1,19 +1,16 @@
-using MegatronBridge.Formats.Safetensors;
-using MegatronBridge.Verification;
+using MegatronBridge.Conversion.Checkpoints;
 
 namespace MegatronBridge.Cli.Commands;
 
-/// <summary>Warns on stderr about NaN / Inf weights in an HF checkpoint; they are converted as they are.</summary>
+/// <summary>Warns on stderr about NaN / Inf weights an import found in the HF checkpoint; they are converted as they are.</summary>
 internal static class NonFiniteWarnings
 {
     private const int MaxListed = 20;
 
-    public static void Write(TextWriter error, string command, string hfFolder)
+    public static void Write(TextWriter error, string command, IReadOnlyList<NonFiniteTensor> found)
     {
-        using var checkpoint = SafetensorsCheckpoint.Open(hfFolder);
-        var found = NonFiniteScan.Scan(checkpoint);
-        foreach (var count in found.Take(MaxListed))
-            error.WriteLine($"{command}: warning: {checkpoint.FileOf(count.Tensor)}: tensor {count}; converted unchanged");
+        foreach (var tensor in found.Take(MaxListed))
+            error.WriteLine($"{command}: warning: {tensor.File}: tensor {tensor.Count}; converted unchanged");
         if (found.Count > MaxListed)
             error.WriteLine($"{command}: warning: {found.Count - MaxListed} more tensors hold NaN or Inf values");
     }

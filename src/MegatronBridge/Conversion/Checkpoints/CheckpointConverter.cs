@@ -7,6 +7,7 @@ using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
+using MegatronBridge.Verification;
 
 namespace MegatronBridge.Conversion.Checkpoints;
 
@@ -41,7 +42,14 @@ public sealed record ImportResult(
     ParallelLayout Layout,
     int Tensors,
     long Bytes,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>Source tensors holding NaN or Inf (converted unchanged), with the file each lives in.</summary>
+    public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = Array.Empty<NonFiniteTensor>();
+}
+
+/// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
+public sealed record NonFiniteTensor(string File, NonFiniteCount Count);
 
 public sealed record ExportRequest(string HfModel, string MegatronPath, string HfPath)
 {
@@ -79,14 +87,16 @@ public static class CheckpointConverter
         var clock = Stopwatch.StartNew();
         executor ??= new RecipeExecutor();
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
-        ITensorSource hf = checkpoint;
+        // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
+        var nonFinite = new NonFiniteTracker(checkpoint);
+        ITensorSource hf = nonFinite;
         BridgeRegistration bridge;
         ModelMapping mapping;
         if (request.LanguageOnly)
         {
             var config = HfConfig.LoadFromFolder(request.HfModel);
             var (lmBridge, provider) = BridgeRegistry.ForLanguageModelOnly(config);
-            hf = new LanguageModelOnly.View(checkpoint);
+            hf = new LanguageModelOnly.View(nonFinite);
             (bridge, mapping) = (lmBridge, BridgeMappings.Create(lmBridge, provider, hf.Tensors, request.HfModel));
         }
         else
@@ -116,7 +126,10 @@ public static class CheckpointConverter
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
-            count, bytes, clock.Elapsed);
+            count, bytes, clock.Elapsed)
+        {
+            NonFinite = nonFinite.Found().Select(c => new NonFiniteTensor(Path.Combine(request.HfModel, checkpoint.FileOf(c.Tensor)), c)).ToList(),
+        };
     }
 
     public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
