@@ -119,24 +119,24 @@ public sealed class TorchDistWriter
         foreach (var (rank, thread) in writers)
         {
             var fileName = DataFileNameOf(rank, thread);
-            using var data = new FileStream(Path.Combine(_directory, fileName), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+            var items = new List<(DcpStorageKey Key, PreparedTorchSave Item)>();
             if ((rank, thread) == (0, 0))
             {
                 foreach (var o in _entries.OfType<ObjectEntry>())
-                {
-                    var item = TorchSave.Prepare(o.Values);
-                    AddItem(metadata, new DcpStorageKey(o.Key, null, null), data, item, fileName);
-                }
+                    items.Add((new DcpStorageKey(o.Key, null, null), TorchSave.Prepare(o.Values)));
             }
             foreach (var t in tensorEntries)
             {
                 foreach (var c in t.Chunks.Where(c => c.WriterRank == rank && c.WriterThread == thread))
-                {
-                    var item = TorchSave.Prepare(new TorchTensorValue(t.DType, c.Sizes, c.WriteData));
-                    AddItem(metadata, new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), data, item, fileName);
-                }
+                    items.Add((new DcpStorageKey(t.Fqn, c.Offsets, c.StorageIndex), TorchSave.Prepare(new TorchTensorValue(t.DType, c.Sizes, c.WriteData))));
             }
-            data.Flush(flushToDisk: true);
+            long offset = 0;
+            foreach (var (key, item) in items)
+            {
+                metadata.StorageData.Add(new DcpStorageItem(key, new DcpStorageInfo(fileName, offset, item.Length)));
+                offset += item.Length;
+            }
+            WriteDataFile(Path.Combine(_directory, fileName), items.Select(i => i.Item).ToList(), offset);
         }
 
         if (CommonPt != null) TorchSave.WriteFile(Path.Combine(_directory, "common.pt"), CommonPt);
@@ -148,10 +148,46 @@ public sealed class TorchDistWriter
         return metadata;
     }
 
-    private static void AddItem(DcpMetadata metadata, DcpStorageKey key, FileStream data, PreparedTorchSave item, string fileName)
+    /// <summary>How many regions of a data file are written at the same time (each is sequential within itself).</summary>
+    public int ParallelRegions { get; set; } = BoundedParallel.DefaultDegree;
+
+    /// <summary>
+    /// Writes the items back to back. Every item's size is known before its data is produced, so the file is cut into
+    /// a few contiguous regions of about equal bytes, written at once, each by one sequential writer: the same bytes
+    /// as one writer, with the disk and the kernel's copies kept busy (memory: two executor buffers per region).
+    /// </summary>
+    private void WriteDataFile(string path, IReadOnlyList<PreparedTorchSave> items, long totalBytes)
     {
-        var offset = data.Position;
-        item.WriteTo(data);
-        metadata.StorageData.Add(new DcpStorageItem(key, new DcpStorageInfo(fileName, offset, item.Length)));
+        var regions = Regions(items, totalBytes, ParallelRegions);
+        using (var create = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None)) create.SetLength(totalBytes);
+        BoundedParallel.ForEach(regions, regions.Count, region =>
+        {
+            using var data = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1 << 20);
+            data.Position = region.Start;
+            for (int i = region.First; i < region.End; i++) items[i].WriteTo(data);
+            data.Flush(flushToDisk: true);
+        });
+    }
+
+    /// <summary>Contiguous runs of items, each holding about totalBytes / count bytes.</summary>
+    internal static List<(int First, int End, long Start)> Regions(IReadOnlyList<PreparedTorchSave> items, long totalBytes, int count)
+    {
+        var regions = new List<(int, int, long)>();
+        long target = Math.Max(1, (totalBytes + count - 1) / Math.Max(1, count));
+        int first = 0;
+        long start = 0, filled = 0;
+        for (int i = 0; i < items.Count; i++)
+        {
+            filled += items[i].Length;
+            if (filled >= target && regions.Count < count - 1)
+            {
+                regions.Add((first, i + 1, start));
+                start += filled;
+                first = i + 1;
+                filled = 0;
+            }
+        }
+        if (first < items.Count || regions.Count == 0) regions.Add((first, items.Count, start));
+        return regions;
     }
 }

@@ -1,0 +1,33 @@
+using System.Runtime.ExceptionServices;
+
+namespace MegatronBridge.Tensors;
+
+/// <summary>
+/// Runs independent writers (rank files, regions of a data file) a few at a time. A failure surfaces as the writer's
+/// own exception (an IOException for a full disk, an InvalidDataException naming the tensor), not as an
+/// AggregateException, so callers and the CLI report it like a sequential failure.
+/// </summary>
+public static class BoundedParallel
+{
+    /// <summary>The default number of writers at once: the cores, at most 4 (more only adds seeks on one disk).</summary>
+    public static int DefaultDegree => Math.Clamp(Environment.ProcessorCount, 1, 4);
+
+    public static void ForEach<T>(IReadOnlyList<T> items, int degree, Action<T> body)
+    {
+        if (items.Count == 0) return;
+        if (degree <= 1 || items.Count == 1)
+        {
+            foreach (var item in items) body(item);
+            return;
+        }
+        try
+        {
+            Parallel.ForEach(items, new ParallelOptions { MaxDegreeOfParallelism = degree }, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            throw; // unreachable
+        }
+    }
+}
