@@ -71,6 +71,7 @@ internal static class BenchCommand
             .AddColumn("phase").AddColumn(new TableColumn("GB").RightAligned()).AddColumn(new TableColumn("s").RightAligned())
             .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("x raw copy").RightAligned())
             .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
+        table.Caption("x raw copy: against the faster raw copy of the source, or for the legacy import (more bytes written than read) a raw copy of its output");
         foreach (var p in result.Phases)
         {
             if (p.Skipped is not null)
@@ -119,6 +120,7 @@ internal static class BenchCommand
                 ["seconds"] = p.Seconds,
                 ["gb_per_s"] = p.GigabytesPerSecond,
                 ["ratio_to_raw_copy"] = p.RatioToRawCopy,
+                ["baseline"] = p.Baseline,
                 ["peak_rss_anon_bytes"] = p.PeakAnonBytes,
                 ["error"] = p.Error,
                 ["skipped"] = p.Skipped,
