@@ -21,10 +21,11 @@ internal static class BenchCommand
         var noMtp = new Option<bool>("--no-mtp") { Description = "Leave out the MTP layer (a full MoE layer for the MoE presets), to fit a smaller disk." };
         var noLegacy = new Option<bool>("--no-legacy") { Description = "Skip the legacy torch import (it replicates every non-expert tensor on each expert rank)." };
         var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the synthetic checkpoints are written (needs room for about 2 copies).", DefaultValueFactory = _ => new DirectoryInfo(Path.GetTempPath()) };
+        var rounds = new Option<int>("--rounds") { Description = "Run every phase this many times, interleaved, and report medians (the disk's speed drifts).", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };
         var command = new Command("bench", "Synthesise a checkpoint with real shapes and time raw copy, import and export on it.");
-        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, workDir, json, keep }) command.Options.Add(o);
+        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, rounds, workDir, json, keep }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run("bench", parse.InvocationConfiguration.Error, () =>
         {
             string name = parse.GetValue(size)!;
@@ -37,7 +38,7 @@ internal static class BenchCommand
                 {
                     var options = new BenchOptions(parse.GetValue(workDir)!.FullName)
                     {
-                        Layers = count, Mtp = !parse.GetValue(noMtp), Legacy = !parse.GetValue(noLegacy), Keep = parse.GetValue(keep),
+                        Layers = count, Mtp = !parse.GetValue(noMtp), Legacy = !parse.GetValue(noLegacy), Rounds = parse.GetValue(rounds), Keep = parse.GetValue(keep),
                     };
                     var result = BenchRunner.Run(preset, options, asJson ? null : m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
                     results.Add(result);
@@ -66,12 +67,13 @@ internal static class BenchCommand
 
     private static IRenderable ToTable(BenchResult result)
     {
+        string rounds = result.Rounds > 1 ? $", median of {result.Rounds} rounds" : "";
         var table = new Table()
-            .Title($"{result.Preset}, {result.Layers} layer(s){(result.Mtp ? "" : " without MTP")}, {result.CheckpointBytes / 1e9:F2} GB of bf16" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
+            .Title($"{result.Preset}, {result.Layers} layer(s){(result.Mtp ? "" : " without MTP")}, {result.CheckpointBytes / 1e9:F2} GB of bf16{rounds}" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
             .AddColumn("phase").AddColumn(new TableColumn("GB").RightAligned()).AddColumn(new TableColumn("s").RightAligned())
             .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("x raw copy").RightAligned())
             .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
-        table.Caption("x raw copy: against the faster raw copy of the source, or for the legacy import (more bytes written than read) a raw copy of its output");
+        table.Caption("x raw copy: against the median raw copy of the source, or for the legacy import (more bytes written than read) a raw copy of its output");
         foreach (var p in result.Phases)
         {
             if (p.Skipped is not null)
@@ -79,11 +81,13 @@ internal static class BenchCommand
                 table.AddRow(Markup.Escape(p.Name), "-", "-", "-", "-", "[yellow]skipped[/]");
                 continue;
             }
-            table.AddRow(Markup.Escape(p.Name), $"{p.Bytes / 1e9:F2}", $"{p.Seconds:F2}", $"{p.GigabytesPerSecond:F2}",
+            string seconds = p.Rounds > 1 && p.Error is null ? $"{p.Seconds:F2} ({p.FastestSeconds:F1}-{p.SlowestSeconds:F1})" : $"{p.Seconds:F2}";
+            table.AddRow(Markup.Escape(p.Name + (p.Note is null ? "" : " *")), $"{p.Bytes / 1e9:F2}", seconds, $"{p.GigabytesPerSecond:F2}",
                 p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{Mib(p.PeakAnonBytes):F0}" : "[red]failed[/]");
         }
         var notes = result.Phases.Where(p => p.Error is not null).Select(p => new Markup($"[red]{Markup.Escape(p.Name)}:[/] {Markup.Escape(p.Error!)}"))
-            .Concat(result.Phases.Where(p => p.Skipped is not null).Select(p => new Markup($"[yellow]{Markup.Escape(p.Name)} skipped:[/] {Markup.Escape(p.Skipped!)}")));
+            .Concat(result.Phases.Where(p => p.Skipped is not null).Select(p => new Markup($"[yellow]{Markup.Escape(p.Name)} skipped:[/] {Markup.Escape(p.Skipped!)}")))
+            .Concat(result.Phases.Where(p => p.Note is not null).Select(p => new Markup($"* {Markup.Escape(p.Name)}: {Markup.Escape(p.Note!)}")));
         return new Rows(new IRenderable[] { table }.Concat(notes));
     }
 
@@ -111,6 +115,8 @@ internal static class BenchCommand
             ["layers"] = r.Layers,
             ["mtp"] = r.Mtp,
             ["checkpoint_bytes"] = r.CheckpointBytes,
+            ["rounds"] = r.Rounds,
+            ["raw_copy_gb_per_s"] = r.RawCopyGigabytesPerSecond,
             ["synthesis_seconds"] = r.SynthesisSeconds,
             ["page_cache_dropped"] = r.PageCacheDropped,
             ["phases"] = new JsonArray(r.Phases.Select(p => (JsonNode)new JsonObject
@@ -118,12 +124,15 @@ internal static class BenchCommand
                 ["name"] = p.Name,
                 ["bytes"] = p.Bytes,
                 ["seconds"] = p.Seconds,
+                ["fastest_seconds"] = p.FastestSeconds,
+                ["slowest_seconds"] = p.SlowestSeconds,
                 ["gb_per_s"] = p.GigabytesPerSecond,
                 ["ratio_to_raw_copy"] = p.RatioToRawCopy,
                 ["baseline"] = p.Baseline,
                 ["peak_rss_anon_bytes"] = p.PeakAnonBytes,
                 ["error"] = p.Error,
                 ["skipped"] = p.Skipped,
+                ["note"] = p.Note,
             }).ToArray()),
         }).ToArray()),
         ["scaling"] = new JsonArray(scaling.Select(s => (JsonNode)new JsonObject

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
@@ -11,10 +12,15 @@ public sealed record BenchOptions(string WorkDir)
     /// <summary>Keep the real config's MTP layer (a full MoE layer for the MoE presets); off to fit a smaller disk.</summary>
     public bool Mtp { get; init; } = true;
     public bool Legacy { get; init; } = true;
+    /// <summary>How many times every phase runs, interleaved; times are medians (a noisy disk needs several).</summary>
+    public int Rounds { get; init; } = 1;
     public bool Keep { get; init; }
 }
 
-/// <summary>One timed phase: bytes moved (source tensor bytes), time, throughput, ratio to the raw copy, peak RssAnon.</summary>
+/// <summary>
+/// One phase: bytes moved (source tensor bytes, or bytes written for the legacy import), median time over the rounds
+/// (with the fastest and slowest), throughput, ratio to its raw-copy baseline, peak RssAnon over the rounds.
+/// </summary>
 public sealed record BenchPhase(string Name, long Bytes, double Seconds, long PeakAnonBytes, string? Error)
 {
     public double GigabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1e9 : 0;
@@ -24,14 +30,20 @@ public sealed record BenchPhase(string Name, long Bytes, double Seconds, long Pe
     public bool Succeeded => Error is null && Skipped is null;
     /// <summary>Which raw copy the ratio divides by (null for the raw copies themselves).</summary>
     public string? Baseline { get; init; }
+    /// <summary>How the phase ran differently from its name (e.g. export from a config-only --hf-model).</summary>
+    public string? Note { get; init; }
+    public int Rounds { get; init; } = 1;
+    public double FastestSeconds { get; init; }
+    public double SlowestSeconds { get; init; }
 }
 
 public sealed record BenchResult(string Preset, int Layers, bool Mtp, long CheckpointBytes, double SynthesisSeconds, bool PageCacheDropped, IReadOnlyList<BenchPhase> Phases)
 {
     /// <summary>Decoder layers of the real model (what the scaling projection extrapolates to).</summary>
     public int FullModelLayers { get; init; }
-    /// <summary>The baseline the ratios divide by: the faster of the two raw copies.</summary>
+    /// <summary>The baseline most ratios divide by: the median of the raw copies of the source.</summary>
     public double RawCopyGigabytesPerSecond { get; init; }
+    public int Rounds { get; init; } = 1;
 }
 
 /// <summary>
@@ -42,14 +54,17 @@ public sealed record BenchResult(string Preset, int Layers, bool Mtp, long Check
 /// </summary>
 public static class BenchRunner
 {
-    private const string FirstCopyName = "raw copy (first)";
-    private const string LastCopyName = "raw copy (last)";
-    private const string LegacyCopyName = "raw copy of the legacy output";
+    public const string FirstCopyName = "raw copy (first)";
+    public const string LastCopyName = "raw copy (last)";
+    public const string LegacyCopyName = "raw copy of the legacy output";
+    public const string ExportName = "export torch_dist -> HF";
+    private const string ConfigOnlyNote = "config-only --hf-model (no room for a third copy: the source weights were deleted first)";
     private const double DiskMargin = 1.03;
     private const long DiskSlackBytes = 1L << 30;
 
     public static BenchResult Run(BenchPreset preset, BenchOptions options, Action<string>? log = null)
     {
+        if (options.Rounds < 1) throw new ArgumentException("--rounds must be at least 1");
         var full = preset.LoadConfig();
         var config = BenchPreset.CutLayers(full, options.Layers);
         if (!options.Mtp && config["text_config"] is JsonObject text) text["mtp_num_hidden_layers"] = 0L;
@@ -70,21 +85,32 @@ public static class BenchRunner
         try
         {
             string hf = Path.Combine(root, "hf");
-            log?.Invoke($"{preset.Name}: synthesising {options.Layers} layer(s){(options.Mtp ? "" : " without MTP")}, {checkpointBytes / 1e9:F1} GB, in {hf}");
-            var synth = Stopwatch.StartNew();
-            long bytes = BenchSynthesizer.Write(config, hf);
-            synth.Stop();
+            bool moe = config["text_config"]?["num_experts"] is not null;
+            int tp = LegacyTensorParallel(config);
+            int ep = moe ? 8 : 1;
+            string legacyName = $"import torch TP{tp}{(moe ? $" EP{ep}" : "")}";
+            long legacyBytes = LegacyBytes(tensors, ep);
+            string rawCopy = Path.Combine(root, "raw-copy");
+            string legacy = Path.Combine(root, "torch-legacy");
+            string dist = Path.Combine(root, "torch-dist");
+            string export = Path.Combine(root, "hf-export");
+            string configOnly = Path.Combine(root, "hf-config");
 
             bool dropped = true;
-            var phases = new List<BenchPhase>();
+            double synthesisSeconds = 0;
+            var samples = new List<BenchPhase>();
             void Skip(string name, string why)
             {
+                if (samples.Any(s => s.Name == name)) return;
                 log?.Invoke($"{preset.Name}: {name} skipped: {why}");
-                phases.Add(new BenchPhase(name, 0, 0, 0, null) { Skipped = why });
+                samples.Add(new BenchPhase(name, 0, 0, 0, null) { Skipped = why });
             }
-            BenchPhase Measure(string name, Func<long> action)
+            BenchPhase Measure(string name, Func<long> action, string? note = null)
             {
+                // Each phase starts from the same place: dirty pages on disk, page cache and managed heap emptied.
                 dropped &= PageCache.SyncAndDrop();
+                GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 log?.Invoke($"{preset.Name}: {name}");
                 using var sampler = MemorySampler.Start();
                 var clock = Stopwatch.StartNew();
@@ -99,84 +125,129 @@ public static class BenchRunner
                 PageCache.Sync();
                 clock.Stop();
                 sampler.Dispose();
-                var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error);
-                phases.Add(phase);
+                var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note };
+                samples.Add(phase);
                 return phase;
             }
 
-            // The disk's speed drifts (host-side caching of a virtual disk, other tenants): the raw copy of the source
-            // runs first and last, and the faster of the two is the baseline, so the ratios are conservative.
-            string rawCopy = Path.Combine(root, "raw-copy");
-            Measure(FirstCopyName, () => RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf));
-            DeleteQuietly(rawCopy);
-
-            bool moe = config["text_config"]?["num_experts"] is not null;
-            int tp = LegacyTensorParallel(config);
-            int ep = moe ? 8 : 1;
-            string legacyName = $"import torch TP{tp}{(moe ? $" EP{ep}" : "")}";
-            long legacyNeed = Needed(LegacyBytes(tensors, ep));
-            if (!options.Legacy) Skip(legacyName, "--no-legacy");
-            else if (FreeBytes(root) < legacyNeed)
-                Skip(legacyName, $"its {LegacyBytes(tensors, ep) / 1e9:F1} GB (every non-expert tensor on each of the {ep} expert ranks) do not fit the {FreeBytes(root) / 1e9:F1} GB free");
-            else
+            for (int round = 1; round <= options.Rounds; round++)
             {
-                string legacy = Path.Combine(root, "torch-legacy");
-                var layout = new ParallelLayout(tp: tp, ep: ep);
-                var imported = Measure(legacyName, () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
-                // The legacy output is several times the source (replicas): its fair baseline is a raw copy of those
-                // same bytes, since a long write runs slower than a short one on disks with a write cache.
-                if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
-                    Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
-                DeleteQuietly(rawCopy);
-                DeleteQuietly(legacy);
-            }
-
-            string dist = Path.Combine(root, "torch-dist");
-            Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
-
-            string export = Path.Combine(root, "hf-export");
-            if (FreeBytes(root) >= Needed(checkpointBytes))
-                Measure("export torch_dist -> HF", () => CheckpointConverter.Export(new ExportRequest(hf, dist, export)).Bytes);
-            else
-            {
-                // No room for a third copy: export the way a user without the original weights does, from config.json alone.
-                string configOnly = Path.Combine(root, "hf-config");
-                Directory.CreateDirectory(configOnly);
-                File.Copy(Path.Combine(hf, "config.json"), Path.Combine(configOnly, "config.json"));
-                DeleteQuietly(hf);
-                log?.Invoke($"{preset.Name}: no room for a third copy; the source weights are deleted and export reads a config-only --hf-model");
-                Measure("export torch_dist -> HF (config-only --hf-model)", () => CheckpointConverter.Export(new ExportRequest(configOnly, dist, export)).Bytes);
-            }
-
-            DeleteQuietly(export);
-            // In config-only mode the source is gone; the torch_dist checkpoint holds the same tensor bytes.
-            string again = Directory.Exists(hf) ? hf : dist;
-            Measure(LastCopyName, () => again == hf ? RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf) : RawCopy.CopyFolder(dist, rawCopy));
-            DeleteQuietly(rawCopy);
-
-            double rawRate = phases.Where(p => p.Name is FirstCopyName or LastCopyName && p.Succeeded).Select(p => p.GigabytesPerSecond).DefaultIfEmpty(0).Max();
-            var legacyCopy = phases.FirstOrDefault(p => p.Name == LegacyCopyName && p.Succeeded);
-            var withRatios = phases.Select(p =>
-            {
-                bool ownBaseline = p.Name == legacyName && legacyCopy is not null;
-                double baseline = ownBaseline ? legacyCopy!.GigabytesPerSecond : rawRate;
-                return p with
+                if (!Directory.Exists(hf))
                 {
-                    RatioToRawCopy = baseline > 0 && p.Succeeded ? p.GigabytesPerSecond / baseline : null,
-                    Baseline = p.Name.StartsWith("raw copy", StringComparison.Ordinal) ? null : ownBaseline ? LegacyCopyName : "faster source raw copy",
-                };
-            }).ToList();
+                    log?.Invoke($"{preset.Name}: synthesising {options.Layers} layer(s){(options.Mtp ? "" : " without MTP")}, {checkpointBytes / 1e9:F1} GB, in {hf}");
+                    var synth = Stopwatch.StartNew();
+                    BenchSynthesizer.Write(config, hf);
+                    synthesisSeconds += synth.Elapsed.TotalSeconds;
+                }
+                if (options.Rounds > 1) log?.Invoke($"{preset.Name}: round {round} of {options.Rounds}");
+
+                // The disk's speed drifts (host-side caching of a virtual disk, other tenants): the source is raw-copied
+                // first and last in every round, and conversions are compared with the median of those copies.
+                Measure(FirstCopyName, () => RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf));
+                DeleteQuietly(rawCopy);
+
+                if (!options.Legacy) Skip(legacyName, "--no-legacy");
+                else if (FreeBytes(root) < Needed(legacyBytes))
+                    Skip(legacyName, $"its {legacyBytes / 1e9:F1} GB (every non-expert tensor on each of the {ep} expert ranks) do not fit the {FreeBytes(root) / 1e9:F1} GB free");
+                else
+                {
+                    var layout = new ParallelLayout(tp: tp, ep: ep);
+                    var imported = Measure(legacyName, () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
+                    // The legacy output is several times the source (replicas): its fair baseline is a raw copy of those
+                    // same bytes, since a long write runs slower than a short one on disks with a write cache.
+                    if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
+                        Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
+                    DeleteQuietly(rawCopy);
+                    DeleteQuietly(legacy);
+                }
+
+                Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
+
+                if (FreeBytes(root) >= Needed(checkpointBytes))
+                    Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(hf, dist, export)).Bytes);
+                else
+                {
+                    // No room for a third copy: export the way a user without the original weights does, from config.json alone.
+                    Directory.CreateDirectory(configOnly);
+                    File.Copy(Path.Combine(hf, "config.json"), Path.Combine(configOnly, "config.json"), overwrite: true);
+                    DeleteQuietly(hf);
+                    log?.Invoke($"{preset.Name}: no room for a third copy; the source weights are deleted and export reads a config-only --hf-model");
+                    Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(configOnly, dist, export)).Bytes, ConfigOnlyNote);
+                }
+                DeleteQuietly(export);
+
+                // In config-only mode the source is gone; the torch_dist checkpoint holds the same tensor bytes.
+                bool sourceKept = Directory.Exists(hf);
+                Measure(LastCopyName, () => sourceKept ? RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf) : RawCopy.CopyFolder(dist, rawCopy),
+                    sourceKept ? null : "of the torch_dist checkpoint (the source was deleted for the export)");
+                DeleteQuietly(rawCopy);
+                DeleteQuietly(dist);
+            }
+
+            var phases = Summarise(samples, legacyName);
             int fullLayers = (full["text_config"]?["num_hidden_layers"]?.GetValue<int>()) ?? options.Layers;
-            return new BenchResult(preset.Name, options.Layers, options.Mtp, bytes, synth.Elapsed.TotalSeconds, dropped, withRatios)
+            return new BenchResult(preset.Name, options.Layers, options.Mtp, checkpointBytes, synthesisSeconds, dropped, phases)
             {
                 FullModelLayers = fullLayers,
-                RawCopyGigabytesPerSecond = rawRate,
+                RawCopyGigabytesPerSecond = SourceCopyRate(samples),
+                Rounds = options.Rounds,
             };
         }
         finally
         {
             if (!options.Keep) DeleteQuietly(root);
         }
+    }
+
+    /// <summary>The median throughput of the raw copies of the source (first and last of every round).</summary>
+    private static double SourceCopyRate(IEnumerable<BenchPhase> samples) =>
+        Median(samples.Where(p => p.Name is FirstCopyName or LastCopyName && p.Succeeded).Select(p => p.GigabytesPerSecond).ToList());
+
+    /// <summary>One row per phase name, in first-run order: median time, fastest and slowest, peak memory, ratio.</summary>
+    internal static List<BenchPhase> Summarise(IReadOnlyList<BenchPhase> samples, string legacyName)
+    {
+        double sourceRate = SourceCopyRate(samples);
+        var rows = new List<BenchPhase>();
+        foreach (var group in samples.GroupBy(p => p.Name))
+        {
+            var runs = group.ToList();
+            var failed = runs.FirstOrDefault(p => p.Error is not null);
+            var skipped = runs.FirstOrDefault(p => p.Skipped is not null);
+            if (failed is not null || skipped is not null)
+            {
+                rows.Add((failed ?? skipped)! with { Rounds = runs.Count });
+                continue;
+            }
+            var seconds = runs.Select(p => p.Seconds).ToList();
+            rows.Add(runs[0] with
+            {
+                Seconds = Median(seconds),
+                FastestSeconds = seconds.Min(),
+                SlowestSeconds = seconds.Max(),
+                PeakAnonBytes = runs.Max(p => p.PeakAnonBytes),
+                Rounds = runs.Count,
+            });
+        }
+        var legacyCopy = rows.FirstOrDefault(p => p.Name == LegacyCopyName && p.Succeeded);
+        return rows.Select(p =>
+        {
+            bool isCopy = p.Name.StartsWith("raw copy", StringComparison.Ordinal);
+            bool ownBaseline = p.Name == legacyName && legacyCopy is not null;
+            double baseline = ownBaseline ? legacyCopy!.GigabytesPerSecond : sourceRate;
+            return p with
+            {
+                RatioToRawCopy = baseline > 0 && p.Succeeded ? p.GigabytesPerSecond / baseline : null,
+                Baseline = isCopy ? null : ownBaseline ? LegacyCopyName : "median raw copy of the source",
+            };
+        }).ToList();
+    }
+
+    private static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return 0;
+        var sorted = values.Order().ToList();
+        int mid = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
     /// <summary>TP 8 where the model's query groups allow it (the 35B-A3B has 2 KV heads), else the largest that splits them.</summary>
