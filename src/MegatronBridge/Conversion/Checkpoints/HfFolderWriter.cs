@@ -34,15 +34,39 @@ public static class HfFolderWriter
             : SafetensorsShardPlan.BySize(metas, maxShardBytes ?? ShardSize.Parse("5GB"));
         using (var writer = SafetensorsCheckpointWriter.Create(folder, plan))
         {
-            foreach (var recipe in recipes)
+            // Every tensor's place in its file is fixed by the plan, so a few runs of tensors are produced at once,
+            // each in order (bytes identical to one producer; memory: two executor buffers per run).
+            BoundedParallel.ForEach(ContiguousRuns(recipes, BoundedParallel.DefaultDegree), BoundedParallel.DefaultDegree, run =>
             {
-                var sink = writer.Sink(recipe.Output.Name);
-                executor.Execute(recipe, megatron, sink);
-                progress?.Add(recipe.Output.ByteLength);
-            }
+                foreach (var recipe in run)
+                {
+                    executor.Execute(recipe, megatron, writer.Sink(recipe.Output.Name));
+                    progress?.Add(recipe.Output.ByteLength);
+                }
+            });
             writer.Commit();
         }
         CopySideFiles(originalFolder, folder);
+    }
+
+    /// <summary>Consecutive runs of recipes holding about equal bytes, at most <paramref name="count"/>.</summary>
+    internal static List<List<TensorRecipe>> ContiguousRuns(IReadOnlyList<TensorRecipe> recipes, int count)
+    {
+        long total = recipes.Sum(r => r.Output.ByteLength);
+        long target = Math.Max(1, (total + count - 1) / Math.Max(1, count));
+        var runs = new List<List<TensorRecipe>> { new() };
+        long filled = 0;
+        foreach (var recipe in recipes)
+        {
+            if (filled >= target && runs.Count < count)
+            {
+                runs.Add(new List<TensorRecipe>());
+                filled = 0;
+            }
+            runs[^1].Add(recipe);
+            filled += recipe.Output.ByteLength;
+        }
+        return runs;
     }
 
     public static IReadOnlyList<string> CopySideFiles(string from, string to)

@@ -179,10 +179,15 @@ public sealed class SafetensorsWriter : IDisposable
 
     private void Write(int index, long byteOffset, ReadOnlySpan<byte> data)
     {
-        lock (_gate) WriteLocked(index, byteOffset, data);
+        long directAt;
+        lock (_gate) directAt = WriteLocked(index, byteOffset, data);
+        // Large blocks go to disk outside the lock, so producers of different tensors write at the same time
+        // (their byte ranges are disjoint: the accounting above rejects overlaps).
+        if (directAt >= 0) RandomAccess.Write(_handle, data, directAt);
     }
 
-    private void WriteLocked(int index, long byteOffset, ReadOnlySpan<byte> data)
+    /// <summary>Accounts for the bytes and merges small writes; returns the file offset the caller must write a large block at, or -1.</summary>
+    private long WriteLocked(int index, long byteOffset, ReadOnlySpan<byte> data)
     {
         ThrowIfClosed();
         var entry = Layout.Entries[index];
@@ -192,25 +197,22 @@ public sealed class SafetensorsWriter : IDisposable
         if (_written[index] + data.Length > length)
             throw new InvalidOperationException($"{Path}: tensor '{entry.Meta.Name}' received more than its {length} bytes (overlapping writes)");
         _written[index] += data.Length;
-        if (data.IsEmpty) return;
+        if (data.IsEmpty) return -1;
 
         long at = Layout.DataOffset + entry.DataStart + byteOffset;
         if (_pendingLength > 0 && at == _pendingStart + _pendingLength && _pendingLength + data.Length <= _bufferBytes)
         {
             data.CopyTo(_pending.AsSpan(_pendingLength));
             _pendingLength += data.Length;
-            return;
+            return -1;
         }
         FlushPending(releaseBuffer: false);
-        if (data.Length >= _bufferBytes / 2)
-        {
-            RandomAccess.Write(_handle, data, at);
-            return;
-        }
+        if (data.Length >= _bufferBytes / 2) return at;
         _pending ??= ArrayPool<byte>.Shared.Rent(_bufferBytes);
         data.CopyTo(_pending);
         _pendingStart = at;
         _pendingLength = data.Length;
+        return -1;
     }
 
     private void FlushPending(bool releaseBuffer = true)
