@@ -36,12 +36,14 @@ public static class HfFolderWriter
         {
             // Every tensor's place in its file is fixed by the plan, so a few runs of tensors are produced at once,
             // each in order (bytes identical to one producer; memory: two executor buffers per run).
-            BoundedParallel.ForEach(ContiguousRuns(recipes, BoundedParallel.DefaultDegree), BoundedParallel.DefaultDegree, run =>
+            int degree = BoundedParallel.DefaultDegree;
+            var runs = ContiguousRuns(Slices(recipes, SliceBytes), s => s.Recipe.Output.ByteLength, degree);
+            BoundedParallel.ForEach(runs, degree, run =>
             {
-                foreach (var recipe in run)
+                foreach (var slice in run)
                 {
-                    executor.Execute(recipe, megatron, writer.Sink(recipe.Output.Name));
-                    progress?.Add(recipe.Output.ByteLength);
+                    executor.Execute(slice.Recipe, megatron, new OffsetSink(writer.Sink(slice.Tensor), slice.ByteOffset));
+                    progress?.Add(slice.Recipe.Output.ByteLength);
                 }
             });
             writer.Commit();
@@ -49,24 +51,67 @@ public static class HfFolderWriter
         CopySideFiles(originalFolder, folder);
     }
 
-    /// <summary>Consecutive runs of recipes holding about equal bytes, at most <paramref name="count"/>.</summary>
-    internal static List<List<TensorRecipe>> ContiguousRuns(IReadOnlyList<TensorRecipe> recipes, int count)
+    /// <summary>Tensors larger than this are produced in row slices, so one huge tensor (packed experts) does not leave one producer alone.</summary>
+    internal static long SliceBytes { get; set; } = 256L << 20; // tests lower it to slice tiny fixtures
+
+    /// <summary>Rows of one output tensor, written at <see cref="ByteOffset"/> of it.</summary>
+    internal sealed record TensorSlice(TensorRecipe Recipe, string Tensor, long ByteOffset);
+
+    /// <summary>Every recipe as one slice, or as row slices of about <paramref name="sliceBytes"/> where its pieces allow it.</summary>
+    internal static List<TensorSlice> Slices(IReadOnlyList<TensorRecipe> recipes, long sliceBytes)
     {
-        long total = recipes.Sum(r => r.Output.ByteLength);
-        long target = Math.Max(1, (total + count - 1) / Math.Max(1, count));
-        var runs = new List<List<TensorRecipe>> { new() };
-        long filled = 0;
+        var slices = new List<TensorSlice>();
         foreach (var recipe in recipes)
+        {
+            var output = recipe.Output;
+            long rows = output.Shape.Rank == 0 ? 1 : output.Shape[0];
+            long rowBytes = rows > 0 ? output.ByteLength / rows : 0;
+            if (output.ByteLength <= sliceBytes || rows < 2 || rowBytes == 0)
+            {
+                slices.Add(new TensorSlice(recipe, output.Name, 0));
+                continue;
+            }
+            long perSlice = Math.Max(1, sliceBytes / rowBytes);
+            var parts = new List<TensorSlice>();
+            try
+            {
+                for (long start = 0; start < rows; start += perSlice)
+                    parts.Add(new TensorSlice(recipe.NarrowRows(start, Math.Min(perSlice, rows - start)), output.Name, start * rowBytes));
+            }
+            catch (NotSupportedException)
+            {
+                // Pieces that do not keep the output's row layout: produced whole.
+                parts = [new TensorSlice(recipe, output.Name, 0)];
+            }
+            slices.AddRange(parts);
+        }
+        return slices;
+    }
+
+    /// <summary>Consecutive runs of items holding about equal bytes, at most <paramref name="count"/>.</summary>
+    internal static List<List<T>> ContiguousRuns<T>(IReadOnlyList<T> items, Func<T, long> bytes, int count)
+    {
+        long total = items.Sum(bytes);
+        long target = Math.Max(1, (total + count - 1) / Math.Max(1, count));
+        var runs = new List<List<T>> { new() };
+        long filled = 0;
+        foreach (var item in items)
         {
             if (filled >= target && runs.Count < count)
             {
-                runs.Add(new List<TensorRecipe>());
+                runs.Add(new List<T>());
                 filled = 0;
             }
-            runs[^1].Add(recipe);
-            filled += recipe.Output.ByteLength;
+            runs[^1].Add(item);
+            filled += bytes(item);
         }
         return runs;
+    }
+
+    /// <summary>Shifts a slice's writes to its place in the whole tensor.</summary>
+    private sealed class OffsetSink(ITensorSink inner, long offset) : ITensorSink
+    {
+        public void Write(long byteOffset, ReadOnlySpan<byte> data) => inner.Write(offset + byteOffset, data);
     }
 
     public static IReadOnlyList<string> CopySideFiles(string from, string to)
