@@ -30,4 +30,27 @@ public static class BoundedParallel
             throw; // unreachable
         }
     }
+
+    /// <summary>
+    /// Consecutive runs of <paramref name="items"/> holding about equal bytes, at most <paramref name="count"/>
+    /// (a run closes once it holds its share): work for that many writers that each stay sequential.
+    /// </summary>
+    public static List<List<T>> ContiguousRuns<T>(IReadOnlyList<T> items, Func<T, long> bytes, int count)
+    {
+        long total = items.Sum(bytes);
+        long target = Math.Max(1, (total + count - 1) / Math.Max(1, count));
+        var runs = new List<List<T>> { new() };
+        long filled = 0;
+        foreach (var item in items)
+        {
+            if (filled >= target && runs.Count < count)
+            {
+                runs.Add(new List<T>());
+                filled = 0;
+            }
+            runs[^1].Add(item);
+            filled += bytes(item);
+        }
+        return runs;
+    }
 }

@@ -37,7 +37,7 @@ public static class HfFolderWriter
             // Every tensor's place in its file is fixed by the plan, so a few runs of tensors are produced at once,
             // each in order (bytes identical to one producer; memory: two executor buffers per run).
             int degree = BoundedParallel.DefaultDegree;
-            var runs = ContiguousRuns(Slices(recipes, SliceBytes), s => s.Recipe.Output.ByteLength, degree);
+            var runs = BoundedParallel.ContiguousRuns(Slices(recipes, SliceBytes), s => s.Recipe.Output.ByteLength, degree);
             BoundedParallel.ForEach(runs, degree, run =>
             {
                 foreach (var slice in run)
@@ -86,26 +86,6 @@ public static class HfFolderWriter
             slices.AddRange(parts);
         }
         return slices;
-    }
-
-    /// <summary>Consecutive runs of items holding about equal bytes, at most <paramref name="count"/>.</summary>
-    internal static List<List<T>> ContiguousRuns<T>(IReadOnlyList<T> items, Func<T, long> bytes, int count)
-    {
-        long total = items.Sum(bytes);
-        long target = Math.Max(1, (total + count - 1) / Math.Max(1, count));
-        var runs = new List<List<T>> { new() };
-        long filled = 0;
-        foreach (var item in items)
-        {
-            if (filled >= target && runs.Count < count)
-            {
-                runs.Add(new List<T>());
-                filled = 0;
-            }
-            runs[^1].Add(item);
-            filled += bytes(item);
-        }
-        return runs;
     }
 
     /// <summary>Shifts a slice's writes to its place in the whole tensor.</summary>

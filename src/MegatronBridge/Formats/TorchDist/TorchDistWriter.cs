@@ -158,36 +158,20 @@ public sealed class TorchDistWriter
     /// </summary>
     private void WriteDataFile(string path, IReadOnlyList<PreparedTorchSave> items, long totalBytes)
     {
-        var regions = Regions(items, totalBytes, ParallelRegions);
+        var regions = new List<(long Start, List<PreparedTorchSave> Items)>();
+        long start = 0;
+        foreach (var run in BoundedParallel.ContiguousRuns(items, i => i.Length, ParallelRegions))
+        {
+            regions.Add((start, run));
+            start += run.Sum(i => i.Length);
+        }
         using (var create = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None)) create.SetLength(totalBytes);
         BoundedParallel.ForEach(regions, regions.Count, region =>
         {
             using var data = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1 << 20);
             data.Position = region.Start;
-            for (int i = region.First; i < region.End; i++) items[i].WriteTo(data);
+            foreach (var item in region.Items) item.WriteTo(data);
             data.Flush(flushToDisk: true);
         });
-    }
-
-    /// <summary>Contiguous runs of items, each holding about totalBytes / count bytes.</summary>
-    internal static List<(int First, int End, long Start)> Regions(IReadOnlyList<PreparedTorchSave> items, long totalBytes, int count)
-    {
-        var regions = new List<(int, int, long)>();
-        long target = Math.Max(1, (totalBytes + count - 1) / Math.Max(1, count));
-        int first = 0;
-        long start = 0, filled = 0;
-        for (int i = 0; i < items.Count; i++)
-        {
-            filled += items[i].Length;
-            if (filled >= target && regions.Count < count - 1)
-            {
-                regions.Add((first, i + 1, start));
-                start += filled;
-                first = i + 1;
-                filled = 0;
-            }
-        }
-        if (first < items.Count || regions.Count == 0) regions.Add((first, items.Count, start));
-        return regions;
     }
 }

@@ -19,7 +19,7 @@ public class HfFolderWriterRunsTests
     {
         var sizes = new long[] { 1000, 10, 10, 500, 500, 2000, 1, 1, 300, 700 };
         var recipes = sizes.Select((n, i) => Recipe($"t{i}", n)).ToList();
-        var runs = HfFolderWriter.ContiguousRuns(recipes, r => r.Output.ByteLength, count);
+        var runs = BoundedParallel.ContiguousRuns(recipes, r => r.Output.ByteLength, count);
         Assert.Equal(recipes.Select(r => r.Output.Name), runs.SelectMany(r => r).Select(r => r.Output.Name));
         Assert.InRange(runs.Count, 1, Math.Min(count, recipes.Count));
         Assert.All(runs, r => Assert.NotEmpty(r));
