@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Benchmarks;
 using Spectre.Console;
@@ -45,7 +44,7 @@ internal static class BenchCommand
                     if (!asJson) AnsiConsole.Write(ToTable(result));
                 }
             var scaling = BenchScaling.Series(results);
-            if (asJson) Console.WriteLine(ToJson(results, scaling).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (asJson) JsonOutput.Write(parse.InvocationConfiguration.Output, ToJson(results, scaling));
             else if (scaling.Count > 0) AnsiConsole.Write(ToTable(scaling));
             return results.Any(r => r.Phases.Any(p => p.Error is not null)) ? 1 : 0;
         }));

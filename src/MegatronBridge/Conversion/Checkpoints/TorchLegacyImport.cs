@@ -81,9 +81,6 @@ public static class TorchLegacyImport
             module.EndsWith("output_layer", StringComparison.Ordinal) ? null : TorchDistWriter.EmptyUInt8Tensor());
     }
 
-    /// <summary>How many rank files are written at the same time.</summary>
-    public static int ParallelFiles { get; set; } = BoundedParallel.DefaultDegree;
-
     /// <summary>Writes every rank file into <c>root/iter_0000000</c> (root must exist and be empty: the caller stages it), then the tracker.</summary>
     public static IReadOnlyList<LegacyRankFile> Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null)
     {
@@ -91,7 +88,7 @@ public static class TorchLegacyImport
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, 0);
         // Rank files are independent: writing a few at once keeps both the disk and the kernel's page-cache copies
         // busy (each in-flight file holds at most two executor buffers, so memory stays bounded).
-        BoundedParallel.ForEach(files, ParallelFiles, file =>
+        BoundedParallel.ForEach(files, BoundedParallel.DefaultDegree, file =>
         {
             var writer = new LegacyCheckpointWriter(Path.Combine(folder, file.RelativePath)) { Iteration = 0 };
             string? pending = null, pendingKey = null;
