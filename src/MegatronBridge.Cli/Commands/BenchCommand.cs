@@ -21,10 +21,15 @@ internal static class BenchCommand
         var noLegacy = new Option<bool>("--no-legacy") { Description = "Skip the legacy torch import (it replicates every non-expert tensor on each expert rank)." };
         var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the synthetic checkpoints are written (needs room for about 2 copies).", DefaultValueFactory = _ => new DirectoryInfo(Path.GetTempPath()) };
         var rounds = new Option<int>("--rounds") { Description = "Run every phase this many times, interleaved, and report medians (the disk's speed drifts).", DefaultValueFactory = _ => 1 };
+        var settle = new Option<double>("--settle")
+        {
+            Description = "Seconds to wait before each phase, after the previous output is deleted and flushed, so that every phase meets the disk in the same state (discards of freed blocks done).",
+            DefaultValueFactory = _ => 10,
+        };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };
         var command = new Command("bench", "Synthesise a checkpoint with real shapes and time raw copy, import and export on it.");
-        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, rounds, workDir, json, keep }) command.Options.Add(o);
+        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, rounds, settle, workDir, json, keep }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run("bench", parse.InvocationConfiguration.Error, () =>
         {
             string name = parse.GetValue(size)!;
@@ -38,6 +43,7 @@ internal static class BenchCommand
                     var options = new BenchOptions(parse.GetValue(workDir)!.FullName)
                     {
                         Layers = count, Mtp = !parse.GetValue(noMtp), Legacy = !parse.GetValue(noLegacy), Rounds = parse.GetValue(rounds), Keep = parse.GetValue(keep),
+                        SettleSeconds = parse.GetValue(settle),
                     };
                     var result = BenchRunner.Run(preset, options, asJson ? null : m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
                     results.Add(result);
@@ -71,18 +77,20 @@ internal static class BenchCommand
             .Title($"{result.Preset}, {result.Layers} layer(s){(result.Mtp ? "" : " without MTP")}, {result.CheckpointBytes / 1e9:F2} GB of bf16{rounds}" + (result.PageCacheDropped ? "" : " (page cache not dropped)"))
             .AddColumn("phase").AddColumn(new TableColumn("GB").RightAligned()).AddColumn(new TableColumn("s").RightAligned())
             .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("x raw copy").RightAligned())
-            .AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
-        table.Caption("x raw copy: against the median raw copy of the source, or for the legacy import (more bytes written than read) a raw copy of its output");
+            .AddColumn(new TableColumn("CPU s/GB").RightAligned()).AddColumn(new TableColumn("peak RssAnon MiB").RightAligned());
+        table.Caption("x raw copy: against the median raw copy of the source, or for the legacy import (more bytes written than read) a raw copy of its output; " +
+            "CPU s/GB: processor time (user + kernel, all threads) per GB moved");
         foreach (var p in result.Phases)
         {
             if (p.Skipped is not null)
             {
-                table.AddRow(Markup.Escape(p.Name), "-", "-", "-", "-", "[yellow]skipped[/]");
+                table.AddRow(Markup.Escape(p.Name), "-", "-", "-", "-", "-", "[yellow]skipped[/]");
                 continue;
             }
             string seconds = p.Rounds > 1 && p.Error is null ? $"{p.Seconds:F2} ({p.FastestSeconds:F1}-{p.SlowestSeconds:F1})" : $"{p.Seconds:F2}";
             table.AddRow(Markup.Escape(p.Name + (p.Note is null ? "" : " *")), $"{p.Bytes / 1e9:F2}", seconds, $"{p.GigabytesPerSecond:F2}",
-                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{Mib(p.PeakAnonBytes):F0}" : "[red]failed[/]");
+                p.RatioToRawCopy is { } r ? $"{r:F2}" : "-", p.Error is null ? $"{p.CpuSecondsPerGigabyte:F2}" : "-",
+                p.Error is null ? $"{Mib(p.PeakAnonBytes):F0}" : "[red]failed[/]");
         }
         var notes = result.Phases.Where(p => p.Error is not null).Select(p => new Markup($"[red]{Markup.Escape(p.Name)}:[/] {Markup.Escape(p.Error!)}"))
             .Concat(result.Phases.Where(p => p.Skipped is not null).Select(p => new Markup($"[yellow]{Markup.Escape(p.Name)} skipped:[/] {Markup.Escape(p.Skipped!)}")))
@@ -128,6 +136,7 @@ internal static class BenchCommand
                 ["gb_per_s"] = p.GigabytesPerSecond,
                 ["ratio_to_raw_copy"] = p.RatioToRawCopy,
                 ["baseline"] = p.Baseline,
+                ["cpu_seconds"] = p.CpuSeconds,
                 ["peak_rss_anon_bytes"] = p.PeakAnonBytes,
                 ["error"] = p.Error,
                 ["skipped"] = p.Skipped,

@@ -15,6 +15,13 @@ public sealed record BenchOptions(string WorkDir)
     /// <summary>How many times every phase runs, interleaved; times are medians (a noisy disk needs several).</summary>
     public int Rounds { get; init; } = 1;
     public bool Keep { get; init; }
+    /// <summary>
+    /// Seconds to wait, after the previous output is deleted and everything is flushed, before a phase starts. A disk
+    /// that discards freed blocks (thin-provisioned virtual disks, SSDs mounted with -o discard) writes several times
+    /// faster into blocks freed a moment ago than into blocks whose discard has gone through, so without a pause a
+    /// phase's speed depends on how long ago the previous phase's output was deleted, not on the phase.
+    /// </summary>
+    public double SettleSeconds { get; init; } = 10;
 }
 
 /// <summary>
@@ -35,6 +42,12 @@ public sealed record BenchPhase(string Name, long Bytes, double Seconds, long Pe
     public int Rounds { get; init; } = 1;
     public double FastestSeconds { get; init; }
     public double SlowestSeconds { get; init; }
+    /// <summary>
+    /// Processor time of the whole process (user + kernel) during the phase, median over the rounds: unlike wall time it
+    /// hardly depends on the disk's mood, so it shows how much work a conversion adds to a plain copy of its bytes.
+    /// </summary>
+    public double CpuSeconds { get; init; }
+    public double CpuSecondsPerGigabyte => Bytes > 0 ? CpuSeconds / (Bytes / 1e9) : 0;
 }
 
 public sealed record BenchResult(string Preset, int Layers, bool Mtp, long CheckpointBytes, double SynthesisSeconds, bool PageCacheDropped, IReadOnlyList<BenchPhase> Phases)
@@ -65,6 +78,7 @@ public static class BenchRunner
     public static BenchResult Run(BenchPreset preset, BenchOptions options, Action<string>? log = null)
     {
         if (options.Rounds < 1) throw new ArgumentException("--rounds must be at least 1");
+        if (options.SettleSeconds is < 0 or > 600 || double.IsNaN(options.SettleSeconds)) throw new ArgumentException("--settle must be between 0 and 600 seconds");
         var full = preset.LoadConfig();
         var config = BenchPreset.CutLayers(full, options.Layers);
         if (!options.Mtp && config["text_config"] is JsonObject text) text["mtp_num_hidden_layers"] = 0L;
@@ -109,10 +123,12 @@ public static class BenchRunner
             {
                 // Each phase starts from the same place: dirty pages on disk, page cache and managed heap emptied.
                 dropped &= PageCache.SyncAndDrop();
+                if (options.SettleSeconds > 0) Thread.Sleep(TimeSpan.FromSeconds(options.SettleSeconds));
                 GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 log?.Invoke($"{preset.Name}: {name}");
                 using var sampler = MemorySampler.Start();
+                var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 string? error = null;
                 long moved = 0;
@@ -124,8 +140,9 @@ public static class BenchRunner
                 // Data still in the page cache is not on disk yet: count the flush in the phase's time.
                 PageCache.Sync();
                 clock.Stop();
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
                 sampler.Dispose();
-                var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note };
+                var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note, CpuSeconds = cpu.TotalSeconds };
                 samples.Add(phase);
                 return phase;
             }
@@ -225,6 +242,7 @@ public static class BenchRunner
                 FastestSeconds = seconds.Min(),
                 SlowestSeconds = seconds.Max(),
                 PeakAnonBytes = runs.Max(p => p.PeakAnonBytes),
+                CpuSeconds = Median(runs.Select(p => p.CpuSeconds).ToList()),
                 Rounds = runs.Count,
             });
         }

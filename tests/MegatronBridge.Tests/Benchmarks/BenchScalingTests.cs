@@ -68,18 +68,20 @@ public class BenchSummaryTests
             new(BenchRunner.FirstCopyName, 10_000_000_000, 10, 1, null),  // 1.0 GB/s
             new(legacy, 40_000_000_000, 50, 5, null),
             new(BenchRunner.LegacyCopyName, 40_000_000_000, 40, 2, null), // 1.0 GB/s
-            new("import torch_dist", 10_000_000_000, 12, 7, null),
+            new("import torch_dist", 10_000_000_000, 12, 7, null) { CpuSeconds = 30 },
             new(BenchRunner.LastCopyName, 10_000_000_000, 20, 1, null),   // 0.5 GB/s
             new(BenchRunner.FirstCopyName, 10_000_000_000, 12.5, 1, null), // 0.8 GB/s
             new(legacy, 40_000_000_000, 70, 9, null),
             new(BenchRunner.LegacyCopyName, 40_000_000_000, 40, 2, null),
-            new("import torch_dist", 10_000_000_000, 14, 6, null),
+            new("import torch_dist", 10_000_000_000, 14, 6, null) { CpuSeconds = 20 },
             new(BenchRunner.LastCopyName, 10_000_000_000, 10, 1, null),   // 1.0 GB/s
         };
         var rows = BenchRunner.Summarise(samples, legacy).ToDictionary(r => r.Name);
         var dist = rows["import torch_dist"];
         Assert.Equal((13.0, 12.0, 14.0, 2), (dist.Seconds, dist.FastestSeconds, dist.SlowestSeconds, dist.Rounds));
         Assert.Equal(7, dist.PeakAnonBytes);
+        // Processor time is a median like wall time: 25 s for 10 GB.
+        Assert.Equal((25.0, 2.5), (dist.CpuSeconds, dist.CpuSecondsPerGigabyte));
         // Source copies 1.0, 0.5, 0.8, 1.0 GB/s: median 0.9; torch_dist moved 10 GB in 13 s.
         Assert.Equal(10.0 / 13 / 0.9, dist.RatioToRawCopy!.Value, 9);
         // The legacy import (60 s median) is compared with the copy of its own output (1.0 GB/s).
