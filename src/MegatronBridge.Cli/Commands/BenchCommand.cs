@@ -23,7 +23,7 @@ internal static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Run every phase this many times, interleaved, and report medians (the disk's speed drifts).", DefaultValueFactory = _ => 1 };
         var settle = new Option<double>("--settle")
         {
-            Description = "Seconds to wait before each phase, after the previous output is deleted and flushed, so that every phase meets the disk in the same state (discards of freed blocks done).",
+            Description = "Seconds to wait before each phase for every 10 GB deleted since the previous one (at least once), after a flush, so that every phase meets a disk that discards freed blocks in the same state.",
             DefaultValueFactory = _ => 10,
         };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };

@@ -16,10 +16,10 @@ public sealed record BenchOptions(string WorkDir)
     public int Rounds { get; init; } = 1;
     public bool Keep { get; init; }
     /// <summary>
-    /// Seconds to wait, after the previous output is deleted and everything is flushed, before a phase starts. A disk
-    /// that discards freed blocks (thin-provisioned virtual disks, SSDs mounted with -o discard) writes several times
-    /// faster into blocks freed a moment ago than into blocks whose discard has gone through, so without a pause a
-    /// phase's speed depends on how long ago the previous phase's output was deleted, not on the phase.
+    /// Seconds to wait before a phase, after everything is flushed, for every 10 GB deleted since the previous phase (and
+    /// at least this long). A disk that discards freed blocks (thin-provisioned virtual disks, SSDs mounted with
+    /// -o discard) writes several times faster into blocks freed a moment ago than into blocks whose discard has gone
+    /// through, so without the pause a phase's speed depends on how much was deleted how recently, not on the phase.
     /// </summary>
     public double SettleSeconds { get; init; } = 10;
 }
@@ -112,6 +112,12 @@ public static class BenchRunner
 
             bool dropped = true;
             double synthesisSeconds = 0;
+            long freedBytes = 0;
+            void Delete(string path)
+            {
+                freedBytes += FolderBytes(path);
+                DeleteQuietly(path);
+            }
             var samples = new List<BenchPhase>();
             void Skip(string name, string why)
             {
@@ -123,7 +129,9 @@ public static class BenchRunner
             {
                 // Each phase starts from the same place: dirty pages on disk, page cache and managed heap emptied.
                 dropped &= PageCache.SyncAndDrop();
-                if (options.SettleSeconds > 0) Thread.Sleep(TimeSpan.FromSeconds(options.SettleSeconds));
+                var settle = SettleTime(options.SettleSeconds, freedBytes);
+                freedBytes = 0;
+                if (settle > TimeSpan.Zero) Thread.Sleep(settle);
                 GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 log?.Invoke($"{preset.Name}: {name}");
@@ -161,7 +169,7 @@ public static class BenchRunner
                 // The disk's speed drifts (host-side caching of a virtual disk, other tenants): the source is raw-copied
                 // first and last in every round, and conversions are compared with the median of those copies.
                 Measure(FirstCopyName, () => RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf));
-                DeleteQuietly(rawCopy);
+                Delete(rawCopy);
 
                 if (!options.Legacy) Skip(legacyName, "--no-legacy");
                 else if (FreeBytes(root) < Needed(legacyBytes))
@@ -174,8 +182,8 @@ public static class BenchRunner
                     // same bytes, since a long write runs slower than a short one on disks with a write cache.
                     if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
                         Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
-                    DeleteQuietly(rawCopy);
-                    DeleteQuietly(legacy);
+                    Delete(rawCopy);
+                    Delete(legacy);
                 }
 
                 Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
@@ -187,18 +195,18 @@ public static class BenchRunner
                     // No room for a third copy: export the way a user without the original weights does, from config.json alone.
                     Directory.CreateDirectory(configOnly);
                     File.Copy(Path.Combine(hf, "config.json"), Path.Combine(configOnly, "config.json"), overwrite: true);
-                    DeleteQuietly(hf);
+                    Delete(hf);
                     log?.Invoke($"{preset.Name}: no room for a third copy; the source weights are deleted and export reads a config-only --hf-model");
                     Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(configOnly, dist, export)).Bytes, ConfigOnlyNote);
                 }
-                DeleteQuietly(export);
+                Delete(export);
 
                 // In config-only mode the source is gone; the torch_dist checkpoint holds the same tensor bytes.
                 bool sourceKept = Directory.Exists(hf);
                 Measure(LastCopyName, () => sourceKept ? RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf) : RawCopy.CopyFolder(dist, rawCopy),
                     sourceKept ? null : "of the torch_dist checkpoint (the source was deleted for the export)");
-                DeleteQuietly(rawCopy);
-                DeleteQuietly(dist);
+                Delete(rawCopy);
+                Delete(dist);
             }
 
             var phases = Summarise(samples, legacyName);
@@ -282,6 +290,13 @@ public static class BenchRunner
     /// <summary>Bytes of a legacy checkpoint: each expert once, everything else once per expert-parallel rank.</summary>
     internal static long LegacyBytes(IEnumerable<Tensors.TensorMeta> tensors, int expertParallel) =>
         tensors.Sum(t => t.Name.Contains(".mlp.experts.", StringComparison.Ordinal) ? t.ByteLength : t.ByteLength * expertParallel);
+
+    /// <summary>The pause before a phase: <paramref name="settleSeconds"/> per 10 GB freed since the previous phase, at least once.</summary>
+    internal static TimeSpan SettleTime(double settleSeconds, long freedBytes) =>
+        TimeSpan.FromSeconds(settleSeconds * Math.Max(1.0, freedBytes / 10e9));
+
+    private static long FolderBytes(string path) =>
+        Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
 
     private static long ConfigBytes(string folder) => new FileInfo(Path.Combine(folder, "config.json")).Length;
 

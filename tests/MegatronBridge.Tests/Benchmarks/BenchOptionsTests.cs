@@ -18,4 +18,12 @@ public class BenchOptionsTests
         Assert.Equal(message, error.Message);
         Assert.False(Directory.Exists(work));
     }
+
+    [Theory]
+    [InlineData(10, 0, 10)]                 // nothing deleted: the minimum pause
+    [InlineData(10, 5_000_000_000, 10)]     // under 10 GB: still the minimum
+    [InlineData(10, 43_000_000_000, 43)]    // 43 GB freed: 10 s per 10 GB
+    [InlineData(0, 43_000_000_000, 0)]      // --settle 0 switches it off
+    public void SettleTime_GrowsWithTheBytesFreedSinceThePreviousPhase(double settle, long freed, double expectedSeconds) =>
+        Assert.Equal(expectedSeconds, BenchRunner.SettleTime(settle, freed).TotalSeconds, 6);
 }
