@@ -125,6 +125,14 @@ public static class BenchRunner
                 log?.Invoke($"{preset.Name}: {name} skipped: {why}");
                 samples.Add(new BenchPhase(name, 0, 0, 0, null) { Skipped = why });
             }
+            void EnsureSource()
+            {
+                if (Directory.Exists(hf)) return;
+                log?.Invoke($"{preset.Name}: synthesising {options.Layers} layer(s){(options.Mtp ? "" : " without MTP")}, {checkpointBytes / 1e9:F1} GB, in {hf}");
+                var synth = Stopwatch.StartNew();
+                BenchSynthesizer.Write(config, hf);
+                synthesisSeconds += synth.Elapsed.TotalSeconds;
+            }
             BenchPhase Measure(string name, Func<long> action, string? note = null)
             {
                 // Each phase starts from the same place: dirty pages on disk, page cache and managed heap emptied.
@@ -157,34 +165,13 @@ public static class BenchRunner
 
             for (int round = 1; round <= options.Rounds; round++)
             {
-                if (!Directory.Exists(hf))
-                {
-                    log?.Invoke($"{preset.Name}: synthesising {options.Layers} layer(s){(options.Mtp ? "" : " without MTP")}, {checkpointBytes / 1e9:F1} GB, in {hf}");
-                    var synth = Stopwatch.StartNew();
-                    BenchSynthesizer.Write(config, hf);
-                    synthesisSeconds += synth.Elapsed.TotalSeconds;
-                }
+                EnsureSource();
                 if (options.Rounds > 1) log?.Invoke($"{preset.Name}: round {round} of {options.Rounds}");
 
                 // The disk's speed drifts (host-side caching of a virtual disk, other tenants): the source is raw-copied
                 // first and last in every round, and conversions are compared with the median of those copies.
                 Measure(FirstCopyName, () => RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf));
                 Delete(rawCopy);
-
-                if (!options.Legacy) Skip(legacyName, "--no-legacy");
-                else if (FreeBytes(root) < Needed(legacyBytes))
-                    Skip(legacyName, $"its {legacyBytes / 1e9:F1} GB (every non-expert tensor on each of the {ep} expert ranks) do not fit the {FreeBytes(root) / 1e9:F1} GB free");
-                else
-                {
-                    var layout = new ParallelLayout(tp: tp, ep: ep);
-                    var imported = Measure(legacyName, () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
-                    // The legacy output is several times the source (replicas): its fair baseline is a raw copy of those
-                    // same bytes, since a long write runs slower than a short one on disks with a write cache.
-                    if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
-                        Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
-                    Delete(rawCopy);
-                    Delete(legacy);
-                }
 
                 Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
 
@@ -207,6 +194,27 @@ public static class BenchRunner
                     sourceKept ? null : "of the torch_dist checkpoint (the source was deleted for the export)");
                 Delete(rawCopy);
                 Delete(dist);
+
+                // Last in the round: it writes and deletes several checkpoints' worth, which leaves the disk in another
+                // state; its baseline is the raw copy of its own output, timed right after it.
+                // A source deleted for a config-only export is synthesised again, so it needs room too.
+                long sourceAgain = Directory.Exists(hf) ? 0 : checkpointBytes;
+                if (!options.Legacy) Skip(legacyName, "--no-legacy");
+                else if (FreeBytes(root) < Needed(legacyBytes + sourceAgain))
+                    Skip(legacyName, $"its {legacyBytes / 1e9:F1} GB (every non-expert tensor on each of the {ep} expert ranks) do not fit the {FreeBytes(root) / 1e9:F1} GB free" +
+                        (sourceAgain > 0 ? $" with the {sourceAgain / 1e9:F1} GB source synthesised again" : ""));
+                else
+                {
+                    EnsureSource();
+                    var layout = new ParallelLayout(tp: tp, ep: ep);
+                    var imported = Measure(legacyName, () => CheckpointConverter.Import(new ImportRequest(hf, legacy) { Format = MegatronFormat.Torch, Layout = layout }).Bytes);
+                    // The legacy output is several times the source (replicas): its fair baseline is a raw copy of those
+                    // same bytes, since a long write runs slower than a short one on disks with a write cache.
+                    if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
+                        Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
+                    Delete(rawCopy);
+                    Delete(legacy);
+                }
             }
 
             var phases = Summarise(samples, legacyName);
