@@ -144,7 +144,7 @@ public static class BenchRunner
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 log?.Invoke($"{preset.Name}: {name}");
                 using var sampler = MemorySampler.Start();
-                var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var cpuBefore = Environment.CpuUsage.TotalTime;
                 var clock = Stopwatch.StartNew();
                 string? error = null;
                 long moved = 0;
@@ -156,7 +156,7 @@ public static class BenchRunner
                 // Data still in the page cache is not on disk yet: count the flush in the phase's time.
                 PageCache.Sync();
                 clock.Stop();
-                var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+                var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
                 sampler.Dispose();
                 var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note, CpuSeconds = cpu.TotalSeconds };
                 samples.Add(phase);
