@@ -81,7 +81,10 @@ public static class TorchLegacyImport
             module.EndsWith("output_layer", StringComparison.Ordinal) ? null : TorchDistWriter.EmptyUInt8Tensor());
     }
 
-    /// <summary>Writes every rank file into <c>root/iter_0000000</c> (root must exist and be empty: the caller stages it), then the tracker.</summary>
+    /// <summary>
+    /// Writes every rank file into <c>root/iter_0000000</c> (root must exist and be empty: the caller stages it), flushes
+    /// them all to disk, then writes the tracker.
+    /// </summary>
     public static IReadOnlyList<LegacyRankFile> Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null)
     {
         var files = PlanFiles(plan);
@@ -90,7 +93,7 @@ public static class TorchLegacyImport
         // busy (each in-flight file holds at most two executor buffers, so memory stays bounded).
         BoundedParallel.ForEach(files, BoundedParallel.DefaultDegree, file =>
         {
-            var writer = new LegacyCheckpointWriter(Path.Combine(folder, file.RelativePath)) { Iteration = 0 };
+            var writer = new LegacyCheckpointWriter(Path.Combine(folder, file.RelativePath)) { Iteration = 0, FlushToDisk = false };
             string? pending = null, pendingKey = null;
             var emitted = new HashSet<string>(StringComparer.Ordinal);
             foreach (var tensor in file.Tensors)
@@ -107,6 +110,9 @@ public static class TorchLegacyImport
             if (pending != null) AddExtraState(writer, emitted, pendingKey!, pending);
             writer.Write();
         });
+        // Flushed together at the end so the disk drains one file while the next is produced (the bytes still reach
+        // the disk before the tracker and before the caller moves the staged folder into place).
+        foreach (var file in files) LegacyCheckpointWriter.FlushFileToDisk(Path.Combine(folder, file.RelativePath));
         MegatronCheckpointFolder.WriteTracker(root, 0);
         return files;
     }

@@ -27,6 +27,13 @@ public sealed class LegacyCheckpointWriter
     /// <summary>Top-level entries written after the model state dicts (optimizer, rng_state, ... as a training run saves them).</summary>
     public PyDict? Extra { get; set; }
 
+    /// <summary>
+    /// Whether <see cref="Write"/> waits for the file to reach the disk before renaming it into place. A caller writing
+    /// many rank files turns it off and calls <see cref="FlushFileToDisk"/> on all of them at the end: a flush per file
+    /// would stop the conversion while each file's dirty pages drain, instead of overlapping that with the next file.
+    /// </summary>
+    public bool FlushToDisk { get; init; } = true;
+
     /// <summary>The key of the state dict ("model", or "model0", "model1", ... with virtual pipeline stages).</summary>
     public string ModelKey { get; set; } = "model";
 
@@ -81,8 +88,15 @@ public sealed class LegacyCheckpointWriter
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20))
         {
             TorchSave.Write(stream, root, archive);
-            stream.Flush(flushToDisk: true);
+            stream.Flush(flushToDisk: FlushToDisk);
         }
         File.Move(tmp, _path, overwrite: true);
+    }
+
+    /// <summary>Waits until a written file's data is on disk (fsync).</summary>
+    public static void FlushFileToDisk(string path)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+        RandomAccess.FlushToDisk(handle);
     }
 }
