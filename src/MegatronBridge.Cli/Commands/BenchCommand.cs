@@ -23,8 +23,8 @@ internal static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Run every phase this many times, interleaved, and report medians (the disk's speed drifts).", DefaultValueFactory = _ => 1 };
         var settle = new Option<double>("--settle")
         {
-            Description = "Seconds to wait before each phase for every 10 GB deleted since the previous one (at least once), after a flush, so that every phase meets a disk that discards freed blocks in the same state.",
-            DefaultValueFactory = _ => 10,
+            Description = "Seconds to wait before each phase for every 10 GB of page cache freed since the previous one (at least once), after a flush and a cache drop, so that every phase meets memory a virtual machine hands back to its host in the same state.",
+            DefaultValueFactory = _ => 15,
         };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };

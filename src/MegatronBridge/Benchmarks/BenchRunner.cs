@@ -16,12 +16,13 @@ public sealed record BenchOptions(string WorkDir)
     public int Rounds { get; init; } = 1;
     public bool Keep { get; init; }
     /// <summary>
-    /// Seconds to wait before a phase, after everything is flushed, for every 10 GB deleted since the previous phase (and
-    /// at least this long). A disk that discards freed blocks (thin-provisioned virtual disks, SSDs mounted with
-    /// -o discard) writes several times faster into blocks freed a moment ago than into blocks whose discard has gone
-    /// through, so without the pause a phase's speed depends on how much was deleted how recently, not on the phase.
+    /// Seconds to wait before a phase, after the page cache is flushed and dropped, for every 10 GB of page cache that
+    /// freed (and at least this long). A virtual machine that hands free memory back to its host (free page reporting,
+    /// ballooning) writes several times faster into page-cache pages freed a moment ago than into pages the host has
+    /// taken back, which the guest must fault in again; without the pause a phase's speed depends on how much memory the
+    /// phase before it freed, and how recently, not on the phase.
     /// </summary>
-    public double SettleSeconds { get; init; } = 10;
+    public double SettleSeconds { get; init; } = 15;
 }
 
 /// <summary>
@@ -112,12 +113,7 @@ public static class BenchRunner
 
             bool dropped = true;
             double synthesisSeconds = 0;
-            long freedBytes = 0;
-            void Delete(string path)
-            {
-                freedBytes += FolderBytes(path);
-                DeleteQuietly(path);
-            }
+            long cachedAtPhaseEnd = 0;
             var samples = new List<BenchPhase>();
             void Skip(string name, string why)
             {
@@ -136,9 +132,10 @@ public static class BenchRunner
             BenchPhase Measure(string name, Func<long> action, string? note = null)
             {
                 // Each phase starts from the same place: dirty pages on disk, page cache and managed heap emptied.
+                // What the last phase left cached (and what folders deleted since then held) is freed now or was just freed.
+                long cachedBefore = Math.Max(cachedAtPhaseEnd, PageCache.CachedBytes());
                 dropped &= PageCache.SyncAndDrop();
-                var settle = SettleTime(options.SettleSeconds, freedBytes);
-                freedBytes = 0;
+                var settle = SettleTime(options.SettleSeconds, cachedBefore - PageCache.CachedBytes());
                 if (settle > TimeSpan.Zero) Thread.Sleep(settle);
                 GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
@@ -156,6 +153,7 @@ public static class BenchRunner
                 // Data still in the page cache is not on disk yet: count the flush in the phase's time.
                 PageCache.Sync();
                 clock.Stop();
+                cachedAtPhaseEnd = PageCache.CachedBytes();
                 var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
                 sampler.Dispose();
                 var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note, CpuSeconds = cpu.TotalSeconds };
@@ -171,7 +169,7 @@ public static class BenchRunner
                 // The disk's speed drifts (host-side caching of a virtual disk, other tenants): the source is raw-copied
                 // first and last in every round, and conversions are compared with the median of those copies.
                 Measure(FirstCopyName, () => RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf));
-                Delete(rawCopy);
+                DeleteQuietly(rawCopy);
 
                 Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
 
@@ -182,18 +180,18 @@ public static class BenchRunner
                     // No room for a third copy: export the way a user without the original weights does, from config.json alone.
                     Directory.CreateDirectory(configOnly);
                     File.Copy(Path.Combine(hf, "config.json"), Path.Combine(configOnly, "config.json"), overwrite: true);
-                    Delete(hf);
+                    DeleteQuietly(hf);
                     log?.Invoke($"{preset.Name}: no room for a third copy; the source weights are deleted and export reads a config-only --hf-model");
                     Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(configOnly, dist, export)).Bytes, ConfigOnlyNote);
                 }
-                Delete(export);
+                DeleteQuietly(export);
 
                 // In config-only mode the source is gone; the torch_dist checkpoint holds the same tensor bytes.
                 bool sourceKept = Directory.Exists(hf);
                 Measure(LastCopyName, () => sourceKept ? RawCopy.CopyFolder(hf, rawCopy) - ConfigBytes(hf) : RawCopy.CopyFolder(dist, rawCopy),
                     sourceKept ? null : "of the torch_dist checkpoint (the source was deleted for the export)");
-                Delete(rawCopy);
-                Delete(dist);
+                DeleteQuietly(rawCopy);
+                DeleteQuietly(dist);
 
                 // Last in the round: it writes and deletes several checkpoints' worth, which leaves the disk in another
                 // state; its baseline is the raw copy of its own output, timed right after it.
@@ -212,8 +210,8 @@ public static class BenchRunner
                     // same bytes, since a long write runs slower than a short one on disks with a write cache.
                     if (imported.Succeeded && FreeBytes(root) >= Needed(imported.Bytes))
                         Measure(LegacyCopyName, () => RawCopy.CopyFolder(legacy, rawCopy));
-                    Delete(rawCopy);
-                    Delete(legacy);
+                    DeleteQuietly(rawCopy);
+                    DeleteQuietly(legacy);
                 }
             }
 
@@ -299,12 +297,9 @@ public static class BenchRunner
     internal static long LegacyBytes(IEnumerable<Tensors.TensorMeta> tensors, int expertParallel) =>
         tensors.Sum(t => t.Name.Contains(".mlp.experts.", StringComparison.Ordinal) ? t.ByteLength : t.ByteLength * expertParallel);
 
-    /// <summary>The pause before a phase: <paramref name="settleSeconds"/> per 10 GB freed since the previous phase, at least once.</summary>
+    /// <summary>The pause before a phase: <paramref name="settleSeconds"/> per 10 GB of page cache freed since the previous phase, at least once.</summary>
     internal static TimeSpan SettleTime(double settleSeconds, long freedBytes) =>
         TimeSpan.FromSeconds(settleSeconds * Math.Max(1.0, freedBytes / 10e9));
-
-    private static long FolderBytes(string path) =>
-        Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
 
     private static long ConfigBytes(string folder) => new FileInfo(Path.Combine(folder, "config.json")).Length;
 

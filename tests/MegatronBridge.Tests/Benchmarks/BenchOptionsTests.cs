@@ -20,10 +20,21 @@ public class BenchOptionsTests
     }
 
     [Theory]
-    [InlineData(10, 0, 10)]                 // nothing deleted: the minimum pause
-    [InlineData(10, 5_000_000_000, 10)]     // under 10 GB: still the minimum
-    [InlineData(10, 43_000_000_000, 43)]    // 43 GB freed: 10 s per 10 GB
+    [InlineData(15, 0, 15)]                 // nothing freed: the minimum pause
+    [InlineData(15, -2_000_000_000, 15)]    // the cache grew meanwhile (a source was synthesised): the minimum
+    [InlineData(15, 5_000_000_000, 15)]     // under 10 GB: still the minimum
+    [InlineData(15, 13_600_000_000, 20.4)]  // a 6.8 GB copy's source and output pages: 15 s per 10 GB
     [InlineData(0, 43_000_000_000, 0)]      // --settle 0 switches it off
-    public void SettleTime_GrowsWithTheBytesFreedSinceThePreviousPhase(double settle, long freed, double expectedSeconds) =>
+    public void SettleTime_GrowsWithThePageCacheFreedSinceThePreviousPhase(double settle, long freed, double expectedSeconds) =>
         Assert.Equal(expectedSeconds, BenchRunner.SettleTime(settle, freed).TotalSeconds, 6);
+
+    [Fact]
+    public void CachedBytes_ComeFromTheCachedLineOfMeminfo_NotSwapCached()
+    {
+        const string meminfo = "MemTotal:       24576000 kB\nMemFree:        10000000 kB\nBuffers:            2048 kB\n"
+            + "Cached:         13122668 kB\nSwapCached:            7 kB\nActive:          1000000 kB\n";
+        Assert.Equal(13122668L * 1024, PageCache.ParseCachedBytes(meminfo));
+        Assert.Equal(0, PageCache.ParseCachedBytes("MemTotal: 1 kB\nSwapCached: 5 kB\n"));
+        Assert.Equal(0, PageCache.ParseCachedBytes("Cached: lots kB\n"));
+    }
 }
