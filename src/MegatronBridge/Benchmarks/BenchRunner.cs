@@ -16,8 +16,8 @@ public sealed record BenchOptions(string WorkDir)
     public int Rounds { get; init; } = 1;
     public bool Keep { get; init; }
     /// <summary>
-    /// Seconds to wait before a phase, after the page cache is flushed and dropped, for every 10 GB of page cache that
-    /// freed (and at least this long). A virtual machine that hands free memory back to its host (free page reporting,
+    /// Seconds to wait before a phase, after the page cache is flushed and dropped, for every 10 GB of page cache the
+    /// drop freed (and at least this long). A virtual machine that hands free memory back to its host (free page reporting,
     /// ballooning) writes several times faster into page-cache pages freed a moment ago than into pages the host has
     /// taken back, which the guest must fault in again; without the pause a phase's speed depends on how much memory the
     /// phase before it freed, and how recently, not on the phase.
@@ -193,7 +193,7 @@ public static class BenchRunner
                 DeleteQuietly(rawCopy);
                 DeleteQuietly(dist);
 
-                // Last in the round: it writes and deletes several checkpoints' worth, which leaves the disk in another
+                // Last in the round: it writes and deletes several checkpoints' worth, which leaves the machine in another
                 // state; its baseline is the raw copy of its own output, timed right after it.
                 // A source deleted for a config-only export is synthesised again, so it needs room too.
                 long sourceAgain = Directory.Exists(hf) ? 0 : checkpointBytes;
