@@ -153,8 +153,8 @@ public static class BenchRunner
                 // Data still in the page cache is not on disk yet: count the flush in the phase's time.
                 PageCache.Sync();
                 clock.Stop();
-                cachedAtPhaseEnd = PageCache.CachedBytes();
                 var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
+                cachedAtPhaseEnd = PageCache.CachedBytes();
                 sampler.Dispose();
                 var phase = new BenchPhase(name, moved, clock.Elapsed.TotalSeconds, sampler.PeakBytes, error) { Note = note, CpuSeconds = cpu.TotalSeconds };
                 samples.Add(phase);
