@@ -47,6 +47,7 @@ internal static class ExportCommand
                         ["bytes"] = result.Bytes,
                         ["lossy_tensors"] = new JsonArray(result.LossyTensors.Select(n => (JsonNode)n).ToArray()),
                         ["skipped_keys"] = new JsonArray(result.SkippedKeys.Select(n => (JsonNode)n).ToArray()),
+                        ["mtp_left_out"] = MtpJson.LeftOut(result.MtpLeftOut),
                         ["seconds"] = result.Elapsed.TotalSeconds,
                     });
                 }
@@ -61,6 +62,7 @@ internal static class ExportCommand
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("not bit-exact", result.LossyTensors.Count == 0 ? "none" : $"{result.LossyTensors.Count} GDN output norm(s): bf16(bf16(w - 1) + 1)"),
+                        ("MTP", result.MtpLeftOut is { } mtp ? $"not written: {mtp.Reason} ({mtp.HfTensors.Count} mtp.* tensor(s) of config.json's {mtp.ConfigLayers} layer(s))" : "as in the checkpoint"),
                         ("skipped keys", result.SkippedKeys.Count == 0 ? "0" : $"{result.SkippedKeys.Count} (optimizer / rng / other training state)"),
                         ("written to", result.HfPath),
                     });

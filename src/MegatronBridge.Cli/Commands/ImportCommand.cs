@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Cli.Commands;
@@ -22,9 +23,13 @@ internal static class ImportCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var noMtp = new Option<bool>("--no-mtp") { Description = "Leave the MTP block out (as a checkpoint without mtp.* tensors is converted); Megatron then runs without --mtp-num-layers." };
+        var mtpLayerName = new Option<string?>("--mtp-layer-name") { Description = "MTP inner-layer name to write: transformer_layer or mtp_model_layer (default: what current megatron-core reads, transformer_layer for torch_dist, mtp_model_layer for torch)." };
+        mtpLayerName.AcceptOnlyFromAmong(MtpLayerNames.TransformerLayer, MtpLayerNames.ModelLayer);
+        var noGroupedGemm = new Option<bool>("--no-grouped-gemm") { Description = "--format torch: write routed experts as SequentialMLP modules (local_experts.N.linear_fc1.weight), for Megatron-LM without --moe-grouped-gemm; torch_dist keys are the same either way." };
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, noMtp, mtpLayerName, noGroupedGemm }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -39,10 +44,16 @@ internal static class ImportCommand
                     Force = parse.GetValue(force),
                     IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
                     LanguageOnly = parse.GetValue(languageOnly),
+                    NoMtp = parse.GetValue(noMtp),
+                    MtpLayerName = parse.GetValue(mtpLayerName),
+                    SequentialExperts = parse.GetValue(noGroupedGemm),
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
+                if (result.MtpLeftOut is { } mtp)
+                    parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: MTP ({mtp.ConfigLayers} layer(s) in config.json) converted without: {mtp.Reason}; "
+                        + $"left out {mtp.HfTensors.Count} tensor(s): {string.Join(", ", mtp.HfTensors)}. {MtpSelection.MegatronHint}");
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -55,6 +66,10 @@ internal static class ImportCommand
                         ["parallel"] = new JsonObject { ["tp"] = result.Layout.Tp, ["pp"] = result.Layout.Pp, ["vpp"] = result.Layout.Vpp, ["ep"] = result.Layout.Ep, ["etp"] = result.Layout.Etp },
                         ["tensors"] = result.Tensors,
                         ["bytes"] = result.Bytes,
+                        ["mtp_num_layers"] = result.Provider?.MtpNumLayers,
+                        ["mtp_layer_name"] = result.MtpLayerName,
+                        ["mtp_left_out"] = MtpJson.LeftOut(result.MtpLeftOut),
+                        ["sequential_experts"] = result.SequentialExperts,
                         ["seconds"] = result.Elapsed.TotalSeconds,
                     });
                 }
@@ -67,6 +82,8 @@ internal static class ImportCommand
                         ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
                         ("tensors", result.Tensors.ToString()),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
+                        ("MTP", MtpJson.Summary(result.MtpLeftOut, result.MtpLayerName)),
+                        ("experts", result.SequentialExperts ? "sequential (local_experts.N, no grouped GEMM)" : "-"),
                         ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("checkpoint", result.MegatronPath),
                     });

@@ -57,6 +57,8 @@ internal static class MegatronInspectCommand
         ["keys"] = new JsonObject(info.Groups.Select(g => KeyValuePair.Create(KindName(g.Kind),
             (JsonNode?)new JsonObject { ["count"] = g.Count, ["bytes"] = g.Bytes }))),
         ["other_state_keys"] = new JsonArray(info.OtherKeys.Select(k => (JsonNode)k).ToArray()),
+        ["mtp_layer_name"] = info.MtpLayerNames.Count == 0 ? null : string.Join(" + ", info.MtpLayerNames),
+        ["expert_modules"] = new JsonArray(info.ExpertModules.Select(k => (JsonNode)k).ToArray()),
     };
 
     private static void WriteTables(MegatronCheckpointInfo info, TextWriter writer)
@@ -71,6 +73,8 @@ internal static class MegatronInspectCommand
         Row(summary, "checkpoint_version", info.CheckpointVersion?.ToString(CultureInfo.InvariantCulture) ?? "none");
         Row(summary, "tensors", $"{info.Tensors} ({ConversionReport.Bytes(info.Bytes)})");
         Row(summary, "saved layout", info.Layout.ToString());
+        Row(summary, "MTP inner layer", info.MtpLayerNames.Count == 0 ? "none (no MTP tensors)" : string.Join(" + ", info.MtpLayerNames));
+        if (info.ExpertModules.Count > 0) Row(summary, "experts", string.Join(", ", info.ExpertModules));
         console.Write(summary);
 
         var keys = new Table().Title("Keys").AddColumn("kind").AddColumn(new TableColumn("count").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());

@@ -101,5 +101,29 @@ public sealed class MegatronNaming
     public static string FromCheckpointName(string name) =>
         name.Contains("mtp.layers.", StringComparison.Ordinal) ? name.Replace(".transformer_layer.", ".mtp_model_layer.", StringComparison.Ordinal) : name;
 
+    private static readonly Regex GroupedWeight = new(@"^(.*\.mlp\.experts\.)(linear_fc[12])\.weight(\d+)$", RegexOptions.CultureInvariant | RegexOptions.Compiled);
+    private static readonly Regex SequentialWeight = new(@"^(.*\.mlp\.experts\.)local_experts\.(\d+)\.(linear_fc[12])\.weight$", RegexOptions.CultureInvariant | RegexOptions.Compiled);
+
+    /// <summary>
+    /// A grouped-GEMM expert weight (<c>experts.linear_fc1.weight3</c>, TEGroupedMLP) under the name megatron-core's
+    /// SequentialMLP gives it (<c>experts.local_experts.3.linear_fc1.weight</c>, Megatron-LM without
+    /// <c>--moe-grouped-gemm</c>); other names unchanged. Works on global and rank-local names alike.
+    /// </summary>
+    public static string ToSequentialExpert(string name)
+    {
+        var m = GroupedWeight.Match(name);
+        return m.Success ? $"{m.Groups[1].Value}local_experts.{m.Groups[3].Value}.{m.Groups[2].Value}.weight" : name;
+    }
+
+    /// <summary>The inverse of <see cref="ToSequentialExpert"/>: a SequentialMLP expert weight under its grouped-GEMM name.</summary>
+    public static string FromSequentialExpert(string name)
+    {
+        var m = SequentialWeight.Match(name);
+        return m.Success ? $"{m.Groups[1].Value}{m.Groups[3].Value}.weight{m.Groups[2].Value}" : name;
+    }
+
+    /// <summary>Whether <paramref name="name"/> is a SequentialMLP expert weight.</summary>
+    public static bool IsSequentialExpert(string name) => SequentialWeight.IsMatch(name);
+
     private static int Number(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
 }

@@ -34,6 +34,9 @@ public static class MegatronCheckpointWeights
             using var original = SafetensorsCheckpoint.Open(hfModel);
             hfTensors = languageOnly ? new LanguageModelOnly.View(original).Tensors.ToList() : original.Tensors.ToList();
         }
+        // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
+        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacy)))
+            provider = MtpSelection.WithoutMtp(provider);
         var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
 
         if (legacy)

@@ -37,13 +37,21 @@ public static class CheckpointVerifier
         ITensorSource hf = hfCheckpoint;
         var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         if (lmOnly) hf = new LanguageModelOnly.View(hfCheckpoint);
+        IReadOnlyCollection<string> ignored = Array.Empty<string>();
+        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
+        {
+            // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
+            // leave the HF checkpoint's mtp.* tensors unread.
+            provider = MtpSelection.WithoutMtp(provider);
+            ignored = MtpSelection.HfTensors(hf.Tensors);
+        }
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
 
         if (legacyFormat)
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
-            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress);
+            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, ignored, executor, blockBytes, onProgress);
             return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys);
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
@@ -51,7 +59,7 @@ public static class CheckpointVerifier
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
-        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress);
+        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, ignored, executor, blockBytes, onProgress);
         return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
     }
 
@@ -60,7 +68,7 @@ public static class CheckpointVerifier
     /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
     /// </summary>
     private static List<TensorVerification> CompareAll(ModelMapping mapping, ITensorSource hf, string hfModel, ITensorSource stored,
-        ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
+        ParallelLayout layout, Func<LocalTensor, string> storedName, IReadOnlyCollection<string> ignoredHf, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
     {
         // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
         var plans = new Dictionary<DType, Dictionary<string, LocalTensor>>();
@@ -68,7 +76,7 @@ public static class CheckpointVerifier
         {
             if (!plans.TryGetValue(dtype, out var byName))
             {
-                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype }, hfModel);
+                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHf }, hfModel);
                 byName = new Dictionary<string, LocalTensor>(StringComparer.Ordinal);
                 // Replicas (EP ranks, other stages) share a stored name and a recipe: check each once.
                 foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate)) byName.TryAdd(storedName(t), t);

@@ -31,6 +31,12 @@ public sealed record ImportRequest(string HfModel, string MegatronPath)
     public string? SaveId { get; init; }
     /// <summary>Import only the language model of a Qwen3.5/3.6 VL checkpoint, with the LM-only provider (<c>--language-only</c>).</summary>
     public bool LanguageOnly { get; init; }
+    /// <summary>Leave the MTP block out even when the checkpoint has it (<c>--no-mtp</c>).</summary>
+    public bool NoMtp { get; init; }
+    /// <summary>The MTP inner-layer name to write (<see cref="MtpLayerNames"/>); null for what current megatron-core reads in the format.</summary>
+    public string? MtpLayerName { get; init; }
+    /// <summary>Legacy format: write routed experts as SequentialMLP modules (<c>--no-grouped-gemm</c>); torch_dist keys are the same either way.</summary>
+    public bool SequentialExperts { get; init; }
 }
 
 public sealed record ImportResult(
@@ -46,6 +52,14 @@ public sealed record ImportResult(
 {
     /// <summary>Source tensors holding NaN or Inf (converted unchanged), with the file each lives in.</summary>
     public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = Array.Empty<NonFiniteTensor>();
+    /// <summary>The provider the checkpoint was written for (<c>mtp_num_layers</c> None when MTP was left out).</summary>
+    public Providers.GptModelProvider? Provider { get; init; }
+    /// <summary>The MTP block config.json declares but the import left out, and why; null when converted as declared.</summary>
+    public MtpOmission? MtpLeftOut { get; init; }
+    /// <summary>The MTP inner-layer name written; null without MTP.</summary>
+    public string? MtpLayerName { get; init; }
+    /// <summary>Whether routed experts were written as SequentialMLP modules (legacy format only).</summary>
+    public bool SequentialExperts { get; init; }
 }
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
@@ -77,6 +91,8 @@ public sealed record ExportResult(
 {
     /// <summary>True when the LM-only layout of a VL model was written.</summary>
     public bool LanguageOnly { get; init; }
+    /// <summary>The MTP block config.json declares but the Megatron checkpoint lacks (not written); null otherwise.</summary>
+    public MtpOmission? MtpLeftOut { get; init; }
 }
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
@@ -90,23 +106,34 @@ public static class CheckpointConverter
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
         var nonFinite = new NonFiniteTracker(checkpoint);
         ITensorSource hf = nonFinite;
-        BridgeRegistration bridge;
-        ModelMapping mapping;
-        if (request.LanguageOnly)
+        var config = HfConfig.LoadFromFolder(request.HfModel);
+        var (bridge, provider) = request.LanguageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
+        if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
+            throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
+        var ignored = request.IgnoredHfTensors.ToList();
+        MtpOmission? mtpLeftOut = null;
+        if (provider.MtpLayers > 0)
         {
-            var config = HfConfig.LoadFromFolder(request.HfModel);
-            var (lmBridge, provider) = BridgeRegistry.ForLanguageModelOnly(config);
-            hf = new LanguageModelOnly.View(nonFinite);
-            (bridge, mapping) = (lmBridge, BridgeMappings.Create(lmBridge, provider, hf.Tensors, request.HfModel));
+            // Without the MTP tensors (save_pretrained drops them, so HF-side fine-tunes lose them) or on request, the
+            // model is converted as one built without MTP.
+            var present = MtpSelection.HfTensors(hf.Tensors);
+            if (request.NoMtp || present.Count == 0)
+            {
+                mtpLeftOut = present.Count > 0
+                    ? new MtpOmission(provider.MtpLayers, "left out on request (--no-mtp)", present)
+                    : new MtpOmission(provider.MtpLayers, "the checkpoint has no mtp.* tensors", MtpSelection.MappedHfTensors(bridge, provider, hf.Tensors, request.HfModel));
+                provider = MtpSelection.WithoutMtp(provider);
+                ignored.AddRange(present);
+            }
         }
-        else
-        {
-            (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, checkpoint);
-        }
+        var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, request.HfModel);
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
-            new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = request.IgnoredHfTensors }, request.HfModel);
-        var legacyFiles = request.Format == MegatronFormat.Torch ? TorchLegacyImport.PlanFiles(plan) : null;
+            new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = ignored }, request.HfModel);
+        string mtpLayerName = request.MtpLayerName ?? MtpLayerNames.DefaultFor(request.Format == MegatronFormat.Torch);
+        var legacyNames = new LegacyKeyNames { MtpLayerName = mtpLayerName, SequentialExperts = request.SequentialExperts };
+        var legacyFiles = request.Format == MegatronFormat.Torch ? TorchLegacyImport.PlanFiles(plan, legacyNames) : null;
         int count = legacyFiles?.Sum(f => f.Tensors.Count) ?? plan.Tensors.Count(t => !t.IsDuplicate);
         long bytes = legacyFiles?.Sum(f => f.Bytes) ?? plan.Tensors.Where(t => !t.IsDuplicate).Sum(t => t.Recipe.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
@@ -115,10 +142,10 @@ public static class CheckpointConverter
         switch (request.Format)
         {
             case MegatronFormat.TorchDist:
-                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId);
+                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId, mtpLayerName);
                 break;
             case MegatronFormat.Torch:
-                TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress);
+                TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress, legacyNames);
                 break;
             default:
                 throw new NotSupportedException($"format {request.Format} is not supported");
@@ -129,6 +156,10 @@ public static class CheckpointConverter
             count, bytes, clock.Elapsed)
         {
             NonFinite = nonFinite.Found().Select(c => new NonFiniteTensor(Path.Combine(request.HfModel, checkpoint.FileOf(c.Tensor)), c)).ToList(),
+            Provider = provider,
+            MtpLeftOut = mtpLeftOut,
+            MtpLayerName = provider.MtpLayers > 0 ? mtpLayerName : null,
+            SequentialExperts = request.Format == MegatronFormat.Torch && request.SequentialExperts && provider.NumExperts > 0,
         };
     }
 
@@ -143,7 +174,16 @@ public static class CheckpointConverter
         var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
-        var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
+        var originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
+        MtpOmission? mtpLeftOut = null;
+        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
+        {
+            // Trained without MTP (or MTP turned off): export what the checkpoint holds, as Megatron-Bridge does.
+            mtpLeftOut = new MtpOmission(provider.MtpLayers, "the Megatron checkpoint has no MTP tensors",
+                MtpSelection.MappedHfTensors(bridge, provider, originalTensors, request.HfModel));
+            provider = MtpSelection.WithoutMtp(provider);
+        }
+        var mapping = BridgeMappings.Create(bridge, provider, originalTensors, request.HfModel);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
@@ -153,14 +193,16 @@ public static class CheckpointConverter
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys)
+                with { MtpLeftOut = mtpLeftOut };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
         var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped)
+            with { MtpLeftOut = mtpLeftOut };
     }
 
     private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, RecipeExecutor executor,

@@ -6,7 +6,8 @@ namespace MegatronBridge.Conversion.Checkpoints;
 /// <summary>The facts of a provider that decide megatron-core's torch_dist key layout.</summary>
 public static class DistKeyOptionsFactory
 {
-    public static DistKeyOptions From(GptModelProvider provider) => new(
+    /// <param name="mtpLayerName">The MTP inner-layer key name; null for what current megatron-core reads (<c>transformer_layer</c>).</param>
+    public static DistKeyOptions From(GptModelProvider provider, string? mtpLayerName = null) => new(
         LanguagePerLayer: provider.HetereogenousDistCheckpoint,
         NumLayers: provider.NumLayers,
         VisionDepth: provider.Vision?.NumLayers ?? 0,
@@ -14,5 +15,8 @@ public static class DistKeyOptionsFactory
         NumExperts: provider.NumExperts,
         GdnQkDim: provider.LinearQueryKeyDim,
         GdnVDim: provider.LinearValueDim,
-        GdnValueHeads: provider.LinearNumValueHeads);
+        GdnValueHeads: provider.LinearNumValueHeads)
+    {
+        MtpLayerName = mtpLayerName ?? MtpLayerNames.TransformerLayer,
+    };
 }

@@ -33,7 +33,17 @@ public sealed record MegatronCheckpointInfo(
     int Objects,
     SavedLayout Layout,
     IReadOnlyList<MegatronKeyGroup> Groups,
-    IReadOnlyList<string> OtherKeys);
+    IReadOnlyList<string> OtherKeys)
+{
+    /// <summary>
+    /// The MTP inner-layer name(s) the keys use (<c>transformer_layer</c>, <c>mtp_model_layer</c>, both joined by
+    /// " + " for a damaged checkpoint); empty without MTP.
+    /// </summary>
+    public IReadOnlyList<string> MtpLayerNames { get; init; } = Array.Empty<string>();
+
+    /// <summary>Legacy files: how routed experts are stored per prefix ("decoder: grouped", "mtp: sequential"); empty for torch_dist (same keys for both).</summary>
+    public IReadOnlyList<string> ExpertModules { get; init; } = Array.Empty<string>();
+}
 
 public static partial class MegatronCheckpointInspection
 {
@@ -78,7 +88,7 @@ public static partial class MegatronCheckpointInspection
         }
         return new MegatronCheckpointInfo(checkpoint.Folder, checkpoint.Iteration, checkpoint.IsRelease, MegatronFormat.TorchDist, variant, version,
             checkpoint.Tensors.Count, checkpoint.Tensors.Sum(t => t.ByteLength), checkpoint.ObjectKeys.Count, TorchDistLayout(checkpoint),
-            Groups(groups), other);
+            Groups(groups), other) { MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)) };
     }
 
     /// <summary>
@@ -139,6 +149,7 @@ public static partial class MegatronCheckpointInspection
         long? iter = null;
         double? version = null;
         bool firstWhole = false, hasExperts = false;
+        var names = new List<string>();
         foreach (var folder in folders)
         {
             using var file = LegacyCheckpointFile.Open(folder.File, modelKey: null);
@@ -159,6 +170,7 @@ public static partial class MegatronCheckpointInspection
                     }
                     tensors++;
                     bytes += t.ByteLength;
+                    names.Add(t.Name);
                     hasExperts |= t.Name.Contains(".mlp.experts.", StringComparison.Ordinal);
                     if (folder == folders[0]) firstWhole |= t.Name.Contains("decoder.final_layernorm.", StringComparison.Ordinal);
                 }
@@ -179,8 +191,15 @@ public static partial class MegatronCheckpointInspection
             _ => hasExperts && firstWhole ? (1, Size(0)) : (Size(0), 1),
         };
         return new MegatronCheckpointInfo(iteration.Folder, iter ?? iteration.Iteration, iteration.IsRelease, MegatronFormat.Torch,
-            "legacy per-rank torch (model_optim_rng.pt)", version, tensors, bytes, objects, new SavedLayout(tp, pp, vpp, ep, folders.Count), Groups(groups), other);
+            "legacy per-rank torch (model_optim_rng.pt)", version, tensors, bytes, objects, new SavedLayout(tp, pp, vpp, ep, folders.Count), Groups(groups), other)
+        {
+            MtpLayerNames = MtpNames(names),
+            ExpertModules = MegatronCheckpointNames.ExpertModules(names),
+        };
     }
+
+    private static IReadOnlyList<string> MtpNames(IEnumerable<string> names) =>
+        names.Select(Conversion.MtpLayerNames.UsedBy).OfType<string>().Distinct().Order(StringComparer.Ordinal).ToList();
 
     private static void Count(Dictionary<CheckpointKeyKind, (int Count, long Bytes)> groups, CheckpointKeyKind kind, long bytes)
     {

@@ -17,8 +17,9 @@ public static class TorchDistExport
     public static (SegmentedTensorSource Parameters, IReadOnlyList<string> SkippedKeys) Open(ModelMapping model, TorchDistCheckpoint checkpoint)
     {
         var parameters = model.Parameters.ToList();
+        var options = DistKeyOptionsFactory.From(model.Provider, MtpLayerName(checkpoint.Tensors.Select(t => t.Name), checkpoint.Folder));
         // Megatron stores each parameter in its own dtype; read it from the key that holds it.
-        var probe = DistKeyPlanner.Plan(parameters.Select(p => new TensorMeta(p.Name, DType.BF16, p.Shape)), DistKeyOptionsFactory.From(model.Provider));
+        var probe = DistKeyPlanner.Plan(parameters.Select(p => new TensorMeta(p.Name, DType.BF16, p.Shape)), options);
         var dtypeOf = new Dictionary<string, DType>(StringComparer.Ordinal);
         var problems = new List<string>();
         foreach (var key in probe.Tensors)
@@ -38,13 +39,31 @@ public static class TorchDistExport
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
         var typed = parameters.Select(p => new TensorMeta(p.Name, dtypeOf[p.Name], p.Shape)).ToList();
-        var plan = DistKeyPlanner.Plan(typed, DistKeyOptionsFactory.From(model.Provider));
+        var plan = DistKeyPlanner.Plan(typed, options);
         var segments = plan.ParamSegments();
         var source = new SegmentedTensorSource(checkpoint, checkpoint.Folder);
         foreach (var p in typed) source.Add(p, segments[p.Name]);
 
         var used = plan.Tensors.Select(k => k.Key).ToHashSet(StringComparer.Ordinal);
         return (source, SkippedKeys(checkpoint, used));
+    }
+
+    /// <summary>
+    /// The MTP inner-layer name the checkpoint's keys use (<see cref="MtpLayerNames"/>); null when it has no MTP keys.
+    /// A checkpoint that uses both is refused.
+    /// </summary>
+    public static string? MtpLayerName(IEnumerable<string> keys, string where)
+    {
+        string? found = null, example = null;
+        foreach (var key in keys)
+        {
+            var name = MtpLayerNames.UsedBy(key);
+            if (name == null) continue;
+            if (found != null && found != name)
+                throw new InvalidDataException($"{where}: MTP keys use both inner-layer names: '{example}' and '{key}'");
+            (found, example) = (name, key);
+        }
+        return found;
     }
 
     /// <summary>

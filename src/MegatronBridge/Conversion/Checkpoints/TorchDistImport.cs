@@ -22,13 +22,15 @@ public static class TorchDistImport
     /// <summary>
     /// Writes the checkpoint into <paramref name="root"/> (which must exist and be empty: the caller stages it).
     /// </summary>
+    /// <param name="mtpLayerName">The MTP inner-layer key name (<see cref="MtpLayerNames"/>); null for <c>transformer_layer</c>, what current megatron-core reads.</param>
     /// <returns>The planned keys, for reports and tests.</returns>
-    public static DistKeyPlan Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null, string? saveId = null)
+    public static DistKeyPlan Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null, string? saveId = null,
+        string? mtpLayerName = null)
     {
         if (plan.Layout != ParallelLayout.Single && (plan.Layout.Tp, plan.Layout.Pp, plan.Layout.Ep) != (1, 1, 1))
             throw new ArgumentException("torch_dist checkpoints hold TP=1 global tensors: plan the import with the single layout");
         var recipes = plan.Tensors.Where(t => !t.IsDuplicate).ToDictionary(t => t.LocalName, t => t.Recipe, StringComparer.Ordinal);
-        var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Recipe.Output), DistKeyOptionsFactory.From(plan.Model.Provider));
+        var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Recipe.Output), DistKeyOptionsFactory.From(plan.Model.Provider, mtpLayerName));
 
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, 0);
         var writer = new TorchDistWriter(folder) { SaveId = saveId };

@@ -7,7 +7,8 @@ namespace MegatronBridge.Conversion.Checkpoints;
 /// <summary>
 /// Reads a legacy per-rank <c>torch</c> checkpoint back as one tensor source of gathered shards, named as
 /// <see cref="ExportPlan"/> expects (<see cref="ShardNames"/> of global names), and infers the parallel layout it was
-/// saved with from its rank folders and tensor shapes. Replicas are read once: non-expert tensors from EP rank 0,
+/// saved with from its rank folders and tensor shapes. Both MTP inner-layer names and both expert modules (grouped GEMM
+/// or sequential, per checkpoint and per prefix) are read, each under the mapping's name (<see cref="LegacyKeyNames"/>). Replicas are read once: non-expert tensors from EP rank 0,
 /// expert shards from the first TP ranks that hold each expert-TP shard; the last stage's copies of the embedding and of
 /// a tied output layer are left out.
 /// </summary>
@@ -84,7 +85,8 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                     string global;
                     try
                     {
-                        global = naming.ToGlobal(local.Name, ppRank, chunk, epRank);
+                        // Either MTP inner-layer name and either expert module (grouped or sequential) is read, under the mapping's names.
+                        global = LegacyKeyNames.Normalize(naming.ToGlobal(local.Name, ppRank, chunk, epRank));
                     }
                     catch (ArgumentOutOfRangeException e)
                     {
@@ -150,7 +152,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                 var at = naming.Place(kind.Megatron.Name);
                 var file = opened.First(o => o.Folder.TpRank == 0 && ppOf(o.Folder) == at.PpRank && epOf(o.Folder) == Math.Max(at.EpRank, 0)).File;
                 var key = vpp == 1 ? file.ModelKeys[0] : "model" + at.VppChunk.ToString(CultureInfo.InvariantCulture);
-                var stored = file.ModelKeys.Contains(key) ? file.ChunkTensors(key).FirstOrDefault(t => t.Name == at.LocalName) : null;
+                var stored = file.ModelKeys.Contains(key) ? file.ChunkTensors(key).FirstOrDefault(t => LegacyKeyNames.Normalize(t.Name) == at.LocalName) : null;
                 if (stored is null || stored.Shape != kind.ShardShape(candidate))
                 {
                     fits = false;

@@ -32,8 +32,10 @@ public static class TorchLegacyImport
     public static int ExpertTensorRank(ParallelLayout layout, int tpRank) => tpRank % layout.Etp;
 
     /// <summary>Every rank file of the layout with its tensors, in (PP, TP, EP) order; nothing is read or written.</summary>
-    public static IReadOnlyList<LegacyRankFile> PlanFiles(ImportPlan plan)
+    /// <param name="names">How the MTP inner layer and the experts are named; <see cref="LegacyKeyNames.Default"/> when null.</param>
+    public static IReadOnlyList<LegacyRankFile> PlanFiles(ImportPlan plan, LegacyKeyNames? names = null)
     {
+        names ??= LegacyKeyNames.Default;
         var layout = plan.Layout;
         if (layout.Etp > layout.Tp || layout.Tp % layout.Etp != 0)
             throw new NotSupportedException($"legacy torch checkpoints hold one file per (TP, PP, EP) rank: expert-tensor-parallel size {layout.Etp} must divide tensor-parallel size {layout.Tp}");
@@ -45,7 +47,8 @@ public static class TorchLegacyImport
             {
                 for (int ep = 0; ep < epFiles; ep++)
                 {
-                    var tensors = plan.ForRank(pp, tp, ep, ExpertTensorRank(layout, tp)).OrderBy(t => t.VppChunk).ToList();
+                    var tensors = plan.ForRank(pp, tp, ep, ExpertTensorRank(layout, tp)).OrderBy(t => t.VppChunk)
+                        .Select(t => t with { LocalName = names.Apply(t.LocalName) }).ToList();
                     var path = Path.Combine(LegacyCheckpointNames.RankFolder(tp, pp, ep, layout.Pp, epFiles), LegacyCheckpointNames.FileName);
                     files.Add(new LegacyRankFile(tp, pp, ep, path, tensors));
                 }
@@ -85,9 +88,10 @@ public static class TorchLegacyImport
     /// Writes every rank file into <c>root/iter_0000000</c> (root must exist and be empty: the caller stages it), flushes
     /// them all to disk, then writes the tracker.
     /// </summary>
-    public static IReadOnlyList<LegacyRankFile> Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null)
+    public static IReadOnlyList<LegacyRankFile> Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null,
+        LegacyKeyNames? names = null)
     {
-        var files = PlanFiles(plan);
+        var files = PlanFiles(plan, names);
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, 0);
         // Rank files are independent: writing a few at once keeps both the disk and the kernel's page-cache copies
         // busy (each in-flight file holds at most two executor buffers, so memory stays bounded).

@@ -20,4 +20,11 @@ public sealed record DistKeyOptions(
     int NumExperts,
     int GdnQkDim,
     int GdnVDim,
-    int GdnValueHeads);
+    int GdnValueHeads)
+{
+    /// <summary>
+    /// The key name of the MTP inner layer: <c>transformer_layer</c>, which current megatron-core writes and reads
+    /// (<see cref="MtpLayerNames"/>), or <c>mtp_model_layer</c>, its in-memory name, which some versions wrote.
+    /// </summary>
+    public string MtpLayerName { get; init; } = MtpLayerNames.TransformerLayer;
+}

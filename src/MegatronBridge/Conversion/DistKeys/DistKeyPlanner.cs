@@ -107,7 +107,7 @@ public static partial class DistKeyPlanner
         string key = name;
 
         var mtp = MtpInner().Match(key);
-        if (mtp.Success) key = mtp.Groups["pre"].Value + "transformer_layer." + mtp.Groups["rest"].Value;
+        if (mtp.Success) key = mtp.Groups["pre"].Value + options.MtpLayerName + "." + mtp.Groups["rest"].Value;
 
         Match m;
         if (!options.LanguagePerLayer && (m = LanguageLayer().Match(key)).Success)
@@ -144,7 +144,7 @@ public static partial class DistKeyPlanner
 
     private static string RestOf(string key)
     {
-        foreach (var marker in new[] { ".transformer_layer.", "decoder.layers.", "deepstack_merger_list." })
+        foreach (var marker in new[] { ".transformer_layer.", ".mtp_model_layer.", "decoder.layers.", "deepstack_merger_list." })
         {
             int i = key.LastIndexOf(marker, StringComparison.Ordinal);
             if (i >= 0)
