@@ -52,8 +52,8 @@ internal static class ImportCommand
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
                 if (result.MtpLeftOut is { } mtp)
-                    parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: MTP ({mtp.ConfigLayers} layer(s) in config.json) converted without: {mtp.Reason}; "
-                        + $"left out {mtp.HfTensors.Count} tensor(s): {string.Join(", ", mtp.HfTensors)}. {MtpSelection.MegatronHint}");
+                    parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: config.json declares {mtp.ConfigLayers} MTP layer(s), left out ({mtp.Reason}): "
+                        + $"{MtpJson.Names(mtp.HfTensors)} not converted. {MtpSelection.MegatronHint}");
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject

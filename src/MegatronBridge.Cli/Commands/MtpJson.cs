@@ -14,7 +14,13 @@ internal static class MtpJson
         ["hf_tensors"] = new JsonArray(omission.HfTensors.Select(n => (JsonNode)n).ToArray()),
     };
 
+    private const int MaxListed = 20;
+
+    /// <summary>"N tensor(s): a, b, ..." listing at most 20 names (a per-expert MTP block has thousands).</summary>
+    public static string Names(IReadOnlyList<string> names) =>
+        $"{names.Count} tensor(s): {string.Join(", ", names.Take(MaxListed))}" + (names.Count > MaxListed ? $" and {names.Count - MaxListed} more" : "");
+
     public static string Summary(MtpOmission? omission, string? layerName) =>
-        omission is { } m ? $"left out: {m.Reason} ({m.HfTensors.Count} tensor(s)); mtp_num_layers None"
+        omission is { } m ? $"left out ({m.Reason}; {m.HfTensors.Count} tensor(s)); mtp_num_layers None"
         : layerName is null ? "none" : $"inner layer '{layerName}'";
 }

@@ -121,7 +121,7 @@ public static class CheckpointConverter
             if (request.NoMtp || present.Count == 0)
             {
                 mtpLeftOut = present.Count > 0
-                    ? new MtpOmission(provider.MtpLayers, "left out on request (--no-mtp)", present)
+                    ? new MtpOmission(provider.MtpLayers, "--no-mtp", present)
                     : new MtpOmission(provider.MtpLayers, "the checkpoint has no mtp.* tensors", MtpSelection.MappedHfTensors(bridge, provider, hf.Tensors, request.HfModel));
                 provider = MtpSelection.WithoutMtp(provider);
                 ignored.AddRange(present);

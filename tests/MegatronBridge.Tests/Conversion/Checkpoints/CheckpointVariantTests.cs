@@ -195,6 +195,34 @@ public class CheckpointVariantTests
         Assert.False(Directory.Exists(tmp.Sub("mg")));
     }
 
+    [Fact]
+    public void Compare_ReadsEveryVariantAsItReadsTheDefaultImport()
+    {
+        // The fixture's GDN norms do not survive bf16(w - 1), so compare reports a difference (exit 1) for every
+        // checkpoint; what matters is that each variant gives exactly the numbers of the default import.
+        const string fixture = "qwen35-vl-moe-tiny";
+        var hf = TestPaths.Fixture(fixture);
+        using var tmp = TestPaths.NewTempDir();
+        var noMtp = CopyWithoutMtp(fixture, tmp.Sub("hf-no-mtp"));
+        var imports = new[]
+        {
+            new[] { "--hf-model", hf, "--megatron-path", tmp.Sub("default") },
+            new[] { "--hf-model", hf, "--megatron-path", tmp.Sub("dist-mtp-model-layer"), "--mtp-layer-name", "mtp_model_layer" },
+            new[] { "--hf-model", hf, "--megatron-path", tmp.Sub("legacy-variants"), "--format", "torch", "--tp", "2", "--ep", "2",
+                "--no-grouped-gemm", "--mtp-layer-name", "transformer_layer" },
+            new[] { "--hf-model", noMtp, "--megatron-path", tmp.Sub("no-mtp") },
+        };
+        foreach (var args in imports) Assert.Equal(0, Run(new[] { "import" }.Concat(args).ToArray()).ExitCode);
+        var expected = Run("compare", "--hf-model", hf, "--megatron-path", tmp.Sub("default"));
+        Assert.Contains("HF vs Megatron", expected.Output);
+        foreach (var variant in new[] { "dist-mtp-model-layer", "legacy-variants", "no-mtp" })
+        {
+            var actual = Run("compare", "--hf-model", hf, "--megatron-path", tmp.Sub(variant));
+            Assert.True(expected.ExitCode == actual.ExitCode, $"{variant}: {actual.Error}");
+            Assert.Equal(expected.Output, actual.Output);
+        }
+    }
+
     // ---- 4. Sequential experts -----------------------------------------------------------------------------------
 
     [Theory]
