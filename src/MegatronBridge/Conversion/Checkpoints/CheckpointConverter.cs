@@ -178,7 +178,9 @@ public static class CheckpointConverter
         MtpOmission? mtpLeftOut = null;
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
         {
-            // Trained without MTP (or MTP turned off): export what the checkpoint holds, as Megatron-Bridge does.
+            // Trained without MTP (or MTP turned off): export what the checkpoint holds. Megatron-Bridge's
+            // AutoBridge.save_hf_weights does the same: with the built model's mtp_num_layers unset it stops expecting the
+            // source's mtp.* keys (_model_omits_mtp, _mtp_source_key_prefixes), and the HF config is copied unchanged.
             mtpLeftOut = new MtpOmission(provider.MtpLayers, "the Megatron checkpoint has no MTP tensors",
                 MtpSelection.MappedHfTensors(bridge, provider, originalTensors, request.HfModel));
             provider = MtpSelection.WithoutMtp(provider);
