@@ -14,9 +14,10 @@ public class ConversionOutputTests
     private const string Fixture = "qwen35-text-dense-tied-tiny";
 
     private static readonly string[] ImportFields =
-        { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes", "seconds" };
+        { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes",
+          "mtp_num_layers", "mtp_layer_name", "mtp_left_out", "sequential_experts", "seconds" };
     private static readonly string[] ExportFields =
-        { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "seconds" };
+        { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "mtp_left_out", "seconds" };
     private static readonly string[] VerifyFields =
         { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "unmapped_keys", "bytes", "tensors" };
 
@@ -42,6 +43,11 @@ public class ConversionOutputTests
         Assert.Equal(new[] { "tp", "pp", "vpp", "ep", "etp" }, parallel.Select(p => p.Key));
         Assert.All(parallel, p => Assert.Equal(1, p.Value!.GetValue<int>()));
         JsonAssert.Field(import, "bytes", hfBytes);
+        // This fixture has no MTP and no routed experts.
+        Assert.Null(import["mtp_num_layers"]);
+        Assert.Null(import["mtp_layer_name"]);
+        Assert.Null(import["mtp_left_out"]);
+        JsonAssert.Field(import, "sequential_experts", false);
         Assert.True(import["seconds"]!.GetValue<double>() >= 0);
 
         var verify = RunJson("verify", "--hf-model", hf, "--megatron-path", megatron, "--json");
@@ -71,6 +77,7 @@ public class ConversionOutputTests
         // The GDN output norms pass through bf16(w - 1) in Megatron, so they are the ones reported as not bit-exact.
         Assert.Equal(gdnNorms, export["lossy_tensors"]!.AsArray().Select(n => n!.GetValue<string>()).Order());
         Assert.Empty(export["skipped_keys"]!.AsArray());
+        Assert.Null(export["mtp_left_out"]);
         Assert.True(export["seconds"]!.GetValue<double>() >= 0);
     }
 
