@@ -49,12 +49,55 @@ public static class TorchLegacyImport
                 {
                     var tensors = plan.ForRank(pp, tp, ep, ExpertTensorRank(layout, tp)).OrderBy(t => t.VppChunk)
                         .Select(t => t with { LocalName = names.Apply(t.LocalName) }).ToList();
+                    if (names.SequentialExperts) tensors = ExpertMajor(tensors);
                     var path = Path.Combine(LegacyCheckpointNames.RankFolder(tp, pp, ep, layout.Pp, epFiles), LegacyCheckpointNames.FileName);
                     files.Add(new LegacyRankFile(tp, pp, ep, path, tensors));
                 }
             }
         }
         return files;
+    }
+
+    /// <summary>
+    /// Sequential experts in the order SequentialMLP's <c>state_dict()</c> gives them: expert by expert, each expert's
+    /// linear_fc1 then linear_fc2 (the plan lists every expert's linear_fc1 first, as TEGroupedMLP orders its weights).
+    /// </summary>
+    private static List<LocalTensor> ExpertMajor(List<LocalTensor> tensors)
+    {
+        var result = new List<LocalTensor>(tensors.Count);
+        int i = 0;
+        while (i < tensors.Count)
+        {
+            var owner = ExpertsModule(tensors[i].LocalName);
+            int end = i + 1;
+            if (owner != null)
+            {
+                while (end < tensors.Count && ExpertsModule(tensors[end].LocalName) == owner && tensors[end].VppChunk == tensors[i].VppChunk) end++;
+                // Stable: within one expert the plan's linear_fc1-before-linear_fc2 order stays.
+                result.AddRange(tensors.Skip(i).Take(end - i).OrderBy(t => ExpertIndex(t.LocalName, owner)));
+            }
+            else
+            {
+                result.Add(tensors[i]);
+            }
+            i = end;
+        }
+        return result;
+    }
+
+    private const string LocalExperts = ".mlp.experts.local_experts.";
+
+    /// <summary>The <c>…mlp.experts.local_experts.</c> prefix of a sequential expert weight; null for other names.</summary>
+    private static string? ExpertsModule(string name)
+    {
+        int at = name.IndexOf(LocalExperts, StringComparison.Ordinal);
+        return at < 0 ? null : name[..(at + LocalExperts.Length)];
+    }
+
+    private static int ExpertIndex(string name, string owner)
+    {
+        var rest = name.AsSpan(owner.Length);
+        return int.Parse(rest[..rest.IndexOf('.')], NumberStyles.None, CultureInfo.InvariantCulture);
     }
 
     private static readonly HashSet<string> TransformerEngineLinears = new(StringComparer.Ordinal)

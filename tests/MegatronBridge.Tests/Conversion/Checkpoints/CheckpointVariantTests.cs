@@ -243,6 +243,13 @@ public class CheckpointVariantTests
         Assert.Contains("language_model.decoder.layers.0.mlp.experts.local_experts.3.linear_fc2._extra_state", names);
         Assert.Contains("language_model.mtp.layers.0.mtp_model_layer.mlp.experts.local_experts.0.linear_fc2.weight", names);
         Assert.DoesNotContain(names, n => n.Contains(".experts.linear_fc", StringComparison.Ordinal));
+        // In SequentialMLP's state_dict order: expert by expert, each linear followed by its _extra_state.
+        const string experts = "language_model.decoder.layers.0.mlp.experts.local_experts.";
+        Assert.Equal(new[]
+        {
+            "0.linear_fc1.weight", "0.linear_fc1._extra_state", "0.linear_fc2.weight", "0.linear_fc2._extra_state",
+            "1.linear_fc1.weight", "1.linear_fc1._extra_state", "1.linear_fc2.weight", "1.linear_fc2._extra_state",
+        }, names.Where(n => n.StartsWith(experts, StringComparison.Ordinal)).Take(8).Select(n => n[experts.Length..]));
         var inspected = RunJson("inspect", "--megatron-path", megatron, "--json");
         Assert.Equal(new[] { "decoder: sequential", "mtp: sequential" }, inspected["expert_modules"]!.AsArray().Select(n => n!.GetValue<string>()));
 
