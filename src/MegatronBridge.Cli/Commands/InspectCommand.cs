@@ -51,7 +51,7 @@ internal static class InspectCommand
         Row(summary, "export model_type", inspection.Bridge.ModelType);
         Row(summary, "layers", $"{p.NumLayers}: {p.LayerLayout}  (G = Gated DeltaNet, A = attention)");
         Row(summary, "MoE", p.IsMoe ? $"{p.NumExperts} experts, top-{p.MoeRouterTopk}, every layer" : "no");
-        Row(summary, "MTP", p.MtpLayers == 0 ? "none" : $"{p.MtpLayers} layer(s), tensors {(inspection.HasMtpTensors ? "present" : "ABSENT")}");
+        Row(summary, "MTP", p.MtpLayers == 0 ? "none" : $"{p.MtpLayers} layer(s), tensors {(inspection.HasMtpTensors ? "present" : "ABSENT (import converts without MTP)")}");
         Row(summary, "vision", p.Vision is null ? "none" : $"depth {p.Vision.NumLayers}, hidden {p.Vision.HiddenSize}, deepstack [{string.Join(", ", p.Vision.DeepstackVisualIndexes)}]");
         console.Write(summary);
 
