@@ -22,9 +22,10 @@ internal static class ImportCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, stepDelay }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -41,7 +42,7 @@ internal static class ImportCommand
                     LanguageOnly = parse.GetValue(languageOnly),
                 };
                 bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
+                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
                 if (asJson)
                 {
