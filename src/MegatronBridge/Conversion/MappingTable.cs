@@ -8,6 +8,13 @@ public sealed record MappingRequest(MegatronParam Param, IReadOnlyList<string> H
 /// <summary>One line of a mapping table: Megatron pattern | HF pattern(s) | kind.</summary>
 public sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, string Kind, Func<MappingRequest, MappingKind> Build)
 {
+    /// <summary>
+    /// True for a row kept only as an alternative name of another row's parameter (a separate-norm name such as
+    /// <c>input_layernorm.weight</c> where the TransformerEngine layer fuses the norm into <c>linear_qkv</c>): it
+    /// resolves like any row, but no model built here has that name.
+    /// </summary>
+    public bool IsAlias { get; init; }
+
     public override string ToString() => $"{Megatron.Text} <- {string.Join(", ", Hf)} ({Kind})";
 }
 

@@ -35,6 +35,17 @@ public sealed class MappingTableBuilder
 
     public MappingTableBuilder Replicated(string megatron, string hf) => Add(megatron, "Replicated", r => DirectMapping.Replicated(r.Param, r.Hf[0]), hf);
 
+    /// <summary>
+    /// A replicated row that names a parameter by its separate-norm alias (see <see cref="MappingRow.IsAlias"/>), as
+    /// Megatron-Bridge's mapping registry adds for layouts without TransformerEngine's fused norms.
+    /// </summary>
+    public MappingTableBuilder Alias(string megatron, string hf)
+    {
+        Replicated(megatron, hf);
+        _rows[^1] = _rows[^1] with { IsAlias = true };
+        return this;
+    }
+
     public MappingTableBuilder ZeroCenteredNorm(string megatron, string hf) => Add(megatron, "ZeroCenteredNorm", r => new ZeroCenteredNormMapping(r.Param, r.Hf[0]), hf);
 
     /// <summary>Language attention QKV with the provider's heads, groups, kv_channels and output gate.</summary>
