@@ -20,7 +20,8 @@ public sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, 
 
 /// <summary>
 /// A bridge's weight mappings in registration order. A Megatron parameter resolves to the first row whose pattern
-/// matches it (spec §3.0); the row's HF patterns are filled with the captured layer / expert numbers.
+/// matches it (Megatron-Bridge's registry lookup order); the row's HF patterns are filled with the captured layer /
+/// expert numbers.
 /// </summary>
 public sealed class MappingTable
 {

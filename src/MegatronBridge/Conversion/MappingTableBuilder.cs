@@ -3,8 +3,9 @@ using MegatronBridge.Conversion.Kinds;
 namespace MegatronBridge.Conversion;
 
 /// <summary>
-/// Writes mapping tables that read like the spec's: one call per row, <c>{MP}</c> / <c>{HP}</c> standing for the
-/// Megatron and HF language-model prefixes, which are parameters of the table rather than copies of it.
+/// Writes mapping tables that read like Megatron-Bridge's <c>mapping_registry</c>: one call per row, <c>{MP}</c> /
+/// <c>{HP}</c> standing for the Megatron and HF language-model prefixes, which are parameters of the table rather than
+/// copies of it.
 /// </summary>
 public sealed class MappingTableBuilder
 {

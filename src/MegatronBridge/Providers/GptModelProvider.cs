@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>
 /// Megatron-Bridge's <c>GPTModelProvider</c> (with the mcore <c>TransformerConfig</c> fields that matter for
-/// conversion), defaults as declared in Python (bridge-spec §2.9). The LM-only Qwen3.5 bridges produce exactly this
+/// conversion), defaults as declared in Python. The LM-only Qwen3.5 bridges produce exactly this
 /// type; the VL providers derive from it. JSON names are the Python field names, misspellings included.
 /// Fields that mcore derives in <c>__post_init__</c> when left None (kv_channels, num_query_groups,
 /// ffn_hidden_size) read as the derived value.

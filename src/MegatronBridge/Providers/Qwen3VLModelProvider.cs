@@ -2,7 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; bridge-spec §2.9).</summary>
+/// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; defaults as Megatron-Bridge's
+/// <c>Qwen3VLModelProvider</c> declares them).</summary>
 public record Qwen3VLModelProvider : VisionLanguageModelProvider
 {
     public Qwen3VLModelProvider()

@@ -3,8 +3,9 @@ using System.Text.Json.Serialization;
 namespace MegatronBridge.Providers;
 
 /// <summary>
-/// The vision encoder's <c>Qwen3VLTransformerConfig</c> (bridge-spec §2.8b), built from the HF vision_config. It is
-/// a fresh config, not derived from the language model: params_dtype stays float32 and bf16 false.
+/// The vision encoder's <c>Qwen3VLTransformerConfig</c> (Megatron-Bridge's <c>get_vision_model_config</c>), built from
+/// the HF vision_config. It is a fresh config, not derived from the language model: params_dtype stays float32 and bf16
+/// false.
 /// </summary>
 public sealed record VisionTransformerConfig
 {
