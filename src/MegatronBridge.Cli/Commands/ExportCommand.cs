@@ -17,9 +17,10 @@ internal static class ExportCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
+        var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, stepDelay }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -32,7 +33,7 @@ internal static class ExportCommand
                     LanguageOnly = parse.GetValue(languageOnly) ? true : null,
                 };
                 bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));
+                var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject

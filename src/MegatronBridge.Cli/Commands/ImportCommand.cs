@@ -28,8 +28,10 @@ internal static class ImportCommand
         mtpLayerName.AcceptOnlyFromAmong(MtpLayerNames.TransformerLayer, MtpLayerNames.ModelLayer);
         var noGroupedGemm = new Option<bool>("--no-grouped-gemm") { Description = "--format torch: write routed experts as SequentialMLP modules (local_experts.N.linear_fc1.weight), for Megatron-LM without --moe-grouped-gemm; torch_dist keys are the same either way." };
 
+        var stepDelay = WriteStepDelayOption.Create();
+
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, noMtp, mtpLayerName, noGroupedGemm }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, noMtp, mtpLayerName, noGroupedGemm, stepDelay }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -49,7 +51,7 @@ internal static class ImportCommand
                     SequentialExperts = parse.GetValue(noGroupedGemm),
                 };
                 bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
+                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
                 if (result.MtpLeftOut is { } mtp)
                     parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: config.json declares {mtp.ConfigLayers} MTP layer(s), left out ({mtp.Reason}): "

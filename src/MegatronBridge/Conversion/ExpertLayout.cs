@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
 
-/// <summary>How an HF checkpoint stores routed experts (spec §3.3.1, §3.8, §4.10).</summary>
+/// <summary>How an HF checkpoint stores routed experts (docs/mappings.md, Routed experts).</summary>
 public enum ExpertLayout
 {
     /// <summary><c>experts.{e}.gate_proj/up_proj/down_proj.weight</c> per expert.</summary>
@@ -19,7 +19,8 @@ public static class ExpertLayoutDetector
 {
     /// <param name="layersPrefix">e.g. "model.language_model.layers.", "model.layers." or "mtp.layers."</param>
     /// <param name="hidden">H, to tell [E, 2I, H] from [E, H, 2I].</param>
-    /// <returns>The layout; <see cref="ExpertLayout.PerExpert"/> when no expert tensor is present (spec default).</returns>
+    /// <returns>The layout; <see cref="ExpertLayout.PerExpert"/> when no expert tensor is present (Megatron-Bridge's
+    /// default too).</returns>
     public static ExpertLayout Detect(IEnumerable<TensorMeta> tensors, string layersPrefix, long hidden, string where)
     {
         var p = Regex.Escape(layersPrefix);

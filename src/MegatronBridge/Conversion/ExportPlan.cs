@@ -7,7 +7,8 @@ public sealed record ExportOptions
 {
     /// <summary>
     /// The original HF checkpoint's tensor names, when known: HF tensors are emitted in that order, and a tied model
-    /// also emits <c>lm_head.weight</c> (a copy of the embedding) only if the original had it (spec §4.14).
+    /// also emits <c>lm_head.weight</c> (a copy of the embedding) only if the original had it, as Megatron-Bridge's
+    /// export does.
     /// </summary>
     public IReadOnlyList<string>? OriginalHfTensors { get; init; }
 

@@ -7,7 +7,7 @@ public sealed record ImportOptions
 {
     /// <summary>
     /// The Megatron parameter dtype; null means the provider's <c>params_dtype</c> (Megatron casts every parameter to
-    /// it, spec §4.13), or each HF tensor's own dtype when that name is not a known dtype.
+    /// it; docs/mappings.md, dtypes), or each HF tensor's own dtype when that name is not a known dtype.
     /// </summary>
     public DType? ParamDType { get; init; }
 
@@ -102,7 +102,8 @@ public sealed class ImportPlan
         var tensors = new List<LocalTensor>();
         foreach (var kind in model.Mappings) AddShards(kind, naming.Place(kind.Megatron.Name), isDuplicate: false);
 
-        // Copies Megatron keeps on the last stage when it is not the first (spec §4.14, §6.3).
+        // Copies Megatron keeps on the last stage when it is not the first: the tied output layer and the MTP block's
+        // embedding (docs/mappings.md, Parallel layouts).
         if (layout.Pp > 1)
         {
             var embedding = model.Mappings.FirstOrDefault(m => m.Megatron.Name == model.LanguagePrefix + "embedding.word_embeddings.weight");

@@ -8,12 +8,20 @@ public sealed record MappingRequest(MegatronParam Param, IReadOnlyList<string> H
 /// <summary>One line of a mapping table: Megatron pattern | HF pattern(s) | kind.</summary>
 public sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, string Kind, Func<MappingRequest, MappingKind> Build)
 {
+    /// <summary>
+    /// True for a row kept only as an alternative name of another row's parameter (a separate-norm name such as
+    /// <c>input_layernorm.weight</c> where the TransformerEngine layer fuses the norm into <c>linear_qkv</c>): it
+    /// resolves like any row, but no model built here has that name.
+    /// </summary>
+    public bool IsAlias { get; init; }
+
     public override string ToString() => $"{Megatron.Text} <- {string.Join(", ", Hf)} ({Kind})";
 }
 
 /// <summary>
 /// A bridge's weight mappings in registration order. A Megatron parameter resolves to the first row whose pattern
-/// matches it (spec §3.0); the row's HF patterns are filled with the captured layer / expert numbers.
+/// matches it (Megatron-Bridge's registry lookup order); the row's HF patterns are filled with the captured layer /
+/// expert numbers.
 /// </summary>
 public sealed class MappingTable
 {

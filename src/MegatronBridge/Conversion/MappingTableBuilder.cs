@@ -3,8 +3,9 @@ using MegatronBridge.Conversion.Kinds;
 namespace MegatronBridge.Conversion;
 
 /// <summary>
-/// Writes mapping tables that read like the spec's: one call per row, <c>{MP}</c> / <c>{HP}</c> standing for the
-/// Megatron and HF language-model prefixes, which are parameters of the table rather than copies of it.
+/// Writes mapping tables that read like Megatron-Bridge's <c>mapping_registry</c>: one call per row, <c>{MP}</c> /
+/// <c>{HP}</c> standing for the Megatron and HF language-model prefixes, which are parameters of the table rather than
+/// copies of it.
 /// </summary>
 public sealed class MappingTableBuilder
 {
@@ -34,6 +35,17 @@ public sealed class MappingTableBuilder
     public MappingTableBuilder Row(string megatron, string hf) => Add(megatron, "Row", r => DirectMapping.Row(r.Param, r.Hf[0]), hf);
 
     public MappingTableBuilder Replicated(string megatron, string hf) => Add(megatron, "Replicated", r => DirectMapping.Replicated(r.Param, r.Hf[0]), hf);
+
+    /// <summary>
+    /// A replicated row that names a parameter by its separate-norm alias (see <see cref="MappingRow.IsAlias"/>), as
+    /// Megatron-Bridge's mapping registry adds for layouts without TransformerEngine's fused norms.
+    /// </summary>
+    public MappingTableBuilder Alias(string megatron, string hf)
+    {
+        Replicated(megatron, hf);
+        _rows[^1] = _rows[^1] with { IsAlias = true };
+        return this;
+    }
 
     public MappingTableBuilder ZeroCenteredNorm(string megatron, string hf) => Add(megatron, "ZeroCenteredNorm", r => new ZeroCenteredNormMapping(r.Param, r.Hf[0]), hf);
 

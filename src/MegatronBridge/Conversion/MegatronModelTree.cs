@@ -4,9 +4,9 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>
-/// The Megatron parameters a provider builds (bridge-spec §5.3, TransformerEngine names), in module order, with their
-/// global (TP=1, all layers, all experts) shapes. <paramref name="languagePrefix"/> is "language_model." for VL models
-/// and "" for LM-only ones; vision parameters come first, under "vision_model.".
+/// The Megatron parameters a provider builds (TransformerEngine names; docs/mappings.md, Megatron-Core names), in
+/// module order, with their global (TP=1, all layers, all experts) shapes. <paramref name="languagePrefix"/> is
+/// "language_model." for VL models and "" for LM-only ones; vision parameters come first, under "vision_model.".
 /// </summary>
 public static class MegatronModelTree
 {

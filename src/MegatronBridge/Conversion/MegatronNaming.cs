@@ -93,7 +93,8 @@ public sealed class MegatronNaming
 
     /// <summary>
     /// In-memory MTP inner-layer name (<c>mtp_model_layer</c>) to the name mcore writes in dist checkpoints
-    /// (<c>transformer_layer</c>, spec §5.4).
+    /// (<c>transformer_layer</c>, megatron-core's legacy name kept for GPT-style MTP; docs/formats.md, Keys and
+    /// chunks).
     /// </summary>
     public static string ToCheckpointName(string name) => name.Replace(".mtp_model_layer.", ".transformer_layer.", StringComparison.Ordinal);
 

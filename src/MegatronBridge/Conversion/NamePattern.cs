@@ -1,10 +1,11 @@
 namespace MegatronBridge.Conversion;
 
 /// <summary>
-/// A parameter-name pattern of the mapping tables (spec §3.0): <c>*</c> matches digits, <c>**</c> matches anything,
-/// anchored at both ends. Captures fill the other side's wildcards left to right, <c>**</c> from <c>**</c> captures and
-/// <c>*</c> from <c>*</c> captures; extra captures are ignored (packed experts name fewer wildcards on the HF side).
-/// Matched by hand rather than by regex: a real model resolves tens of thousands of names against every row.
+/// A parameter-name pattern of the mapping tables (as Megatron-Bridge's mapping registry reads them): <c>*</c> matches
+/// digits, <c>**</c> matches anything, anchored at both ends. Captures fill the other side's wildcards left to right,
+/// <c>**</c> from <c>**</c> captures and <c>*</c> from <c>*</c> captures; extra captures are ignored (packed experts
+/// name fewer wildcards on the HF side). Matched by hand rather than by regex: a real model resolves tens of thousands
+/// of names against every row.
 /// </summary>
 public sealed class NamePattern
 {

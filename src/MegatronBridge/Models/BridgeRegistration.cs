@@ -28,9 +28,9 @@ public sealed record BridgeRegistration
     /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
     public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }
 
-    /// <summary>Megatron language-model prefix: "language_model." for VL bridges, "" for LM-only ones (spec §3.1).</summary>
-    public string MegatronLanguagePrefix => IsVisionLanguage ? "language_model." : "";
+    /// <summary>Megatron language-model prefix: "language_model." for VL bridges, "" for LM-only ones (<see cref="ModelPrefixes"/>).</summary>
+    public string MegatronLanguagePrefix => ModelPrefixes.MegatronLanguage(IsVisionLanguage);
 
-    /// <summary>HF language-model prefix: "model.language_model." for VL bridges, "model." for LM-only ones (spec §3.1).</summary>
-    public string HfLanguagePrefix => IsVisionLanguage ? "model.language_model." : "model.";
+    /// <summary>HF language-model prefix: "model.language_model." for VL bridges, "model." for LM-only ones (<see cref="ModelPrefixes"/>).</summary>
+    public string HfLanguagePrefix => ModelPrefixes.HfLanguage(IsVisionLanguage);
 }

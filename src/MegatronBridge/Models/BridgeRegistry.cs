@@ -8,8 +8,8 @@ using MegatronBridge.Providers;
 namespace MegatronBridge.Models;
 
 /// <summary>
-/// Chooses a bridge by HF architecture name (bridge-spec §1): the first <c>architectures</c> entry that is
-/// registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below.
+/// Chooses a bridge by HF architecture name, as Megatron-Bridge's registry does: the first <c>architectures</c> entry
+/// that is registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below.
 /// </summary>
 public static class BridgeRegistry
 {

@@ -9,7 +9,8 @@ namespace MegatronBridge.Models;
 /// </summary>
 public sealed record ExpertLayouts(ExpertLayout Decoder, ExpertLayout Mtp)
 {
-    /// <summary>Without a checkpoint (config only) per-expert tensors are assumed (spec §6.5).</summary>
+    /// <summary>Without a checkpoint (config only) per-expert tensors are assumed, as Megatron-Bridge's
+    /// <c>moe_experts_stored_packed</c> does.</summary>
     public static ExpertLayouts Default { get; } = new(ExpertLayout.PerExpert, ExpertLayout.PerExpert);
 
     /// <param name="hfLayersPrefix">"model.language_model.layers." (VL) or "model.layers." (LM only).</param>

@@ -2,7 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>Qwen3.5 MoE / Qwen3.6 MoE vision-language provider; class defaults = Qwen3.5-397B-A17B geometry (bridge-spec §2.9).</summary>
+/// <summary>Qwen3.5 MoE / Qwen3.6 MoE vision-language provider; class defaults = Qwen3.5-397B-A17B geometry, as
+/// Megatron-Bridge declares them.</summary>
 public sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
 {
     public Qwen35VLMoEModelProvider()
@@ -25,8 +26,8 @@ public sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
     [JsonIgnore] public override string ProviderName => "Qwen35VLMoEModelProvider";
 
     /// <summary>A plain attribute in Python (not a dataclass field).</summary>
-    [JsonPropertyName("audio_token_id")] public int? AudioTokenId { get; init; } = 248076;
-    [JsonPropertyName("vision_cuda_graph_impl")] public string VisionCudaGraphImpl { get; init; } = "none";
-    [JsonPropertyName("vision_cuda_graph_scope")] public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
-    [JsonPropertyName("max_vision_cuda_graph_seq_length")] public int? MaxVisionCudaGraphSeqLength { get; init; }
+    public int? AudioTokenId { get; init; } = 248076;
+    public string VisionCudaGraphImpl { get; init; } = "none";
+    public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
+    public int? MaxVisionCudaGraphSeqLength { get; init; }
 }

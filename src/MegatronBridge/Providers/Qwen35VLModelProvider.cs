@@ -2,7 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>Qwen3.5 / Qwen3.6 dense vision-language provider; class defaults = Qwen3.5-27B geometry (bridge-spec §2.9).</summary>
+/// <summary>Qwen3.5 / Qwen3.6 dense vision-language provider; class defaults = Qwen3.5-27B geometry, as Megatron-Bridge
+/// declares them.</summary>
 public record Qwen35VLModelProvider : VisionLanguageModelProvider
 {
     /// <summary>The hybrid GDN / attention block spec every Qwen3.5 provider uses.</summary>

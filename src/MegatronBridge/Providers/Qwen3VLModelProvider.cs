@@ -2,7 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; bridge-spec §2.9).</summary>
+/// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; defaults as Megatron-Bridge's
+/// <c>Qwen3VLModelProvider</c> declares them).</summary>
 public record Qwen3VLModelProvider : VisionLanguageModelProvider
 {
     public Qwen3VLModelProvider()
@@ -21,15 +22,15 @@ public record Qwen3VLModelProvider : VisionLanguageModelProvider
     [JsonIgnore] public override string ProviderName => "Qwen3VLModelProvider";
 
     // Class defaults (the vision tower itself is configured from the HF vision_config).
-    [JsonPropertyName("in_channels")] public int InChannels { get; init; } = 3;
-    [JsonPropertyName("num_position_embeddings")] public int NumPositionEmbeddings { get; init; } = 2304;
-    [JsonPropertyName("out_hidden_size")] public int OutHiddenSize { get; init; } = 2304;
+    public int InChannels { get; init; } = 3;
+    public int NumPositionEmbeddings { get; init; } = 2304;
+    public int OutHiddenSize { get; init; } = 2304;
     /// <summary>Class default; the HF vision_config's list is what the model uses (see <see cref="GptModelProvider.Vision"/>).</summary>
-    [JsonPropertyName("deepstack_visual_indexes")] public IReadOnlyList<int> DeepstackVisualIndexes { get; init; } = new[] { 8, 16, 24 };
-    [JsonPropertyName("apply_rope_fusion")] public bool ApplyRopeFusion { get; init; }
-    [JsonPropertyName("add_encoder")] public bool AddEncoder { get; init; } = true;
-    [JsonPropertyName("add_decoder")] public bool AddDecoder { get; init; } = true;
-    [JsonPropertyName("vision_cuda_graph_impl")] public string VisionCudaGraphImpl { get; init; } = "none";
-    [JsonPropertyName("vision_cuda_graph_scope")] public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
-    [JsonPropertyName("max_vision_cuda_graph_seq_length")] public int? MaxVisionCudaGraphSeqLength { get; init; }
+    public IReadOnlyList<int> DeepstackVisualIndexes { get; init; } = new[] { 8, 16, 24 };
+    public bool ApplyRopeFusion { get; init; }
+    public bool AddEncoder { get; init; } = true;
+    public bool AddDecoder { get; init; } = true;
+    public string VisionCudaGraphImpl { get; init; } = "none";
+    public IReadOnlyList<string> VisionCudaGraphScope { get; init; } = Array.Empty<string>();
+    public int? MaxVisionCudaGraphSeqLength { get; init; }
 }

@@ -24,14 +24,6 @@ public sealed class Matrix
 
     public ReadOnlySpan<float> Row(int r) => Data.AsSpan(r * Cols, Cols);
 
-    /// <summary>Rows [start, start+count) as a new matrix (splitting fused projections).</summary>
-    public Matrix SliceRows(int start, int count, string name)
-    {
-        if (start < 0 || count <= 0 || start + count > Rows)
-            throw new InvalidDataException($"{Name}: rows [{start}, {start + count}) are outside its {Rows} rows");
-        return new Matrix(Data.AsSpan(start * Cols, count * Cols).ToArray(), count, Cols, name);
-    }
-
     /// <summary>The transpose (for weights stored as [in, out]).</summary>
     public static Matrix FromTransposed(ReadOnlySpan<float> inByOut, int inFeatures, int outFeatures, string name)
     {

@@ -62,19 +62,6 @@ public sealed class StridedView
         return new StridedView(Offset, shape, strides);
     }
 
-    /// <summary>Splits dimension <paramref name="dim"/> into <paramref name="outer"/> x (size/outer).</summary>
-    public StridedView Unflatten(int dim, long outer)
-    {
-        if (outer <= 0 || Shape[dim] % outer != 0) throw new ArgumentException($"cannot split dim {dim} of size {Shape[dim]} into {outer}");
-        var inner = Shape[dim] / outer;
-        var shape = new List<long>(Shape);
-        var strides = new List<long>(Strides);
-        shape[dim] = inner;
-        shape.Insert(dim, outer);
-        strides.Insert(dim, Strides[dim] * inner);
-        return new StridedView(Offset, shape.ToArray(), strides.ToArray());
-    }
-
     public bool IsContiguous
     {
         get

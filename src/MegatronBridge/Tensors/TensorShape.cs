@@ -58,7 +58,6 @@ public readonly struct TensorShape : IEquatable<TensorShape>, IReadOnlyList<long
         return new TensorShape(d);
     }
 
-    public TensorShape Prepend(long size) => new(new[] { size }.Concat(Dims));
     public TensorShape DropFirst() => new(Dims.Skip(1));
 
     public bool Equals(TensorShape other) => Dims.AsSpan().SequenceEqual(other.Dims);

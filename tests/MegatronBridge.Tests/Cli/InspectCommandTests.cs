@@ -6,7 +6,7 @@ namespace MegatronBridge.Tests.Cli;
 
 /// <summary>
 /// <c>inspect --json</c> on every tiny fixture; every expected value below was derived by hand from the fixture's
-/// config.json and bridge-spec §2 (not from the code under test).
+/// config.json and Megatron-Bridge's config translation (not from the code under test).
 /// </summary>
 public class InspectCommandTests
 {

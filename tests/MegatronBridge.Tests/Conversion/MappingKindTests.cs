@@ -8,7 +8,7 @@ namespace MegatronBridge.Tests.Conversion;
 
 /// <summary>
 /// Each mapping kind on tiny integer tensors with H = 1, so that a tensor's elements are its row labels. Expected rows
-/// are written out from the spec's worked examples (bridge-spec §4.5-4.9).
+/// are written out by hand from the layouts and worked examples of docs/mappings.md.
 /// </summary>
 public class MappingKindTests
 {

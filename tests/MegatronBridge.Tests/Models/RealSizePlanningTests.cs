@@ -18,7 +18,7 @@ public class RealSizePlanningTests(ITestOutputHelper output)
         var config = HfConfig.Load(Path.Combine(TestPaths.Fixture("real-configs"), "qwen3.5-35b-a3b.config.json"));
         var (bridge, provider) = BridgeRegistry.CreateProvider(config);
         var watch = Stopwatch.StartNew();
-        // Config only: no checkpoint keys, so per-expert HF tensors are assumed (spec §6.5).
+        // Config only: no checkpoint keys, so per-expert HF tensors are assumed (as Megatron-Bridge does).
         var mapping = BridgeMappings.Create(bridge, provider, Array.Empty<TensorMeta>(), "qwen3.5-35b-a3b");
         var hf = mapping.HfTensors.Select(t => new TensorMeta(t.Name, DType.BF16, t.Shape)).ToList();
         var plan = ImportPlan.Create(mapping, hf, new ParallelLayout(tp: 2, pp: 4, ep: 16, etp: 1));

@@ -5,7 +5,8 @@ using Xunit;
 
 namespace MegatronBridge.Tests.Providers;
 
-/// <summary>The individual rules of bridge-spec §2 on small variations of the fixture configs.</summary>
+/// <summary>The individual rules of Megatron-Bridge's Qwen config translation on small variations of the fixture
+/// configs.</summary>
 public class TranslationRuleTests
 {
     private static GptModelProvider Provider(JsonObject config) => BridgeRegistry.CreateProvider(ConfigBuilder.Parse(config)).Provider;
@@ -88,7 +89,8 @@ public class TranslationRuleTests
         rope.Remove("partial_rotary_factor");
         rope["mrope_section"] = new JsonArray(2, 1, 1);
         ConfigBuilder.Text(config)["partial_rotary_factor"] = 0.5;
-        // §2.2 reads only rope_parameters; the flat field (copied by §2.1) is overwritten with the 0.25 default.
+        // _apply_qwen35_common_config reads only rope_parameters; the flat field (copied by the generic step) is
+        // overwritten with the 0.25 default.
         Assert.Equal(0.25, Provider(config).RotaryPercent);
     }
 

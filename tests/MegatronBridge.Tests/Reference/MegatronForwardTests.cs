@@ -34,8 +34,8 @@ public class MegatronForwardTests(ITestOutputHelper output)
 
     /// <summary>
     /// The HF fixture as the Megatron model really holds it: the import stores the GDN output norm as bf16(w - 1)
-    /// (a lossy step of the spec for |w - 1| beyond bf16's reach; the fixtures' random norms hit it), so the HF side of
-    /// the comparison takes bf16(bf16(w - 1) + 1), computed here independently of the conversion code.
+    /// (lossy for |w - 1| beyond bf16's reach, see docs/mappings.md; the fixtures' random norms hit it), so the HF side
+    /// of the comparison takes bf16(bf16(w - 1) + 1), computed here independently of the conversion code.
     /// </summary>
     internal static ReferenceModel LoadHfAsImported(string folder)
     {

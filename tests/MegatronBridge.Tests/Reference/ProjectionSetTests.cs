@@ -3,7 +3,8 @@ using Xunit;
 
 namespace MegatronBridge.Tests.Reference;
 
-/// <summary>Fused projections: the split of one matmul's output, and the layouts against the spec's worked examples.</summary>
+/// <summary>Fused projections: the split of one matmul's output, and the layouts against the worked examples of
+/// docs/mappings.md.</summary>
 public class ProjectionSetTests
 {
     /// <summary>A [rows, 1] weight whose row r holds r, so a part's rows tell which fused rows fed it.</summary>
@@ -14,7 +15,7 @@ public class ProjectionSetTests
     [Fact]
     public void GatedLinearQkv_MatchesTheSpecExample()
     {
-        // bridge-spec 4.5: nh=4, ng=2, d=2, gated; Megatron rows -> HF blocks.
+        // The QKV example of docs/mappings.md: nh=4, ng=2, d=2, gated; Megatron rows -> HF blocks.
         var set = new ProjectionSet(new[] { 8, 4, 4, 8 },
             new[] { new FusedProjection(RowIndexed(24), null, MegatronWeightLoader.AttentionQkvBlocks(4, 2, 2, gated: true)) });
         Assert.Equal(new float[] { 0, 1, 2, 3, 12, 13, 14, 15 }, SourceRows(set, AttentionParts.Query));
@@ -48,7 +49,7 @@ public class ProjectionSetTests
     [Fact]
     public void VisionQkv_MatchesTheSpecExample()
     {
-        // bridge-spec 4.6: 2 heads of dim 2; Megatron rows 0-1 Q0, 2-3 K0, 4-5 V0, 6-7 Q1, 8-9 K1, 10-11 V1.
+        // Concatenated QKV, 2 heads of dim 2: Megatron rows 0-1 Q0, 2-3 K0, 4-5 V0, 6-7 Q1, 8-9 K1, 10-11 V1.
         var set = new ProjectionSet(new[] { 4, 4, 4 },
             new[] { new FusedProjection(RowIndexed(12), null, MegatronWeightLoader.VisionQkvBlocks(2, 2)) });
         Assert.Equal(new float[] { 0, 1, 6, 7 }, SourceRows(set, 0));

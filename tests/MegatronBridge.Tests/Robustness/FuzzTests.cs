@@ -54,18 +54,21 @@ public class FuzzTests
                 if (v is TorchTensorRef tensor && tensor.ByteLength < (1 << 20)) tensor.ReadAll();
     });
 
-    private static readonly ThreadLocal<string> TempFolder = new(() =>
-    {
-        var folder = Path.Combine(Path.GetTempPath(), "mbfuzz-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        return folder;
-    });
-
+    /// <summary>Writes the input to a fresh temp folder, runs <paramref name="read"/> on it, and deletes the folder.</summary>
     private static void WithTempFile(byte[] bytes, string name, Action<string> read)
     {
-        var path = Path.Combine(TempFolder.Value!, name);
-        File.WriteAllBytes(path, bytes);
-        read(path);
+        var folder = Path.Combine(Path.GetTempPath(), "mbfuzz-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var path = Path.Combine(folder, name);
+            File.WriteAllBytes(path, bytes);
+            read(path);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     // ---- seeds ---------------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ namespace MegatronBridge.Tests.Robustness;
 
 /// <summary>
 /// A conversion killed mid-write (the real CLI as a child process) or failing mid-write (a simulated full disk) leaves
-/// nothing at the output path that looks finished, and a rerun completes. The child is slowed with
-/// <see cref="ConversionProgress.WriteDelayVariable"/> so the tiny fixture is still being written when it is killed.
+/// nothing at the output path that looks finished, and a rerun completes. The child is slowed with the CLI's hidden
+/// <c>--write-step-delay-ms</c> option so the tiny fixture is still being written when it is killed.
 /// </summary>
 public class InterruptionTests
 {
@@ -23,7 +23,8 @@ public class InterruptionTests
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(CliDll);
         foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment[ConversionProgress.WriteDelayVariable] = WriteDelayMs.ToString();
+        start.ArgumentList.Add("--write-step-delay-ms");
+        start.ArgumentList.Add(WriteDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using var process = Process.Start(start)!;
         try
         {

@@ -3,15 +3,6 @@ namespace MegatronBridge.Conversion.Checkpoints;
 /// <summary>Reports bytes written as a conversion goes, for progress bars; thread-safe.</summary>
 public sealed class ConversionProgress
 {
-    /// <summary>
-    /// Test hook: MEGATRON_BRIDGE_TEST_WRITE_DELAY_MS=N sleeps N ms at every progress step, so interruption tests can
-    /// kill a conversion of a tiny fixture while it is writing. Unset (the default) costs nothing.
-    /// </summary>
-    public const string WriteDelayVariable = "MEGATRON_BRIDGE_TEST_WRITE_DELAY_MS";
-
-    private static readonly int WriteDelayMs =
-        int.TryParse(Environment.GetEnvironmentVariable(WriteDelayVariable), out var ms) && ms > 0 ? Math.Min(ms, 10_000) : 0;
-
     private long _done;
 
     public ConversionProgress(long totalBytes, Action<long, long>? onProgress = null)
@@ -28,6 +19,5 @@ public sealed class ConversionProgress
     {
         var done = Interlocked.Add(ref _done, bytes);
         OnProgress?.Invoke(done, TotalBytes);
-        if (WriteDelayMs > 0) Thread.Sleep(WriteDelayMs);
     }
 }

@@ -6,20 +6,20 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Checkpoints;
 
 /// <summary>
-/// The language model of a Qwen3.5/3.6 VL checkpoint as the LM-only model sees it (issue 8): HF names
+/// The language model of a Qwen3.5/3.6 VL checkpoint as the LM-only model sees it: HF names
 /// <c>model.language_model.X</c> become <c>model.X</c>, the vision tower (<c>model.visual.*</c>) is dropped, and
 /// <c>lm_head.weight</c> and <c>mtp.*</c> keep their names. The config is the VL config's <c>text_config</c> with the
 /// LM-only architecture (as <see cref="BridgeRegistry.ForLanguageModelOnly"/> builds it).
 /// </summary>
 public static class LanguageModelOnly
 {
-    private const string VlLanguagePrefix = "model.language_model.";
-    private const string VisionPrefix = "model.visual.";
+    private const string VlLanguagePrefix = ModelPrefixes.VlHfLanguage;
+    private const string VisionPrefix = ModelPrefixes.HfVision;
 
     /// <summary>The LM-only name of a VL checkpoint tensor, or null for a vision tensor.</summary>
     public static string? ToLanguageOnlyName(string vlName) =>
         vlName.StartsWith(VisionPrefix, StringComparison.Ordinal) ? null
-        : vlName.StartsWith(VlLanguagePrefix, StringComparison.Ordinal) ? "model." + vlName[VlLanguagePrefix.Length..]
+        : vlName.StartsWith(VlLanguagePrefix, StringComparison.Ordinal) ? ModelPrefixes.LmHfLanguage + vlName[VlLanguagePrefix.Length..]
         : vlName;
 
     /// <summary>The LM-only config.json of a VL config: text_config, architectures replaced, the VL dtype when text_config has none.</summary>

@@ -12,12 +12,13 @@ public sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string R
 }
 
 /// <summary>
-/// Writes an HF checkpoint as Megatron-LM's legacy per-rank <c>torch</c> checkpoint (spec §6): one
-/// <c>iter_0000000/mp_rank_XX[_PPP][_EEE]/model_optim_rng.pt</c> per (TP, PP, EP) rank holding that rank's in-memory
-/// state dict (TP-local slices, layers numbered per stage / virtual chunk under <c>model0</c>, <c>model1</c>, ..., local
-/// expert numbers), <c>checkpoint_version</c> 3.0 and <c>iteration</c>, then the tracker. Tensors stream from the
-/// source through their recipes into each file. Each TransformerEngine linear gets its <c>_extra_state</c> (an empty
-/// uint8 tensor without FP8; None for Megatron's own output layer) after its parameters, as <c>state_dict()</c> orders it.
+/// Writes an HF checkpoint as Megatron-LM's legacy per-rank <c>torch</c> checkpoint (docs/formats.md, Legacy
+/// per-rank checkpoints): one <c>iter_0000000/mp_rank_XX[_PPP][_EEE]/model_optim_rng.pt</c> per (TP, PP, EP) rank
+/// holding that rank's in-memory state dict (TP-local slices, layers numbered per stage / virtual chunk under
+/// <c>model0</c>, <c>model1</c>, ..., local expert numbers), <c>checkpoint_version</c> 3.0 and <c>iteration</c>, then
+/// the tracker. Tensors stream from the source through their recipes into each file. Each TransformerEngine linear
+/// gets its <c>_extra_state</c> (an empty uint8 tensor without FP8; None for Megatron's own output layer) after its
+/// parameters, as <c>state_dict()</c> orders it.
 /// </summary>
 public static class TorchLegacyImport
 {

@@ -2,7 +2,7 @@ namespace MegatronBridge.Conversion.DistKeys;
 
 /// <summary>
 /// The model facts that decide how megatron-core names and shards a parameter in a torch_dist checkpoint
-/// (spec megatron-ckpt-format §2.3-§2.9).
+/// (docs/formats.md, Keys and chunks).
 /// </summary>
 /// <param name="LanguagePerLayer">hetereogenous_dist_checkpoint: per-layer language-model keys (Qwen3.5/3.6) instead of a stacked layer axis (Qwen3-VL).</param>
 /// <param name="NumLayers">Decoder layers (length of the stacked layer axis when stacked).</param>

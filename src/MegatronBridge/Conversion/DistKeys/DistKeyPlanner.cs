@@ -4,9 +4,9 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.DistKeys;
 
 /// <summary>
-/// Turns in-memory Megatron parameter names (TP=1, full tensors, as the mapping produces them) into the keys and
-/// chunks megatron-core's sharded_state_dict writes to a torch_dist checkpoint, and back. Rules (format spec §2):
-/// per-layer or stacked layer keys, an expert axis for grouped experts, GDN in_proj / conv1d split into named
+/// Turns in-memory Megatron parameter names (TP=1, full tensors, as the mapping produces them) into the keys and chunks
+/// megatron-core's sharded_state_dict writes to a torch_dist checkpoint, and back. Rules (docs/formats.md, Keys and
+/// chunks): per-layer or stacked layer keys, an expert axis for grouped experts, GDN in_proj / conv1d split into named
 /// sub-keys, gated linear_fc1 saved as two halves of one key, MTP's inner layer under its legacy name
 /// <c>transformer_layer</c> (or <see cref="DistKeyOptions.MtpLayerName"/>), and one <c>_extra_state</c> object per TransformerEngine linear.
 /// </summary>

@@ -3,8 +3,9 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
-/// Vision <c>attn.qkv</c> (spec §4.6): HF [Q; K; V] (heads consecutive in each) becomes per head [Q_h; K_h; V_h]
-/// (QKV fusion with as many groups as heads, no gate), then a contiguous TP split. Weights and biases.
+/// Vision <c>attn.qkv</c> (Megatron-Bridge's <c>ConcatenatedQKVMapping</c>; docs/mappings.md, Concatenated QKV): HF [Q;
+/// K; V] (heads consecutive in each) becomes per head [Q_h; K_h; V_h] (QKV fusion with as many groups as heads, no
+/// gate), then a contiguous TP split. Weights and biases.
 /// </summary>
 public sealed class ConcatenatedQkvMapping : MappingKind
 {

@@ -4,7 +4,8 @@ namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
 /// A parameter equal to one HF tensor (or view), split by TP as column-parallel (dim 0), row-parallel (dim 1; 1-D
-/// tensors such as row-parallel biases are replicated) or replicated (spec §4.2-4.4).
+/// tensors such as row-parallel biases are replicated) or replicated (Megatron-Bridge's column / row / replicated
+/// mappings; docs/mappings.md, Direct).
 /// </summary>
 public sealed class DirectMapping : MappingKind
 {

@@ -3,10 +3,11 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
-/// Routed experts (spec §3.3.1, §4.10): Megatron grouped-GEMM weights <c>linear_fc1.weight{e}</c> [2I, H] and
-/// <c>linear_fc2.weight{e}</c> [H, I] from any of the three HF layouts. Per-expert tensors use the plain gated-MLP and
-/// row mappings; packed tensors are read through a view of expert e (transposed for the hub layout), so several
-/// mappings share one HF tensor and its export recipe is assembled from all experts.
+/// Routed experts (Megatron-Bridge's <c>FusedGatedExpertMapping</c> / <c>FusedExpertMapping</c>; docs/mappings.md,
+/// Routed experts): Megatron grouped-GEMM weights <c>linear_fc1.weight{e}</c> [2I, H] and <c>linear_fc2.weight{e}</c>
+/// [H, I] from any of the three HF layouts. Per-expert tensors use the plain gated-MLP and row mappings; packed tensors
+/// are read through a view of expert e (transposed for the hub layout), so several mappings share one HF tensor and its
+/// export recipe is assembled from all experts.
 /// </summary>
 public static class ExpertMappings
 {

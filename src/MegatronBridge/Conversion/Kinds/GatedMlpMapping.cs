@@ -3,9 +3,10 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
-/// SwiGLU fc1 (spec §4.7): Megatron <c>linear_fc1.weight</c> [2N, Hin] = [gate; up]. TP splits gate and up
-/// separately: rank r holds [gate rows of r; up rows of r]. Used for dense, shared-expert, MTP and routed-expert fc1
-/// (for experts, gate and up may be views of a packed tensor).
+/// SwiGLU fc1 (Megatron-Bridge's <c>GatedMLPMapping</c>; docs/mappings.md, Gated MLP fc1): Megatron
+/// <c>linear_fc1.weight</c> [2N, Hin] = [gate; up]. TP splits gate and up separately: rank r holds [gate rows of r; up
+/// rows of r]. Used for dense, shared-expert, MTP and routed-expert fc1 (for experts, gate and up may be views of a
+/// packed tensor).
 /// </summary>
 public sealed class GatedMlpMapping : MappingKind
 {

@@ -1,6 +1,7 @@
 namespace MegatronBridge.Conversion.Kinds;
 
-/// <summary>Gated DeltaNet geometry: key heads nk, value heads nv, head dims dk, dv (spec §0).</summary>
+/// <summary>Gated DeltaNet geometry: key heads nk, value heads nv, head dims dk, dv (docs/mappings.md, GDN
+/// in_proj).</summary>
 public sealed record GdnGeometry(int KeyHeads, int ValueHeads, int KeyHeadDim, int ValueHeadDim)
 {
     public long QkDim => (long)KeyHeads * KeyHeadDim;
@@ -8,7 +9,7 @@ public sealed record GdnGeometry(int KeyHeads, int ValueHeads, int KeyHeadDim, i
     public long ConvChannels => 2 * QkDim + VDim;
     public long InProjRows => 2 * QkDim + 2 * VDim + 2L * ValueHeads;
 
-    /// <summary>mcore's constraints (spec §6.13): nv % nk == 0, nk % tp == 0, nv % tp == 0.</summary>
+    /// <summary>megatron-core's GatedDeltaNet asserts: nv % nk == 0, nk % tp == 0, nv % tp == 0.</summary>
     public string? Problem(int tp)
     {
         if (KeyHeads <= 0 || ValueHeads <= 0 || KeyHeadDim <= 0 || ValueHeadDim <= 0) return $"bad GDN geometry {this}";

@@ -3,9 +3,9 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
-/// GDN <c>in_proj</c> (spec §4.8): from HF in_proj_qkv [Q; K; V], in_proj_z, in_proj_b, in_proj_a to Megatron's
-/// rank-major layout: for each TP rank r, [Q, K of its key heads; V, Z of its value heads; b; a of its value heads].
-/// At TP 1 this is cat(qkv, z, b, a).
+/// GDN <c>in_proj</c> (Megatron-Bridge's <c>GDNLinearMappingSeparate</c>; docs/mappings.md, GDN in_proj): from HF
+/// in_proj_qkv [Q; K; V], in_proj_z, in_proj_b, in_proj_a to Megatron's rank-major layout: for each TP rank r, [Q, K of
+/// its key heads; V, Z of its value heads; b; a of its value heads]. At TP 1 this is cat(qkv, z, b, a).
 /// </summary>
 public sealed class GdnInProjMapping : MappingKind
 {

@@ -12,9 +12,10 @@ public sealed record QkvGeometry(int Heads, int Groups, int HeadDim, bool Output
 }
 
 /// <summary>
-/// Language attention <c>linear_qkv</c> (spec §4.5): group-major fusion of q/k/v. For each group g the d-row blocks
-/// Q heads of g, (gate heads of g when gated; HF q_proj stores head h as [query_h; gate_h]), K_g, V_g. TP cuts the
-/// fused tensor in contiguous chunks, so each rank holds whole groups. Works for weights and 1-D biases.
+/// Language attention <c>linear_qkv</c> (Megatron-Bridge's <c>QKVMapping</c>; docs/mappings.md, QKV): group-major
+/// fusion of q/k/v. For each group g the d-row blocks Q heads of g, (gate heads of g when gated; HF q_proj stores head
+/// h as [query_h; gate_h]), K_g, V_g. TP cuts the fused tensor in contiguous chunks, so each rank holds whole groups.
+/// Works for weights and 1-D biases.
 /// </summary>
 public sealed class QkvMapping : MappingKind
 {

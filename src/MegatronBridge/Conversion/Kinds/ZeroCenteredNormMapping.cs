@@ -3,9 +3,10 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>
-/// GDN output norm (spec §4.12): HF <c>linear_attn.norm.weight</c> multiplies by w, Megatron's zero-centred norm by
-/// (1 + w), so import stores w - 1 and export adds 1 (computed in float32, rounded to the output dtype). Replicated.
-/// The only lossy mapping: bf16(bf16(w - 1) + 1) differs from w where w - 1 is not representable.
+/// GDN output norm (Megatron-Bridge's <c>RMSNorm2ZeroCenteredRMSNormMapping</c>; docs/mappings.md, Zero-centred norm):
+/// HF <c>linear_attn.norm.weight</c> multiplies by w, Megatron's zero-centred norm by (1 + w), so import stores w - 1
+/// and export adds 1 (computed in float32, rounded to the output dtype). Replicated. The only lossy mapping:
+/// bf16(bf16(w - 1) + 1) differs from w where w - 1 is not representable.
 /// </summary>
 public sealed class ZeroCenteredNormMapping : MappingKind
 {

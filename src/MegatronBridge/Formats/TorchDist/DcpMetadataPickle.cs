@@ -5,8 +5,8 @@ namespace MegatronBridge.Formats.TorchDist;
 
 /// <summary>
 /// Converts <see cref="DcpMetadata"/> to and from the pickled <c>.metadata</c> file. Writing reproduces CPython's
-/// protocol-4 output for Megatron's Metadata object byte for byte (spec §3.2): which strings and objects are shared
-/// is modelled with PyStr / shared instances.
+/// protocol-4 output for Megatron's Metadata object byte for byte (docs/formats.md, Pickles): which strings and objects
+/// are shared is modelled with PyStr / shared instances.
 /// </summary>
 public static class DcpMetadataPickle
 {

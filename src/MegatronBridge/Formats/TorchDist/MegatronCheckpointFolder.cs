@@ -44,8 +44,8 @@ public static partial class MegatronCheckpointFolder
 
     /// <summary>
     /// Megatron-Bridge's <c>train_state.pt</c> in the iteration folder and its byte copy <c>latest_train_state.pt</c>
-    /// in the root (spec §1.1): a dict of 0-dim tensors, all zero/False except <paramref name="step"/>. Bridge needs
-    /// it to find an iteration-0 checkpoint (its tracker reader rejects 0).
+    /// in the root (docs/formats.md, torch_dist checkpoints): a dict of 0-dim tensors, all zero/False except
+    /// <paramref name="step"/>. Bridge needs it to find an iteration-0 checkpoint (its tracker reader rejects 0).
     /// </summary>
     public static void WriteTrainState(string root, string iterationFolder, long step)
     {

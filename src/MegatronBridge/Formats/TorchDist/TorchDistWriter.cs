@@ -22,10 +22,11 @@ public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensor
 }
 
 /// <summary>
-/// Writes a Megatron-Core torch_dist checkpoint folder the way megatron-core's single-writer save does (spec §3-4):
-/// <c>__0_0.distcp</c> (all bytes objects first, then tensor chunks, each a torch.save archive, streamed), then
-/// <c>.metadata</c> (pickle protocol 4, via a temporary name and a rename), then <c>metadata.json</c>.
-/// Entries appear in <c>.metadata</c> in the order they were added. The writer knows nothing about models.
+/// Writes a Megatron-Core torch_dist checkpoint folder the way megatron-core's single-writer save does
+/// (docs/formats.md, torch_dist checkpoints): <c>__0_0.distcp</c> (all bytes objects first, then tensor chunks, each
+/// a torch.save archive, streamed), then <c>.metadata</c> (pickle protocol 4, via a temporary name and a rename), then
+/// <c>metadata.json</c>. Entries appear in <c>.metadata</c> in the order they were added. The writer knows nothing
+/// about models.
 /// </summary>
 public sealed class TorchDistWriter
 {

@@ -5,10 +5,11 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchLegacy;
 
 /// <summary>
-/// Writes one rank's <c>model_optim_rng.pt</c> of Megatron-LM's legacy <c>torch</c> format (spec §6): torch.save to a
-/// path (archive name = file name without extension) of <c>{args?, checkpoint_version, iteration, model}</c>, where
-/// <c>model</c> is an OrderedDict state dict. Tensor data is streamed from producers while the file is written.
-/// No optimizer or RNG state is written (load with --finetune, --no-load-optim --no-load-rng, or as a release).
+/// Writes one rank's <c>model_optim_rng.pt</c> of Megatron-LM's legacy <c>torch</c> format (docs/formats.md, Legacy
+/// per-rank checkpoints): torch.save to a path (archive name = file name without extension) of
+/// <c>{args?, checkpoint_version, iteration, model}</c>, where <c>model</c> is an OrderedDict state dict. Tensor data is
+/// streamed from producers while the file is written. No optimizer or RNG state is written (load with --finetune,
+/// --no-load-optim --no-load-rng, or as a release).
 /// </summary>
 public sealed class LegacyCheckpointWriter
 {

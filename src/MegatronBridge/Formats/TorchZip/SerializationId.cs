@@ -1,9 +1,9 @@
 namespace MegatronBridge.Formats.TorchZip;
 
 /// <summary>
-/// The 40-digit <c>.data/serialization_id</c> record of PyTorchStreamWriter (spec §4.2): a hash over the record
-/// names, iterated in libstdc++ unordered_set order, followed by a fold over the CRC-32s of the non-empty records.
-/// Nobody validates it on load; reproducing it keeps the items byte-identical to torch.save.
+/// The 40-digit <c>.data/serialization_id</c> record of PyTorchStreamWriter (docs/formats.md, torch.save archives): a
+/// hash over the record names, iterated in libstdc++ unordered_set order, followed by a fold over the CRC-32s of the
+/// non-empty records. Nobody validates it on load; reproducing it keeps the items byte-identical to torch.save.
 /// </summary>
 internal static class SerializationId
 {

@@ -7,11 +7,11 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchZip;
 
 /// <summary>
-/// Writes one torch.save zip archive (PyTorchStreamWriter over miniz, spec §4.2) to a stream, byte for byte:
-/// stored records with 64-byte aligned data (FB extra field), data descriptors, CRC-32, central directory, zip64 end
-/// records. Record data can be streamed in through an <see cref="ITensorSink"/> so large storages never sit in
-/// memory. Offsets inside the archive are relative to the stream position at construction, so an archive can be
-/// appended to a larger file (a DCP .distcp item).
+/// Writes one torch.save zip archive (PyTorchStreamWriter over miniz; docs/formats.md, torch.save archives) to a
+/// stream, byte for byte: stored records with 64-byte aligned data (FB extra field), data descriptors, CRC-32, central
+/// directory, zip64 end records. Record data can be streamed in through an <see cref="ITensorSink"/> so large storages
+/// never sit in memory. Offsets inside the archive are relative to the stream position at construction, so an archive
+/// can be appended to a larger file (a DCP .distcp item).
 /// </summary>
 public sealed class TorchZipWriter
 {

@@ -37,7 +37,8 @@ internal static class Getattr
     public static T NotNull<T>(JsonFields cfg, string name, T? value) where T : struct =>
         value ?? throw new InvalidDataException($"{cfg.Where}: field '{name}' is null");
 
-    /// <summary>The first of <paramref name="names"/> present in the config (the spec's "a / b / c" alternatives).</summary>
+    /// <summary>The first of <paramref name="names"/> present in the config (Megatron-Bridge's tables list such
+    /// alternatives as "a / b / c").</summary>
     public static string? FirstPresent(JsonFields cfg, params string[] names) => names.FirstOrDefault(cfg.Has);
 
     /// <summary>A dict-valued field read like <c>getattr(cfg, name, {})</c>; null is treated as empty.</summary>

@@ -4,13 +4,13 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Providers;
 
 /// <summary>
-/// The generic step every bridge starts with (Megatron-Bridge <c>_hf_config_to_megatron_kwargs</c>, bridge-spec
-/// §2.1): HF fields copied verbatim onto their Megatron names when present, plus rotary base, dtype and activation.
+/// The generic step every bridge starts with (Megatron-Bridge <c>_hf_config_to_megatron_kwargs</c>):
+/// HF fields copied verbatim onto their Megatron names when present, plus rotary base, dtype and activation.
 /// </summary>
 internal static class HfKwargs
 {
     /// <summary>
-    /// Creates <paramref name="create"/>'s provider (class defaults) with the required sizes, then applies §2.1 from
+    /// Creates <paramref name="create"/>'s provider (class defaults) with the required sizes, then applies that step to
     /// <paramref name="tc"/>. <paramref name="root"/> supplies the dtype when the text config has none.
     /// </summary>
     public static T Apply<T>(TextConfig tc, HfConfig root, Func<int, int, int, int, T> create) where T : GptModelProvider

@@ -3,8 +3,9 @@ using MegatronBridge.Config;
 namespace MegatronBridge.Providers;
 
 /// <summary>
-/// HF config -> provider for the Qwen3.5 / Qwen3.6 family (bridge-spec §2.2-§2.6): the LM-only bridges
-/// (<c>Qwen35Bridge</c>, <c>Qwen35MoEBridge</c>) and the VL bridges (<c>Qwen35VLBridge</c>, <c>Qwen35VLMoEBridge</c>).
+/// HF config -> provider for the Qwen3.5 / Qwen3.6 family, following the <c>provider_bridge</c> methods of
+/// Megatron-Bridge's Qwen3.5 bridges: the LM-only bridges (<c>Qwen35Bridge</c>, <c>Qwen35MoEBridge</c>) and the VL
+/// bridges (<c>Qwen35VLBridge</c>, <c>Qwen35VLMoEBridge</c>).
 /// </summary>
 public static class Qwen35Translation
 {
@@ -61,7 +62,7 @@ public static class Qwen35Translation
         return p;
     }
 
-    /// <summary>_apply_qwen35_common_config (§2.2).</summary>
+    /// <summary>Megatron-Bridge's <c>_apply_qwen35_common_config</c>.</summary>
     private static T ApplyCommonConfig<T>(T provider, TextConfig tc) where T : GptModelProvider
     {
         GptModelProvider p = provider;
@@ -90,7 +91,8 @@ public static class Qwen35Translation
         return (T)p;
     }
 
-    /// <summary>_apply_qwen35_moe_config (§2.3): common config plus the MoE fields; every layer is MoE.</summary>
+    /// <summary>Megatron-Bridge's <c>_apply_qwen35_moe_config</c>: common config plus the MoE fields; every layer is
+    /// MoE.</summary>
     private static T ApplyMoeConfig<T>(T provider, TextConfig tc) where T : GptModelProvider
     {
         GptModelProvider p = ApplyCommonConfig(provider, tc);
@@ -112,13 +114,15 @@ public static class Qwen35Translation
         return (T)p;
     }
 
-    /// <summary>Steps 4-5 of §2.5: top-level tie flag, mRoPE, token ids.</summary>
+    /// <summary>The VL bridges' last steps (<c>Qwen35VLBridge.provider_bridge</c>): top-level tie flag, mRoPE, token
+    /// ids.</summary>
     private static T ApplyVisionLanguageOverrides<T>(T provider, HfConfig cfg, TextConfig tc, int eosDefault) where T : Qwen35VLModelProvider
     {
         VisionLanguageModelProvider p = provider;
         p = p with
         {
-            // Top level on purpose: text_config's tie_word_embeddings inherits a wrong default (spec §6.7).
+            // Top level on purpose: text_config's tie_word_embeddings inherits a wrong default (the reason
+            // Megatron-Bridge gives for reading it there).
             ShareEmbeddingsAndOutputWeights = Getattr.Bool(cfg, "tie_word_embeddings", false) ?? false,
             PositionEmbeddingType = "mrope",
             HeadDim = Getattr.Int(tc, "head_dim", 256),

@@ -2,7 +2,8 @@ using MegatronBridge.Config;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>HF config -> provider for Qwen3-VL (bridge-spec §2.7 dense, §2.8 MoE): plain attention, no output gate.</summary>
+/// <summary>HF config -> provider for Qwen3-VL (<c>provider_bridge</c> of Megatron-Bridge's <c>Qwen3VLBridge</c> and
+/// <c>Qwen3VLMoEBridge</c>): plain attention, no output gate.</summary>
 public static class Qwen3VLTranslation
 {
     /// <summary>Qwen3VLForConditionalGeneration.</summary>

@@ -2,7 +2,8 @@ using MegatronBridge.Config;
 
 namespace MegatronBridge.Providers;
 
-/// <summary>HF vision_config -> <see cref="VisionTransformerConfig"/> (get_vision_model_config, bridge-spec §2.8b).</summary>
+/// <summary>HF vision_config -> <see cref="VisionTransformerConfig"/> (Megatron-Bridge's
+/// <c>get_vision_model_config</c>).</summary>
 public static class VisionTranslation
 {
     public static VisionTransformerConfig FromHf(HfConfig cfg, int tensorModelParallelSize)
