@@ -115,7 +115,7 @@ public static class CheckpointConverter
         switch (request.Format)
         {
             case MegatronFormat.TorchDist:
-                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId);
+                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId, staged.Target);
                 break;
             case MegatronFormat.Torch:
                 TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress);
