@@ -32,6 +32,19 @@ def _with_vocab_padding(expected, actual, name):
     return expected
 
 
+def _difference(value, want):
+    """Where two tensors of the same dtype and shape first differ (flat element index), for the report."""
+    if not isinstance(value, torch.Tensor):
+        return f"got {type(value).__name__}, want a tensor"
+    if value.dtype != want.dtype or tuple(value.shape) != tuple(want.shape):
+        return f"got {value.dtype} {tuple(value.shape)}, want {want.dtype} {tuple(want.shape)}"
+    size = want.element_size()
+    a = value.contiguous().view(torch.uint8).reshape(-1, size)
+    b = want.contiguous().view(torch.uint8).reshape(-1, size)
+    bad = (a != b).any(dim=1).nonzero().flatten()
+    return f"{len(bad)} of {want.numel()} elements differ, first at flat index {int(bad[0])}"
+
+
 def _rank_folder(name, layout):
     """mp_rank_TT[_PPP][_EEE] -> (tp, pp, ep) ranks."""
     parts = [int(p) for p in name[len("mp_rank_"):].split("_")]
@@ -58,7 +71,11 @@ def check_legacy(root, layout, table, m):
     for rank in ranks:
         t_rank, p_rank, e_rank = _rank_folder(rank, layout)
         path = os.path.join(folder, rank, "model_optim_rng.pt")
-        state = torch.load(path, map_location="cpu")
+        try:
+            state = torch.load(path, map_location="cpu")
+        except Exception as e:  # a file torch cannot read is a failure of that file, reported with the rest
+            problems.append(f"{path}: torch.load failed: {e}")
+            continue
         chunks = ["model"] if vpp == 1 else [f"model{c}" for c in range(vpp)]
         for c, chunk in enumerate(chunks):
             if chunk not in state:
@@ -81,9 +98,7 @@ def check_legacy(root, layout, table, m):
                 r, n = (t_rank % etp, etp) if split.startswith("expert_") else (t_rank, tp)
                 want = _with_vocab_padding(rank_piece(full, split, r, n, m), value, g)
                 if not isinstance(value, torch.Tensor) or not same_bits(value, want):
-                    problems.append(f"{path}: {chunk}.{name} differs from the HF source "
-                                    f"(got {getattr(value, 'dtype', type(value))} {tuple(getattr(value, 'shape', ()))}, "
-                                    f"want {want.dtype} {tuple(want.shape)})")
+                    problems.append(f"{path}: {chunk}.{name} differs from the HF source ({_difference(value, want)})")
                 seen.add((g, t_rank))
     for g in table:
         if m.tied and g.endswith("output_layer.weight"):
@@ -115,8 +130,7 @@ def check_dist(root, table, m):
             continue
         expected = _with_vocab_padding(want[key], value, key)
         if not same_bits(value, expected):
-            problems.append(f"{folder}: {key} differs from the HF source (got {value.dtype} {tuple(value.shape)}, "
-                            f"want {expected.dtype} {tuple(expected.shape)})")
+            problems.append(f"{folder}: {key} differs from the HF source ({_difference(value, expected)})")
     checkpoint_id = getattr(getattr(metadata, "storage_meta", None), "checkpoint_id", None)
     if checkpoint_id is not None and os.path.abspath(str(checkpoint_id)) != os.path.abspath(folder):
         problems.append(f"{folder}/.metadata: storage_meta.checkpoint_id is {checkpoint_id}, not the checkpoint's own folder")

@@ -77,7 +77,7 @@ class Model:
         self.nv = text.get("linear_num_value_heads")
         self.dk = text.get("linear_key_head_dim")
         self.dv = text.get("linear_value_head_dim")
-        self.experts = text.get("num_experts") or 0
+        self.experts = text.get("num_experts") or text.get("num_local_experts") or 0
         vision = config.get("vision_config") or {}
         self.vision_depth = vision.get("depth", 0) if self.vl else 0
         self.vision_heads = vision.get("num_heads", 1)
@@ -263,34 +263,46 @@ _GDN_SPLITS = {"self_attention.in_proj.weight": ["query", "key", "value", "z", "
 def dist_tensors(table, m):
     """megatron-core's distributed-checkpoint keys -> global tensor, regrouped from the per-parameter table.
 
-    Per-layer language-model keys (Qwen3.5/3.6 and Qwen3-VL bridges set the heterogeneous-checkpoint flag); the
-    vision encoder's layers and deepstack mergers stacked on a leading axis; grouped experts stacked on an expert
-    axis; GDN in_proj / conv1d split into one key per section; the MTP inner layer under ``transformer_layer``.
+    Language-model layers are per-layer keys for the Qwen3.5/3.6 bridges (they set megatron-core's heterogeneous
+    checkpoint flag: their layers differ, GDN or attention) and stacked on a leading layer axis otherwise (Qwen3-VL,
+    as TransformerBlock.sharded_state_dict does for uniform layers); the vision encoder's layers and deepstack
+    mergers are stacked; grouped experts are stacked on an expert axis (after the layer axis); GDN in_proj / conv1d
+    are split into one key per section; the MTP inner layer is saved under ``transformer_layer``.
     """
+    per_layer_lm = "linear_attention" in m.layer_types
     out = {}
-    stacked = {}
-    experts = {}
+    grouped = {}
     for name, (t, split) in table.items():
         if name.endswith("output_layer.weight") and m.tied:
             continue
-        mt = re.match(r"^(vision_model\.decoder\.(?:layers|deepstack_merger_list))\.(\d+)\.(.*)$", name)
-        if mt:
-            stacked.setdefault(mt.group(1) + "." + mt.group(3), {})[int(mt.group(2))] = t
-            continue
         name = name.replace(".mtp_model_layer.", ".transformer_layer.")
+        index = ()
+        mt = re.match(r"^(vision_model\.decoder\.(?:layers|deepstack_merger_list)|(?:language_model\.)?decoder\.layers)\.(\d+)\.(.*)$", name)
+        if mt and not (per_layer_lm and not mt.group(1).startswith("vision_model")):
+            name, index = mt.group(1) + "." + mt.group(3), (int(mt.group(2)),)
         me = re.match(r"^(.*\.experts\.linear_fc[12]\.weight)(\d+)$", name)
         if me:
-            experts.setdefault(me.group(1), {})[int(me.group(2))] = t
-            continue
+            name, index = me.group(1), index + (int(me.group(2)),)
         suffix = next((s for s in _GDN_SPLITS if name.endswith(s)), None)
-        if suffix:
-            for key, part in zip(_GDN_SPLITS[suffix], torch.split(t, _gdn_sections(suffix, m), 0)):
-                out[f"{name}.{key}"] = part
-            continue
-        out[name] = t
-    for key, parts in list(stacked.items()) + list(experts.items()):
-        out[key] = torch.stack([parts[i] for i in sorted(parts)])
+        pieces = zip([f"{name}.{k}" for k in _GDN_SPLITS[suffix]], torch.split(t, _gdn_sections(suffix, m), 0)) if suffix else [(name, t)]
+        for key, piece in pieces:
+            if index:
+                grouped.setdefault(key, {})[index] = piece
+            else:
+                out[key] = piece
+    for key, parts in grouped.items():
+        out[key] = _stack(parts)
     return out
+
+
+def _stack(parts):
+    """{(i, j, ...): tensor} -> one tensor with a leading axis per index position."""
+    if all(len(i) == 1 for i in parts):
+        return torch.stack([parts[i] for i in sorted(parts)])
+    outer = {}
+    for index, t in parts.items():
+        outer.setdefault(index[0], {})[index[1:]] = t
+    return torch.stack([_stack(outer[i]) for i in sorted(outer)])
 
 
 def _gdn_sections(suffix, m):

@@ -63,3 +63,9 @@ if "torch.distributed.checkpoint" not in sys.modules:
     sys.modules["torch.distributed.checkpoint"] = package
     sys.modules["torch.distributed.checkpoint.metadata"] = metadata
     sys.modules["torch.distributed.checkpoint.filesystem"] = filesystem
+
+
+def require_torch_1_13_or_newer():
+    major, minor = (int(p) for p in torch.__version__.split(".")[:2])
+    if (major, minor) < (1, 13):
+        raise SystemExit(f"interop: torch {torch.__version__} is too old (1.13 or newer needed)")
