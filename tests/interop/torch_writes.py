@@ -11,8 +11,10 @@ import argparse
 import collections
 import io
 import os
+import random
 import re
 
+import numpy
 import torch
 
 from expected import dist_tensors, rank_piece
@@ -95,8 +97,15 @@ def write_legacy(root, table, m, layout):
     for (t, p, e), chunks in legacy_rank_states(table, m, layout).items():
         name = f"mp_rank_{t:02d}" + (f"_{p:03d}" if pp > 1 else "") + (f"_{e:03d}" if ep > 1 else "")
         os.makedirs(os.path.join(folder, name))
-        state = {"checkpoint_version": 3.0, "iteration": 0}
+        # What a Megatron-LM training save holds besides the model: its arguments, the RNG states of the data-parallel
+        # ranks (Python, numpy and torch generators) and the FLOP counter; export must skip them.
+        state = {"args": argparse.Namespace(num_layers=m.layers, tensor_model_parallel_size=tp,
+                                            pipeline_model_parallel_size=pp, expert_model_parallel_size=ep),
+                 "checkpoint_version": 3.0, "iteration": 0}
         state.update(_as_views_of_one_storage(chunks))
+        state["rng_state"] = [{"random_rng_state": random.getstate(), "np_rng_state": numpy.random.get_state(),
+                               "torch_rng_state": torch.get_rng_state()}]
+        state["num_floating_point_operations_so_far"] = 0
         torch.save(state, os.path.join(folder, name, "model_optim_rng.pt"))
     with open(os.path.join(root, "latest_checkpointed_iteration.txt"), "w") as f:
         f.write("release")
