@@ -142,7 +142,7 @@ public static class CheckpointConverter
         switch (request.Format)
         {
             case MegatronFormat.TorchDist:
-                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId, mtpLayerName);
+                TorchDistImport.Write(plan, hf, staged.Staging, executor, progress, request.SaveId, mtpLayerName, staged.Target);
                 break;
             case MegatronFormat.Torch:
                 TorchLegacyImport.Write(plan, hf, staged.Staging, executor, progress, legacyNames);

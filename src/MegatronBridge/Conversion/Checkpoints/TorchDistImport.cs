@@ -21,11 +21,14 @@ public static class TorchDistImport
 
     /// <summary>
     /// Writes the checkpoint into <paramref name="root"/> (which must exist and be empty: the caller stages it).
+    /// <paramref name="finalRoot"/> is where the caller moves it when complete: the metadata's checkpoint id names the
+    /// iteration folder there, as torch's FileSystemWriter records the directory Megatron saved into, not the staging
+    /// folder (null: <paramref name="root"/> is final).
     /// </summary>
     /// <param name="mtpLayerName">The MTP inner-layer key name (<see cref="MtpLayerNames"/>); null for <c>transformer_layer</c>, what current megatron-core reads.</param>
     /// <returns>The planned keys, for reports and tests.</returns>
     public static DistKeyPlan Write(ImportPlan plan, ITensorSource hf, string root, RecipeExecutor executor, ConversionProgress? progress = null, string? saveId = null,
-        string? mtpLayerName = null)
+        string? mtpLayerName = null, string? finalRoot = null)
     {
         if (plan.Layout != ParallelLayout.Single && (plan.Layout.Tp, plan.Layout.Pp, plan.Layout.Ep) != (1, 1, 1))
             throw new ArgumentException("torch_dist checkpoints hold TP=1 global tensors: plan the import with the single layout");
@@ -33,7 +36,8 @@ public static class TorchDistImport
         var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Recipe.Output), DistKeyOptionsFactory.From(plan.Model.Provider, mtpLayerName));
 
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, 0);
-        var writer = new TorchDistWriter(folder) { SaveId = saveId };
+        var checkpointId = finalRoot is null ? null : Path.Combine(finalRoot, Path.GetFileName(folder));
+        var writer = new TorchDistWriter(folder) { SaveId = saveId, CheckpointId = checkpointId };
         foreach (var key in keys.Tensors)
         {
             var chunks = key.Chunks.Select(c => new TorchDistChunk(c.Offsets, c.Sizes, sink =>

@@ -51,6 +51,13 @@ public sealed class PickleAllowList
             "argparse.Namespace", "types.SimpleNamespace", "io.BytesIO",
             "torch.distributed.checkpoint.filesystem._StorageInfo",
             "torch.distributed.checkpoint.filesystem._StoragePrefix",
+            // torch 1.13 kept DCP under torch.distributed._shard (its .metadata files name these); Python 3.11+ pickles
+            // an enum member (TensorProperties' memory format) as getattr(EnumClass, "NAME"). Nothing is called: the
+            // reader turns both into inert records.
+            "torch.distributed._shard.checkpoint.filesystem._StorageInfo",
+            "torch.distributed._shard.sharded_tensor.metadata.TensorProperties",
+            "torch.distributed._shard.sharded_tensor.metadata.MEM_FORMAT_ENCODING",
+            "builtins.getattr",
             "megatron.core.dist_checkpointing.strategies.torch.MCoreSavePlan",
             "megatron.core.dist_checkpointing.strategies.torch.MCoreMetadata",
             // numpy state inside legacy rng_state (kept opaque, never reconstructed)
@@ -59,6 +66,6 @@ public sealed class PickleAllowList
         }
         .Concat(TorchDtypeNames.Select(n => "torch." + n))
         .Concat(TorchStorageNames.Select(n => "torch." + n)),
-        new[] { "torch.distributed.checkpoint.metadata", "torch.distributed.checkpoint.planner" });
+        new[] { "torch.distributed.checkpoint.metadata", "torch.distributed.checkpoint.planner", "torch.distributed._shard.checkpoint.metadata" });
 
 }

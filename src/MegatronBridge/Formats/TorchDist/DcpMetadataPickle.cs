@@ -13,6 +13,9 @@ public static class DcpMetadataPickle
     private const string MetadataModule = "torch.distributed.checkpoint.metadata";
     private const string FilesystemModule = "torch.distributed.checkpoint.filesystem";
 
+    /// <summary>Where torch 1.13 (still in Debian 12) defines the same classes; its files are read alike.</summary>
+    private const string Torch113MetadataModule = "torch.distributed._shard.checkpoint.metadata";
+
     public static byte[] Serialize(DcpMetadata metadata)
     {
         var ctx = new WriteContext();
@@ -135,7 +138,7 @@ public static class DcpMetadataPickle
     public static DcpMetadata Parse(ReadOnlyMemory<byte> data, string source)
     {
         var root = PickleReader.Load(data, source) as PyInstance;
-        if (root == null || root.Type.FullName != MetadataModule + ".Metadata")
+        if (root == null || (root.Type.FullName != MetadataModule + ".Metadata" && root.Type.FullName != Torch113MetadataModule + ".Metadata"))
             throw new InvalidDataException($"{source}: the pickle does not hold a torch.distributed.checkpoint Metadata object");
         var md = new DcpMetadata { HasStorageMeta = false, Version = null };
 

@@ -38,12 +38,18 @@ public static class TorchSave
         private readonly PyGlobal _orderedDict = new("collections", "OrderedDict");
         private readonly Dictionary<string, PyGlobal> _storageClasses = new();
 
+        // torch.save's pickler memoizes a class the first time it writes it and refers back to it (BINGET) after,
+        // so every global used in the value is reduced to one object per module and name: the state dicts'
+        // OrderedDict and the tensors' backward-hook OrderedDict() then pickle as one GLOBAL, as Python writes them.
+        private readonly Dictionary<(string Module, string Name), PyGlobal> _globals = new();
+
         // Conversions by reference, so an object used twice stays one object (one storage for a shared tensor).
         private readonly Dictionary<object, object?> _converted = new(ReferenceEqualityComparer.Instance);
 
         public object? Convert(object? value)
         {
-            if (value is null || value is string || value.GetType().IsValueType || value is PyStr or PyGlobal or byte[]) return value;
+            if (value is PyGlobal g) return Global(g);
+            if (value is null || value is string || value.GetType().IsValueType || value is PyStr or byte[]) return value;
             if (_converted.TryGetValue(value, out var done)) return done;
             object? result = value switch
             {
@@ -73,24 +79,31 @@ public static class TorchSave
         private PyInstance ConvertInstance(PyInstance inst)
         {
             var args = (PyTuple)Convert(inst.Args)!;
-            var result = new PyInstance(inst.Type, args, inst.ViaReduce);
+            var result = new PyInstance(Global(inst.Type), args, inst.ViaReduce);
             if (inst.DictItems != null) result.WithDictItems(ConvertDict(inst.DictItems));
             if (inst.HasState) result.WithState(Convert(inst.State));
             return result;
+        }
+
+        private PyGlobal Global(PyGlobal g)
+        {
+            if (_globals.TryGetValue((g.Module, g.Name), out var known)) return known;
+            _globals[(g.Module, g.Name)] = g;
+            return g;
         }
 
         private PyInstance Tensor(TorchTensorValue t)
         {
             var className = TorchStorageTypes.StorageClassName(t.DType);
             if (!_storageClasses.TryGetValue(className, out var storageClass))
-                _storageClasses[className] = storageClass = new PyGlobal("torch", className);
+                _storageClasses[className] = storageClass = Global(new PyGlobal("torch", className));
             var key = tensors.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
             tensors.Add(t);
             var numel = t.Shape.NumElements;
             var pid = new PyPersistentId(PyTuple.Of(_storage, storageClass, key, _cpu, numel));
             var size = new PyTuple(t.Shape.Select(d => (object?)d).ToArray());
             var stride = new PyTuple(t.Shape.ContiguousStrides().Select(d => (object?)d).ToArray());
-            return PyInstance.Reduce(_rebuild, pid, 0L, size, stride, false, PyInstance.Reduce(_orderedDict));
+            return PyInstance.Reduce(Global(_rebuild), pid, 0L, size, stride, false, PyInstance.Reduce(Global(_orderedDict)));
         }
     }
 }

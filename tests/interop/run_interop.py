@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""Interop suite: real PyTorch reads every checkpoint our CLI writes, and our CLI reads checkpoints PyTorch writes.
+
+Run with Debian's /usr/bin/python3 and its python3-torch (1.13) after a Release build:
+
+    /usr/bin/python3 tests/interop/run_interop.py [--only SUBSTRING] [--corrupt] [--keep DIR]
+
+Cases (a table: add a layout or a variant as one row):
+- write/<fixture>/torch_dist and write/<fixture>/<layout>: `megatron-bridge import`, then torch's DCP reader or
+  torch.load; every tensor must equal, bit for bit, what expected.py computes from the HF safetensors. Each legacy
+  rank file's data.pkl must also equal torch.save's pickle of the same loaded dict, and every pickle we wrote
+  (rank files, torch_dist's .pt files and torch.save'd objects inside .distcp) must pass the weights-only audit.
+- read/<fixture>/<writer>: checkpoints written by torch.save / torch's DCP writer (torch_writes.py), then
+  `megatron-bridge export`; the HF folder must equal the fixture byte for byte.
+- self-test/...: a copy of a written checkpoint with one byte of one tensor flipped must be reported, naming it.
+`--corrupt` flips a byte in every written checkpoint before it is checked: the suite must then fail.
+Prints one line per case and ends with "interop: N passed, N failed"; exits 1 when any case failed.
+"""
+import argparse
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+# Layouts our import writes as legacy per-rank files; moe=True: only for fixtures with routed experts.
+WRITE_LAYOUTS = [
+    ("tp2", dict(tp=2, pp=1, ep=1), False),
+    ("tp2-pp2", dict(tp=2, pp=2, ep=1), False),
+    ("ep2-pp2", dict(tp=1, pp=2, ep=2), True),
+    ("tp2-ep2-etp1", dict(tp=2, pp=1, ep=2, etp=1), True),
+    ("pp2-vpp2", dict(tp=1, pp=2, vpp=2, ep=1), False),
+]
+
+# Checkpoints written by torch for our export to read.
+READ_WRITERS = [
+    ("torch.save-tp2-pp2", "legacy", dict(tp=2, pp=2, ep=1), False),
+    ("torch.save-ep2", "legacy", dict(tp=1, pp=1, ep=2), True),
+    ("dcp-file-per-rank", "dist", True, False),
+    ("dcp-file-per-item", "dist", False, False),
+]
+
+
+def model_fixtures():
+    root = os.path.join(REPO, "tests", "fixtures")
+    return sorted(d for d in os.listdir(root)
+                  if os.path.isfile(os.path.join(root, d, "model.safetensors")) and os.path.isfile(os.path.join(root, d, "config.json")))
+
+
+def cli_command():
+    dll = os.path.join(REPO, "src", "MegatronBridge.Cli", "bin", "Release", "net10.0", "megatron-bridge.dll")
+    if not os.path.isfile(dll):
+        raise SystemExit(f"interop: {dll} not found: build first (dotnet build MegatronBridge.slnx -c Release)")
+    return ["dotnet", dll]
+
+
+def run_cli(args):
+    result = subprocess.run(cli_command() + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"megatron-bridge {' '.join(args)} exited {result.returncode}:\n{result.stdout[-2000:]}")
+
+
+def layout_args(layout):
+    args = ["--tp", str(layout["tp"]), "--pp", str(layout["pp"]), "--ep", str(layout["ep"])]
+    if layout.get("vpp", 1) > 1:
+        args += ["--vpp", str(layout["vpp"])]
+    if "etp" in layout:
+        args += ["--etp", str(layout["etp"])]
+    return args
+
+
+class Suite:
+    def __init__(self, work, corrupt):
+        self.work = work
+        self.corrupt = corrupt
+        self.tables = {}
+
+    def table(self, fixture):
+        from expected import megatron_tensors
+        if fixture not in self.tables:
+            self.tables[fixture] = megatron_tensors(os.path.join(REPO, "tests", "fixtures", fixture))
+        return self.tables[fixture]
+
+    def write_dist(self, fixture):
+        from check_written import check_dist
+        from corrupt import corrupt_dist
+        table, m = self.table(fixture)
+        out = os.path.join(self.work, f"write-{fixture}-torch_dist")
+        run_cli(["import", "--hf-model", os.path.join(REPO, "tests", "fixtures", fixture), "--megatron-path", out])
+        if self.corrupt:
+            corrupt_dist(out)
+        return check_dist(out, table, m) + audit_dist(out)
+
+    def write_legacy(self, fixture, layout):
+        from check_written import check_legacy
+        from corrupt import corrupt_legacy
+        table, m = self.table(fixture)
+        out = os.path.join(self.work, f"write-{fixture}-{'-'.join(f'{k}{v}' for k, v in layout.items())}")
+        run_cli(["import", "--hf-model", os.path.join(REPO, "tests", "fixtures", fixture), "--megatron-path", out,
+                 "--format", "torch"] + layout_args(layout))
+        if self.corrupt:
+            corrupt_legacy(out)
+        return check_legacy(out, layout, table, m) + audit_legacy(out)
+
+    def read(self, fixture, kind, option):
+        from compare_hf import compare_hf
+        from torch_writes import write_dist, write_legacy
+        table, m = self.table(fixture)
+        name = f"read-{fixture}-{kind}-{option if kind == 'dist' else '-'.join(f'{k}{v}' for k, v in option.items())}"
+        src, hf = os.path.join(self.work, name), os.path.join(self.work, name + "-hf")
+        if kind == "legacy":
+            write_legacy(src, table, m, option)
+        else:
+            write_dist(src, table, m, option)
+        fixture_dir = os.path.join(REPO, "tests", "fixtures", fixture)
+        run_cli(["export", "--hf-model", fixture_dir, "--megatron-path", src, "--hf-path", hf])
+        return compare_hf(hf, fixture_dir)
+
+    def self_test(self, fmt):
+        """A corrupted byte in one tensor of a written checkpoint must be reported, naming that tensor."""
+        from check_written import check_dist, check_legacy
+        from corrupt import corrupt_dist, corrupt_legacy
+        fixture = "qwen35-vl-moe-tiny" if "qwen35-vl-moe-tiny" in model_fixtures() else model_fixtures()[0]
+        table, m = self.table(fixture)
+        out = os.path.join(self.work, f"self-test-{fmt}")
+        args = ["import", "--hf-model", os.path.join(REPO, "tests", "fixtures", fixture), "--megatron-path", out]
+        layout = dict(tp=2, pp=2, ep=1)
+        if fmt == "torch":
+            args += ["--format", "torch"] + layout_args(layout)
+        run_cli(args)
+        clean = check_legacy(out, layout, table, m) if fmt == "torch" else check_dist(out, table, m)
+        if clean:
+            return ["the uncorrupted checkpoint already fails: " + clean[0]]
+        copy = out + "-corrupted"
+        shutil.copytree(out, copy)
+        tensor = corrupt_legacy(copy) if fmt == "torch" else corrupt_dist(copy)
+        found = check_legacy(copy, layout, table, m) if fmt == "torch" else check_dist(copy, table, m)
+        if not any(tensor in p for p in found):
+            return [f"flipping a byte of {tensor} in {copy} was not reported (problems: {found[:3]})"]
+        return []
+
+
+def audit_legacy(root):
+    """Weights-only audit of every rank file, and its data.pkl equal to torch.save's of the same loaded dict."""
+    import io
+
+    import torch
+
+    from pickle_audit import audit_torch_save, data_pkl
+    problems = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".pt"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                blob = f.read()
+            problems += audit_torch_save(blob, path)
+            again = io.BytesIO()
+            torch.save(torch.load(io.BytesIO(blob), map_location="cpu"), again)
+            if data_pkl(blob) != data_pkl(again.getvalue()):
+                problems.append(f"{path}: data.pkl differs from torch.save's pickle of the same dict")
+    return problems
+
+
+def audit_dist(root):
+    """Weights-only audit of torch_dist's .pt files and of the torch.save'd objects stored inside the .distcp files."""
+    from check_written import iteration_folder
+    from pickle_audit import audit_torch_save
+    from torch_compat import dcp
+    problems = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".pt"):
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    problems += audit_torch_save(f.read(), path)
+    folder = iteration_folder(root)
+    metadata = dcp.FileSystemReader(folder).read_metadata()
+    for index, info in metadata.storage_data.items():
+        if isinstance(metadata.state_dict_metadata[index.fqn], dcp.metadata.BytesStorageMetadata):
+            with open(os.path.join(folder, info.relative_path), "rb") as f:
+                f.seek(info.offset)
+                problems += audit_torch_save(f.read(info.length), f"{folder}/{info.relative_path} item {index.fqn}")
+    return problems
+
+
+def cases(suite):
+    out = []
+    for fixture in model_fixtures():
+        _, m = suite.table(fixture)
+        out.append((f"write/{fixture}/torch_dist", lambda f=fixture: suite.write_dist(f)))
+        for name, layout, moe in WRITE_LAYOUTS:
+            if moe and not m.experts:
+                continue
+            out.append((f"write/{fixture}/{name}", lambda f=fixture, l=layout: suite.write_legacy(f, l)))
+        for name, kind, option, moe in READ_WRITERS:
+            if moe and not m.experts:
+                continue
+            out.append((f"read/{fixture}/{name}", lambda f=fixture, k=kind, o=option: suite.read(f, k, o)))
+    if not suite.corrupt:
+        out.append(("self-test/corrupted-byte-torch_dist", lambda: suite.self_test("torch_dist")))
+        out.append(("self-test/corrupted-byte-legacy", lambda: suite.self_test("torch")))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="run only cases whose name contains this")
+    parser.add_argument("--corrupt", action="store_true", help="flip a byte in every written checkpoint (the suite must fail)")
+    parser.add_argument("--keep", help="write into this folder and keep it (default: a temporary folder, removed)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    try:
+        import torch
+        import torch_compat
+        torch_compat.require_torch_1_13_or_newer()
+    except ImportError as e:
+        print(f"interop: PyTorch is not importable by {sys.executable} ({e}); on Debian 12: "
+              "apt-get install -y --no-install-recommends python3-torch")
+        print("interop: 0 passed, 1 failed")
+        return 1
+    print(f"interop: torch {torch.__version__}, Python {sys.version.split()[0]}, {args.jobs} jobs", flush=True)
+    work = args.keep or tempfile.mkdtemp(prefix="mb-interop-")
+    os.makedirs(work, exist_ok=True)
+    suite = Suite(work, args.corrupt)
+    todo = [(n, f) for n, f in cases(suite) if not args.only or args.only in n]
+    passed = failed = 0
+    start = time.monotonic()
+
+    def run(case):
+        name, fn = case
+        try:
+            return name, fn()
+        except Exception:
+            return name, ["raised: " + traceback.format_exc(limit=3)]
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            for name, problems in pool.map(run, todo):
+                if problems:
+                    failed += 1
+                    print(f"FAIL {name}: {len(problems)} problem(s)")
+                    for p in problems[:8]:
+                        print(f"     {p}")
+                else:
+                    passed += 1
+                    print(f"ok   {name}", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if not todo:
+        failed += 1
+        print(f"FAIL no case matches --only {args.only}")
+    print(f"interop: {time.monotonic() - start:.0f} s")
+    print(f"interop: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
