@@ -13,6 +13,9 @@ public sealed record ExportOptions
 
     /// <summary>Megatron tensors that may be present without being mapped; anything else left over is an error.</summary>
     public IReadOnlyCollection<string> IgnoredMegatronTensors { get; init; } = Array.Empty<string>();
+
+    /// <summary>The dtype every floating-point HF tensor is written in; null keeps each Megatron parameter's own dtype.</summary>
+    public DType? OutputDType { get; init; }
 }
 
 /// <summary>
@@ -74,7 +77,8 @@ public sealed class ExportPlan
         if (extra.Count > 0) problems.Add($"{where}: {extra.Count} tensor(s) are not mapped by {model.Table.Name}: {string.Join(", ", extra)}");
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
-        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), p => dtypes[p.Name],
+        DType OutputDType(MegatronParam p) => options.OutputDType is { } cast && dtypes[p.Name].IsFloating() ? cast : dtypes[p.Name];
+        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), OutputDType,
             (p, rank, size) => byName[ShardNames.Of(p.Name, rank, size)].Name).ToList();
         if (options.OriginalHfTensors is { } original)
         {

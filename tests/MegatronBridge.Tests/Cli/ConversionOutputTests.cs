@@ -16,7 +16,7 @@ public class ConversionOutputTests
     private static readonly string[] ImportFields =
         { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes", "seconds" };
     private static readonly string[] ExportFields =
-        { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "seconds" };
+        { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "seconds", "dtype" };
     private static readonly string[] VerifyFields =
         { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "unmapped_keys", "bytes", "tensors" };
 

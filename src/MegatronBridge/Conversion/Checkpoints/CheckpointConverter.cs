@@ -61,6 +61,11 @@ public sealed record ExportRequest(string HfModel, string MegatronPath, string H
     /// null detects it (the checkpoint has no <c>language_model.</c> names while --hf-model is a VL model).
     /// </summary>
     public bool? LanguageOnly { get; init; }
+    /// <summary>
+    /// The dtype of the written tensors (<c>--torch-dtype</c>); null writes the dtype the HF config declares, whatever
+    /// the Megatron checkpoint stores (a float32 import or training run exports back to a bfloat16 checkpoint).
+    /// </summary>
+    public DType? TorchDType { get; init; }
 }
 
 public sealed record ExportResult(
@@ -77,6 +82,8 @@ public sealed record ExportResult(
 {
     /// <summary>True when the LM-only layout of a VL model was written.</summary>
     public bool LanguageOnly { get; init; }
+    /// <summary>The dtype the floating-point tensors were written in; null when each kept the Megatron checkpoint's.</summary>
+    public DType? WrittenDType { get; init; }
 }
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
@@ -148,22 +155,23 @@ public static class CheckpointConverter
         var shardLayout = languageOnly ? null : originalCheckpoint;
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
-        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() };
+        var writtenDType = request.TorchDType ?? mapping.ParamDType;
+        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList(), OutputDType = writtenDType };
         if (legacyFormat)
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
         var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
     }
 
-    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, RecipeExecutor executor,
+    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, DType? writtenDType, RecipeExecutor executor,
         Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
@@ -177,9 +185,10 @@ public static class CheckpointConverter
             foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
                 File.Delete(Path.Combine(staged.Staging, name));
         }
+        if (writtenDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
         staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
-            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null };
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null, WrittenDType = writtenDType };
     }
 
     /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
