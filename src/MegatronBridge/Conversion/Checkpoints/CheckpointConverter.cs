@@ -130,6 +130,9 @@ public static class CheckpointConverter
             default:
                 throw new NotSupportedException($"format {request.Format} is not supported");
         }
+        // The vision config goes with the provider only when the vision tower was converted.
+        var visionConfig = mapping.Provider.HasVision ? HfConfig.LoadFromFolder(request.HfModel).Object("vision_config") : null;
+        RunConfigFile.Write(Path.Combine(staged.Staging, MegatronCheckpointFolder.IterationFolderName(0)), mapping.Provider, request.Layout, visionConfig, request.Format);
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
