@@ -21,10 +21,12 @@ internal static class ImportCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
+        var vocabDivisible = new Option<int?>("--make-vocab-size-divisible-by") { Description = "Pad the embedding and output layer with zero rows to a multiple of N x --tp, as Megatron-LM does (default: no padding)." };
+        vocabDivisible.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--make-vocab-size-divisible-by must be a positive integer"); });
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, vocabDivisible }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -39,6 +41,7 @@ internal static class ImportCommand
                     Force = parse.GetValue(force),
                     IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
                     LanguageOnly = parse.GetValue(languageOnly),
+                    MakeVocabSizeDivisibleBy = parse.GetValue(vocabDivisible),
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
@@ -56,6 +59,7 @@ internal static class ImportCommand
                         ["tensors"] = result.Tensors,
                         ["bytes"] = result.Bytes,
                         ["seconds"] = result.Elapsed.TotalSeconds,
+                        ["vocab_rows"] = result.VocabRows,
                     });
                 }
                 else
@@ -66,6 +70,7 @@ internal static class ImportCommand
                         ("bridge", result.Bridge),
                         ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
                         ("tensors", result.Tensors.ToString()),
+                        ("vocabulary rows", result.VocabRows.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("checkpoint", result.MegatronPath),

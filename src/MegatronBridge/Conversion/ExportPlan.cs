@@ -16,6 +16,12 @@ public sealed record ExportOptions
 
     /// <summary>The dtype every floating-point HF tensor is written in; null keeps each Megatron parameter's own dtype.</summary>
     public DType? OutputDType { get; init; }
+
+    /// <summary>
+    /// The HF vocab_size when the Megatron checkpoint's vocabulary is padded beyond it: the HF embedding / output
+    /// tensors are cut to this many rows (see <see cref="VocabPadding"/>); null writes every row.
+    /// </summary>
+    public int? HfVocabRows { get; init; }
 }
 
 /// <summary>
@@ -84,6 +90,11 @@ public sealed class ExportPlan
         {
             var rank = original.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
             recipes = recipes.OrderBy(r => rank.GetValueOrDefault(r.Output.Name, int.MaxValue)).ToList();
+        }
+        if (options.HfVocabRows is { } rows)
+        {
+            var vocabTensors = kinds.Where(k => VocabPadding.IsVocabParam(k.Megatron.Name)).SelectMany(k => k.HfTensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            recipes = VocabPadding.Trim(recipes, vocabTensors, rows).ToList();
         }
         var lossy = kinds.Where(k => k.ExportOp != ElementOp.None).SelectMany(k => k.HfTensors).Select(t => t.Name).Distinct().ToList();
         return new ExportPlan(recipes, lossy);

@@ -38,6 +38,12 @@ public static class CheckpointVerifier
         var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         if (lmOnly) hf = new LanguageModelOnly.View(hfCheckpoint);
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
+        // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
+        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > provider.VocabSize)
+        {
+            hf = new VocabPadding.PaddedSource(hf, VocabPadding.HfVocabTensors(mapping), storedRows);
+            mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(provider, storedRows), hf.Tensors, hfModel);
+        }
 
         if (legacyFormat)
         {

@@ -14,7 +14,7 @@ public class ConversionOutputTests
     private const string Fixture = "qwen35-text-dense-tied-tiny";
 
     private static readonly string[] ImportFields =
-        { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes", "seconds" };
+        { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes", "seconds", "vocab_rows" };
     private static readonly string[] ExportFields =
         { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "seconds", "dtype" };
     private static readonly string[] VerifyFields =

@@ -31,6 +31,11 @@ public sealed record ImportRequest(string HfModel, string MegatronPath)
     public string? SaveId { get; init; }
     /// <summary>Import only the language model of a Qwen3.5/3.6 VL checkpoint, with the LM-only provider (<c>--language-only</c>).</summary>
     public bool LanguageOnly { get; init; }
+    /// <summary>
+    /// Pad the embedding and output layer with zero rows to Megatron-LM's padded vocabulary size for this value and
+    /// <see cref="Layout"/>'s TP (<c>--make-vocab-size-divisible-by</c>); null writes the HF vocab_size rows.
+    /// </summary>
+    public int? MakeVocabSizeDivisibleBy { get; init; }
 }
 
 public sealed record ImportResult(
@@ -46,6 +51,8 @@ public sealed record ImportResult(
 {
     /// <summary>Source tensors holding NaN or Inf (converted unchanged), with the file each lives in.</summary>
     public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = Array.Empty<NonFiniteTensor>();
+    /// <summary>The rows of the written embedding / output layer (the HF vocab_size unless padded).</summary>
+    public int VocabRows { get; init; }
 }
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
@@ -110,6 +117,13 @@ public static class CheckpointConverter
         {
             (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, checkpoint);
         }
+        var unpadded = mapping.Provider;
+        if (request.MakeVocabSizeDivisibleBy is { } divisibleBy
+            && VocabPadding.PaddedSize(unpadded.VocabSize, divisibleBy, request.Layout.Tp) is var padded && padded > unpadded.VocabSize)
+        {
+            hf = new VocabPadding.PaddedSource(hf, VocabPadding.HfVocabTensors(mapping), padded);
+            mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(unpadded, padded), hf.Tensors, request.HfModel);
+        }
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
             new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = request.IgnoredHfTensors }, request.HfModel);
@@ -132,13 +146,18 @@ public static class CheckpointConverter
         }
         // The vision config goes with the provider only when the vision tower was converted.
         var visionConfig = mapping.Provider.HasVision ? HfConfig.LoadFromFolder(request.HfModel).Object("vision_config") : null;
-        RunConfigFile.Write(Path.Combine(staged.Staging, MegatronCheckpointFolder.IterationFolderName(0)), mapping.Provider, request.Layout, visionConfig, request.Format);
+        // Megatron-Bridge's provider pads by itself from the HF vocab_size when should_pad_vocab is set.
+        var runProvider = request.MakeVocabSizeDivisibleBy is { } n
+            ? unpadded with { MakeVocabSizeDivisibleBy = n, ShouldPadVocab = true }
+            : unpadded;
+        RunConfigFile.Write(Path.Combine(staged.Staging, MegatronCheckpointFolder.IterationFolderName(0)), runProvider, request.Layout, visionConfig, request.Format);
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
             count, bytes, clock.Elapsed)
         {
             NonFinite = nonFinite.Found().Select(c => new NonFiniteTensor(Path.Combine(request.HfModel, checkpoint.FileOf(c.Tensor)), c)).ToList(),
+            VocabRows = mapping.Provider.VocabSize,
         };
     }
 
@@ -151,6 +170,9 @@ public static class CheckpointConverter
         bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
         bool languageOnly = request.LanguageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
         var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        // A vocabulary padded by Megatron-LM: planned at the stored size, written back at the HF size.
+        int hfVocab = provider.VocabSize;
+        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
         var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
@@ -159,7 +181,8 @@ public static class CheckpointConverter
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
         var writtenDType = request.TorchDType ?? mapping.ParamDType;
-        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList(), OutputDType = writtenDType };
+        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,
+            HfVocabRows = provider.VocabSize > hfVocab ? hfVocab : null };
         if (legacyFormat)
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
