@@ -211,7 +211,8 @@ public static class CheckpointConverter
             foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
                 File.Delete(Path.Combine(staged.Staging, name));
         }
-        if (writtenDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
+        // Without --torch-dtype the declared dtype was written: the copied config.json already says so.
+        if (request.TorchDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
         staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
             plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null, WrittenDType = writtenDType };

@@ -107,6 +107,46 @@ public class PaddedVocabTests
         Assert.Equal(fromHf.Trim(), fromMegatron.Trim());
     }
 
+    /// <summary>The tied text fixture cut to a 1000-token vocabulary (first 1000 embedding rows, config vocab_size 1000).</summary>
+    private static string Vocab1000(TempDir tmp)
+    {
+        var source = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
+        var dir = tmp.Sub("hf1000");
+        Directory.CreateDirectory(dir);
+        using (var original = MegatronBridge.Formats.Safetensors.SafetensorsCheckpoint.Open(source))
+        {
+            var metas = original.Tensors.Select(t => t.Name == "model.embed_tokens.weight" ? t with { Shape = t.Shape.WithDim(0, 1000) } : t).ToList();
+            using var writer = MegatronBridge.Formats.Safetensors.SafetensorsWriter.Create(Path.Combine(dir, "model.safetensors"), metas);
+            foreach (var m in metas) writer.WriteTensor(m.Name, original.ReadAll(m.Name).AsSpan(0, (int)m.ByteLength));
+            writer.Commit();
+        }
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
+        config["vocab_size"] = 1000;
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        return dir;
+    }
+
+    [Fact]
+    public void VerifyChecksThatThePaddingRowsAreZero()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var hf = Vocab1000(tmp);
+        // Padded by the import (1000 -> 1024, a multiple of 512): zeros, verified.
+        var padded = tmp.Sub("padded");
+        var (code, _, error) = CliRunner.Run("import", "--hf-model", hf, "--megatron-path", padded, "--make-vocab-size-divisible-by", "512");
+        Assert.True(code == 0, error);
+        (code, _, error) = CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", padded);
+        Assert.True(code == 0, error);
+
+        // The same shape holding real rows 1000..1023 (the uncut fixture's import): not zero padding, so a difference.
+        var notZero = tmp.Sub("not-zero");
+        (code, _, error) = CliRunner.Run("import", "--hf-model", TestPaths.Fixture("qwen35-text-dense-tied-tiny"), "--megatron-path", notZero);
+        Assert.True(code == 0, error);
+        (code, _, error) = CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", notZero);
+        Assert.Equal(2, code);
+        Assert.Contains("embedding.word_embeddings.weight", error);
+    }
+
     [Fact]
     public void WithoutTheFlagNothingIsPadded()
     {
