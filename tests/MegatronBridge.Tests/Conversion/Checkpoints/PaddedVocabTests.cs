@@ -137,6 +137,11 @@ public class PaddedVocabTests
         Assert.True(code == 0, error);
         (code, _, error) = CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", padded);
         Assert.True(code == 0, error);
+        // run_config.yaml gives Megatron-Bridge the HF size and lets its provider pad it the same way.
+        var runConfig = File.ReadAllLines(Path.Combine(padded, "iter_0000000", RunConfigFile.FileName));
+        Assert.Contains("  vocab_size: 1000", runConfig);
+        Assert.Contains("  make_vocab_size_divisible_by: 512", runConfig);
+        Assert.Contains("  should_pad_vocab: true", runConfig);
 
         // The same shape holding real rows 1000..1023 (the uncut fixture's import): not zero padding, so a difference.
         var notZero = tmp.Sub("not-zero");
