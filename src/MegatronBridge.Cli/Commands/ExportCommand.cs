@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Cli.Commands;
 
@@ -17,10 +18,12 @@ internal static class ExportCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
+        var dtype = new Option<string?>("--torch-dtype") { Description = "Dtype of the written tensors: bfloat16, float16 or float32 (default: what config.json declares); config.json then says so." };
+        dtype.AcceptOnlyFromAmong("bfloat16", "float16", "float32");
         var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, stepDelay }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, dtype, stepDelay }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -31,6 +34,7 @@ internal static class ExportCommand
                     MaxShardBytes = parse.GetValue(shard) is { } s ? ShardSize.Parse(s) : null,
                     Force = parse.GetValue(force),
                     LanguageOnly = parse.GetValue(languageOnly) ? true : null,
+                    TorchDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
@@ -50,6 +54,7 @@ internal static class ExportCommand
                         ["skipped_keys"] = new JsonArray(result.SkippedKeys.Select(n => (JsonNode)n).ToArray()),
                         ["mtp_left_out"] = MtpJson.LeftOut(result.MtpLeftOut),
                         ["seconds"] = result.Elapsed.TotalSeconds,
+                        ["dtype"] = result.WrittenDType?.TorchName(),
                     });
                 }
                 else
@@ -59,7 +64,7 @@ internal static class ExportCommand
                         ("architecture", result.Architecture),
                         ("bridge", result.Bridge),
                         ("source", result.SourceFolder + (result.Format == MegatronFormat.Torch ? " (legacy per-rank torch)" : " (torch_dist)")),
-                        ("tensors", result.Tensors.ToString()),
+                        ("tensors", result.Tensors.ToString() + (result.WrittenDType is { } w ? $" ({w.TorchName()})" : "")),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("time", ConversionReport.Time(result.Bytes, result.Elapsed)),
                         ("not bit-exact", result.LossyTensors.Count == 0 ? "none" : $"{result.LossyTensors.Count} GDN output norm(s): bf16(bf16(w - 1) + 1)"),

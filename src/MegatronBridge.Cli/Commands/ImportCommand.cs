@@ -22,6 +22,8 @@ internal static class ImportCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
+        var vocabDivisible = new Option<int?>("--make-vocab-size-divisible-by") { Description = "Pad the embedding and output layer with zero rows to a multiple of N x --tp, as Megatron-LM does (default: no padding)." };
+        vocabDivisible.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--make-vocab-size-divisible-by must be a positive integer"); });
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
         var noMtp = new Option<bool>("--no-mtp") { Description = "Leave the MTP block out (as a checkpoint without mtp.* tensors is converted); Megatron then runs without --mtp-num-layers." };
         var mtpLayerName = new Option<string?>("--mtp-layer-name") { Description = "MTP inner-layer name to write: transformer_layer or mtp_model_layer (default: what current megatron-core reads, transformer_layer for torch_dist, mtp_model_layer for torch)." };
@@ -31,7 +33,7 @@ internal static class ImportCommand
         var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, noMtp, mtpLayerName, noGroupedGemm, stepDelay }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, vocabDivisible, noMtp, mtpLayerName, noGroupedGemm, stepDelay }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
@@ -49,6 +51,7 @@ internal static class ImportCommand
                     NoMtp = parse.GetValue(noMtp),
                     MtpLayerName = parse.GetValue(mtpLayerName),
                     SequentialExperts = parse.GetValue(noGroupedGemm),
+                    MakeVocabSizeDivisibleBy = parse.GetValue(vocabDivisible),
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
@@ -73,6 +76,7 @@ internal static class ImportCommand
                         ["mtp_left_out"] = MtpJson.LeftOut(result.MtpLeftOut),
                         ["sequential_experts"] = result.SequentialExperts,
                         ["seconds"] = result.Elapsed.TotalSeconds,
+                        ["vocab_rows"] = result.VocabRows,
                     });
                 }
                 else
@@ -83,6 +87,7 @@ internal static class ImportCommand
                         ("bridge", result.Bridge),
                         ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
                         ("tensors", result.Tensors.ToString()),
+                        ("vocabulary rows", result.VocabRows.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("MTP", MtpJson.Summary(result.MtpLeftOut, result.MtpLayerName)),
                         ("experts", result.SequentialExperts ? "sequential (local_experts.N, no grouped GEMM)" : "-"),

@@ -51,10 +51,17 @@ internal static class InspectCommand
         Row(summary, "export model_type", inspection.Bridge.ModelType);
         Row(summary, "layers", $"{p.NumLayers}: {p.LayerLayout}  (G = Gated DeltaNet, A = attention)");
         Row(summary, "MoE", p.IsMoe ? $"{p.NumExperts} experts, top-{p.MoeRouterTopk}, every layer" : "no");
-        Row(summary, "MTP", p.MtpLayers == 0 ? "none" : $"{p.MtpLayers} layer(s), tensors {(inspection.HasMtpTensors ? "present" : "ABSENT (import converts without MTP)")}");
+        Row(summary, "MTP", p.MtpLayers == 0 ? "none" : $"{p.MtpLayers} layer(s)" + (inspection.HasWeights ? $", tensors {(inspection.HasMtpTensors ? "present" : "ABSENT (import converts without MTP)")}" : ""));
         Row(summary, "vision", p.Vision is null ? "none" : $"depth {p.Vision.NumLayers}, hidden {p.Vision.HiddenSize}, deepstack [{string.Join(", ", p.Vision.DeepstackVisualIndexes)}]");
+        if (!inspection.HasWeights) Row(summary, "weights", "none (config.json only): no parameter counts");
         console.Write(summary);
 
+        if (!inspection.HasWeights)
+        {
+            console.Write(FieldTable($"Provider ({p.ProviderName})", ProviderJson.ToJson(p)));
+            if (p.Vision is not null) console.Write(FieldTable("Vision transformer config", ProviderJson.ToJson(p.Vision)));
+            return;
+        }
         var counts = inspection.Parameters;
         var parameters = new Table().Title("Parameters").AddColumn("part").AddColumn(new TableColumn("count").RightAligned());
         Row(parameters, "total (checkpoint tensors)", Count(counts.Total));

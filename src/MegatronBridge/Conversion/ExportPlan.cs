@@ -14,6 +14,15 @@ public sealed record ExportOptions
 
     /// <summary>Megatron tensors that may be present without being mapped; anything else left over is an error.</summary>
     public IReadOnlyCollection<string> IgnoredMegatronTensors { get; init; } = Array.Empty<string>();
+
+    /// <summary>The dtype every floating-point HF tensor is written in; null keeps each Megatron parameter's own dtype.</summary>
+    public DType? OutputDType { get; init; }
+
+    /// <summary>
+    /// The HF vocab_size when the Megatron checkpoint's vocabulary is padded beyond it: the HF embedding / output
+    /// tensors are cut to this many rows (see <see cref="VocabPadding"/>); null writes every row.
+    /// </summary>
+    public int? HfVocabRows { get; init; }
 }
 
 /// <summary>
@@ -75,12 +84,18 @@ public sealed class ExportPlan
         if (extra.Count > 0) problems.Add($"{where}: {extra.Count} tensor(s) are not mapped by {model.Table.Name}: {string.Join(", ", extra)}");
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
-        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), p => dtypes[p.Name],
+        DType OutputDType(MegatronParam p) => options.OutputDType is { } cast && dtypes[p.Name].IsFloating() ? cast : dtypes[p.Name];
+        var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), OutputDType,
             (p, rank, size) => byName[ShardNames.Of(p.Name, rank, size)].Name).ToList();
         if (options.OriginalHfTensors is { } original)
         {
             var rank = original.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
             recipes = recipes.OrderBy(r => rank.GetValueOrDefault(r.Output.Name, int.MaxValue)).ToList();
+        }
+        if (options.HfVocabRows is { } rows)
+        {
+            var vocabTensors = kinds.Where(k => VocabPadding.IsVocabParam(k.Megatron.Name)).SelectMany(k => k.HfTensors).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            recipes = VocabPadding.Trim(recipes, vocabTensors, rows).ToList();
         }
         var lossy = kinds.Where(k => k.ExportOp != ElementOp.None).SelectMany(k => k.HfTensors).Select(t => t.Name).Distinct().ToList();
         return new ExportPlan(recipes, lossy);

@@ -27,8 +27,8 @@ public sealed class ModelMapping
 
     public IEnumerable<MegatronParam> Parameters => Mappings.Select(m => m.Megatron);
 
-    /// <summary>The provider's <c>params_dtype</c>, which Megatron casts every parameter to; null when not a known dtype name.</summary>
-    public DType? ParamDType => DTypes.TryFromTorchName(Provider.ParamsDtype, out var dtype) ? dtype : null;
+    /// <summary>The dtype the HF config declares for the checkpoint, which a conversion casts every parameter to by default; null when not a known dtype name.</summary>
+    public DType? ParamDType => DTypes.TryFromTorchName(Provider.CheckpointDtype, out var dtype) ? dtype : null;
 
     /// <summary>Every Megatron parameter as name, dtype (<paramref name="dtype"/>, else <see cref="ParamDType"/>, else bf16) and global shape.</summary>
     public IEnumerable<TensorMeta> ParameterMetas(DType? dtype = null)

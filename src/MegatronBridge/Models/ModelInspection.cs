@@ -26,11 +26,19 @@ public sealed record ModelInspection(
     int TensorCount,
     bool HasMtpTensors)
 {
-    /// <summary>Reads config.json and the safetensors headers of <paramref name="folder"/> (no tensor data).</summary>
+    /// <summary>False for a folder with config.json and no weights: the provider and layout only, no counts.</summary>
+    public bool HasWeights { get; init; } = true;
+
+    /// <summary>
+    /// Reads config.json and the safetensors headers of <paramref name="folder"/> (no tensor data). A folder with
+    /// neither model.safetensors nor an index is inspected from its config alone.
+    /// </summary>
     public static ModelInspection Inspect(string folder)
     {
         var config = HfConfig.LoadFromFolder(folder);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config);
+        if (!File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) && !File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName)))
+            return FromTensors(folder, bridge, provider, Array.Empty<TensorMeta>()) with { HasWeights = false };
         using var checkpoint = SafetensorsCheckpoint.Open(folder);
         return FromTensors(folder, bridge, provider, checkpoint.Tensors);
     }

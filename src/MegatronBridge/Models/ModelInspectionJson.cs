@@ -40,6 +40,7 @@ public static class ModelInspectionJson
                 ["active_per_token"] = inspection.Parameters.ActivePerToken,
                 ["active_per_token_note"] = "language model only (vision and MTP excluded); routed experts counted topk/E",
             },
+            ["weights_present"] = inspection.HasWeights,
             ["tensor_count"] = inspection.TensorCount,
             ["inventory"] = new JsonArray(inspection.Inventory.Select(i => (JsonNode?)new JsonObject
             {

@@ -52,6 +52,11 @@ public record GptModelProvider
     /// <summary>torch dtype name without "torch." ("bfloat16", "float32", ...).</summary>
     public string ParamsDtype { get; init; } = "float32";
     public bool Bf16 { get; init; }
+    /// <summary>
+    /// The dtype the HF config declares for the checkpoint (text_config's, else the top level's, else float32): what a
+    /// conversion writes unless told otherwise. Not a Python field: params_dtype reads text_config alone.
+    /// </summary>
+    [JsonIgnore] public string CheckpointDtype { get; init; } = "float32";
     public bool Fp16 { get; init; }
     public string? AutocastDtype { get; init; }
     /// <summary>GPTModelProvider declares False (mcore's own default is True).</summary>
@@ -107,7 +112,8 @@ public record GptModelProvider
 
     // Multi-token prediction.
     public int? MtpNumLayers { get; init; }
-    public double? MtpLossScalingFactor { get; init; }
+    /// <summary>mcore's TransformerConfig declares 0.1, with or without MTP layers.</summary>
+    public double? MtpLossScalingFactor { get; init; } = 0.1;
     public bool MtpEnabled { get; init; }
 
     // Token ids (plain attributes set by the Qwen bridges; None where the config holds null).

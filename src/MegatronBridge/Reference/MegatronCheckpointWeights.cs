@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
@@ -37,19 +38,24 @@ public static class MegatronCheckpointWeights
         // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacy)))
             provider = MtpSelection.WithoutMtp(provider);
+        // A vocabulary padded by Megatron-LM is read at its stored size and shown cut to the HF vocab_size.
+        int hfVocab = provider.VocabSize;
+        var storedRows = StoredVocab.Rows(iteration.Folder, legacy);
+        bool padded = storedRows > hfVocab;
+        if (padded) provider = VocabPadding.Padded(provider, storedRows!.Value);
         var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
 
         if (legacy)
         {
             // Per-rank files, read as gathered tensor-parallel shards (name#tp{r}) that the loader joins itself.
             var shards = TorchLegacyExport.Open(mapping, iteration.Folder);
-            return (shards, shards);
+            return (padded ? new VocabRowsView(shards, hfVocab) : shards, shards);
         }
         var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         try
         {
             var (parameters, _) = TorchDistExport.Open(mapping, checkpoint);
-            return (parameters, checkpoint);
+            return (padded ? new VocabRowsView(parameters, hfVocab) : parameters, checkpoint);
         }
         catch
         {

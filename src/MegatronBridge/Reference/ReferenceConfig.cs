@@ -93,7 +93,13 @@ public sealed class ReferenceConfig
         var linear = new bool[layers];
         if (family == ModelFamily.Qwen35)
         {
-            if (layerTypes is null) throw new InvalidDataException($"{where}: layer_types is missing");
+            // transformers' Qwen3.5 text config derives layer_types from full_attention_interval (default 4) when absent.
+            if (layerTypes is null)
+            {
+                int every = text.FullAttentionInterval ?? 4;
+                if (every <= 0) throw new InvalidDataException($"{where}: full_attention_interval must be positive, got {every}");
+                layerTypes = Enumerable.Range(0, layers).Select(i => (i + 1) % every == 0 ? "full_attention" : "linear_attention").ToArray();
+            }
             if (layerTypes.Count < layers) throw new InvalidDataException($"{where}: layer_types has {layerTypes.Count} entries for {layers} layers");
             for (int i = 0; i < layers; i++)
             {

@@ -46,6 +46,12 @@ public static class CheckpointVerifier
             ignored = MtpSelection.HfTensors(hf.Tensors);
         }
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
+        // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
+        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > provider.VocabSize)
+        {
+            hf = new VocabPadding.PaddedSource(hf, VocabPadding.HfVocabTensors(mapping), storedRows);
+            mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(provider, storedRows), hf.Tensors, hfModel);
+        }
 
         if (legacyFormat)
         {

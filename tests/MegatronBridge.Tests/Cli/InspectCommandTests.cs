@@ -28,11 +28,18 @@ public class InspectCommandTests
         ("attention_output_gate", true), ("activation_func", "silu"), ("experimental_attention_variant", "gated_delta_net"),
         ("linear_attention_freq", new[] { 1, 1, 1, 0, 1, 1, 1, 0 }), ("linear_conv_kernel_dim", 4), ("linear_key_head_dim", 16),
         ("linear_value_head_dim", 16), ("linear_num_key_heads", 4), ("linear_num_value_heads", 8), ("rotary_base", 1e7),
-        ("rotary_percent", 0.25), ("params_dtype", "bfloat16"), ("bf16", true), ("fp16", false),
+        ("rotary_percent", 0.25), ("fp16", false),
         ("hetereogenous_dist_checkpoint", true), ("should_pad_vocab", false),
         ("transformer_layer_spec", "get_transformer_block_with_experimental_attention_variant_spec"),
         ("bos_token_id", null), ("eos_token_id", null),
     };
+
+    // The flat LM-only configs say bfloat16 at their (only) level.
+    private static readonly (string Field, object? Value)[] FlatBf16 = { ("params_dtype", "bfloat16"), ("bf16", true) };
+
+    // Megatron-Bridge reads params_dtype from text_config alone (float32 when it has none); the VL fixtures declare
+    // bfloat16 only at the top level.
+    private static readonly (string Field, object? Value)[] TextConfigWithoutDtype = { ("params_dtype", "float32"), ("bf16", false), ("fp16", false) };
 
     private static readonly (string Field, object? Value)[] Qwen35TinyVl =
     {
@@ -68,6 +75,7 @@ public class InspectCommandTests
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
         AssertFields(provider, Qwen35TinyVl);
+        AssertFields(provider, TextConfigWithoutDtype);
         AssertFields(provider, ("ffn_hidden_size", 128), ("num_moe_experts", null), ("eos_token_id", null));
         AssertFields((JsonObject)json["vision"]!, Qwen35TinyVision);
         AssertFields((JsonObject)json["vision"]!, ("deepstack_visual_indexes", Array.Empty<int>()));
@@ -90,6 +98,7 @@ public class InspectCommandTests
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
         AssertFields(provider, Qwen35TinyVl);
+        AssertFields(provider, TextConfigWithoutDtype);
         AssertFields(provider, Qwen35TinyMoe);
         // The config's num_key_value_heads (4) wins over the class default (2); audio id is the getattr default.
         AssertFields(provider, ("num_query_groups", 4), ("moe_router_dtype", "fp32"), ("audio_token_id", 248076));
@@ -105,8 +114,9 @@ public class InspectCommandTests
         AssertTop(json, "Qwen3_5ForCausalLM", "Qwen35Bridge", "GPTModelProvider", "qwen3_5_text");
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
+        AssertFields(provider, FlatBf16);
         AssertFields(provider, ("share_embeddings_and_output_weights", true), ("position_embedding_type", "rope"),
-            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("mtp_loss_scaling_factor", null),
+            ("autocast_dtype", "bfloat16"), ("ffn_hidden_size", 128), ("mtp_num_layers", null), ("mtp_loss_scaling_factor", 0.1),
             ("num_moe_experts", null), ("attention_softmax_in_fp32", false),
             ("scatter_embedding_sequence_parallel", true), ("masked_softmax_fusion", true));
         Assert.False(provider.ContainsKey("mrope_section"));
@@ -125,6 +135,7 @@ public class InspectCommandTests
         var provider = (JsonObject)json["provider"]!;
         AssertFields(provider, Qwen35TinyText);
         AssertFields(provider, Qwen35TinyMoe);
+        AssertFields(provider, FlatBf16);
         AssertFields(provider, ("share_embeddings_and_output_weights", false), ("position_embedding_type", "rope"), ("mtp_num_layers", null),
             // GPTModelProvider keeps mcore's router dtype default.
             ("moe_router_dtype", null));
@@ -174,7 +185,7 @@ public class InspectCommandTests
         ("position_embedding_type", "mrope"), ("mrope_section", new[] { 6, 5, 5 }), ("share_embeddings_and_output_weights", false),
         ("image_token_id", 1000), ("video_token_id", 1001), ("vision_start_token_id", 1002), ("vision_end_token_id", 1003),
         ("hetereogenous_dist_checkpoint", false), ("transformer_layer_spec", "default_layer_spec"), ("mtp_num_layers", null),
-        ("params_dtype", "bfloat16"), ("bf16", true),
+        ("params_dtype", "float32"), ("bf16", false),
     };
 
     [Fact]

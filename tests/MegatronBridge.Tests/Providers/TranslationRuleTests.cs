@@ -12,26 +12,64 @@ public class TranslationRuleTests
     private static GptModelProvider Provider(JsonObject config) => BridgeRegistry.CreateProvider(ConfigBuilder.Parse(config)).Provider;
 
     [Fact]
-    public void IntFullAttentionIntervalMarksEveryNthLayerAsAttention()
+    public void IntFullAttentionIntervalIsExpandedToTheLayerList()
     {
+        // transformers' Qwen3.5 text config turns full_attention_interval into layer_types, which Megatron-Bridge reads.
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config.Remove("layer_types");
         config["full_attention_interval"] = 2;
         var p = Provider(config);
-        Assert.Equal(2, p.LinearAttentionFreq!.Interval);
-        Assert.Null(p.LinearAttentionFreq.Pattern);
+        Assert.Null(p.LinearAttentionFreq!.Interval);
+        Assert.Equal(new[] { 1, 0, 1, 0, 1, 0, 1, 0 }, p.LinearAttentionFreq.Pattern);
         Assert.Equal("G A G A G A G A", p.LayerLayout);
+        Assert.Equal("[1,0,1,0,1,0,1,0]", ProviderJson.ToJson(p)["linear_attention_freq"]!.ToJsonString());
     }
 
     [Fact]
-    public void NeitherLayerTypesNorIntervalGivesFour()
+    public void NeitherLayerTypesNorIntervalGivesEveryFourthLayerAsAList()
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config.Remove("layer_types");
         var p = Provider(config);
-        Assert.Equal(4, p.LinearAttentionFreq!.Interval);
+        Assert.Equal(new[] { 1, 1, 1, 0, 1, 1, 1, 0 }, p.LinearAttentionFreq!.Pattern);
         Assert.Equal("G G G A G G G A", p.LayerLayout);
-        Assert.Equal("4", ProviderJson.ToJson(p)["linear_attention_freq"]!.ToJsonString());
+    }
+
+    [Fact]
+    public void ParamsDtypeReadsTextConfigOnlyAndDefaultsToFloat32()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
+        Assert.Equal("bfloat16", (string?)config["dtype"]);
+        var p = Provider(config);
+        Assert.Equal(("float32", false, false), (p.ParamsDtype, p.Bf16, p.Fp16));
+        // What a conversion writes by default stays the checkpoint's declared dtype.
+        Assert.Equal("bfloat16", p.CheckpointDtype);
+
+        ConfigBuilder.Text(config)["dtype"] = "float16";
+        p = Provider(config);
+        Assert.Equal(("float16", false, true), (p.ParamsDtype, p.Bf16, p.Fp16));
+        Assert.Equal("float16", p.CheckpointDtype);
+    }
+
+    [Fact]
+    public void MtpLossScalingFactorIsMcoresDefaultWithoutMtp()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-vl-moe-tiny");
+        ConfigBuilder.Text(config)["mtp_num_hidden_layers"] = 0;
+        var p = Provider(config);
+        Assert.Equal(0, p.MtpLayers);
+        Assert.Equal(0.1, p.MtpLossScalingFactor);
+    }
+
+    [Fact]
+    public void InterleavedMropeSectionNeedNotCoverTheRotaryDimension()
+    {
+        // head_dim 48 x 0.25 = 12 rotary dims = 6 frequency pairs; [2, 1, 1] covers 4 of them.
+        var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
+        ConfigBuilder.Text(config)["head_dim"] = 48;
+        var p = Provider(config);
+        Assert.Equal(new[] { 2, 1, 1 }, p.MropeSection);
+        Assert.Equal(48, p.KvChannels);
     }
 
     [Fact]

@@ -37,6 +37,11 @@ public sealed record ImportRequest(string HfModel, string MegatronPath)
     public string? MtpLayerName { get; init; }
     /// <summary>Legacy format: write routed experts as SequentialMLP modules (<c>--no-grouped-gemm</c>); torch_dist keys are the same either way.</summary>
     public bool SequentialExperts { get; init; }
+    /// <summary>
+    /// Pad the embedding and output layer with zero rows to Megatron-LM's padded vocabulary size for this value and
+    /// <see cref="Layout"/>'s TP (<c>--make-vocab-size-divisible-by</c>); null writes the HF vocab_size rows.
+    /// </summary>
+    public int? MakeVocabSizeDivisibleBy { get; init; }
 }
 
 public sealed record ImportResult(
@@ -60,6 +65,8 @@ public sealed record ImportResult(
     public string? MtpLayerName { get; init; }
     /// <summary>Whether routed experts were written as SequentialMLP modules (legacy format only).</summary>
     public bool SequentialExperts { get; init; }
+    /// <summary>The rows of the written embedding / output layer (the HF vocab_size unless padded).</summary>
+    public int VocabRows { get; init; }
 }
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
@@ -75,6 +82,11 @@ public sealed record ExportRequest(string HfModel, string MegatronPath, string H
     /// null detects it (the checkpoint has no <c>language_model.</c> names while --hf-model is a VL model).
     /// </summary>
     public bool? LanguageOnly { get; init; }
+    /// <summary>
+    /// The dtype of the written tensors (<c>--torch-dtype</c>); null writes the dtype the HF config declares, whatever
+    /// the Megatron checkpoint stores (a float32 import or training run exports back to a bfloat16 checkpoint).
+    /// </summary>
+    public DType? TorchDType { get; init; }
 }
 
 public sealed record ExportResult(
@@ -93,6 +105,8 @@ public sealed record ExportResult(
     public bool LanguageOnly { get; init; }
     /// <summary>The MTP block config.json declares but the Megatron checkpoint lacks (not written); null otherwise.</summary>
     public MtpOmission? MtpLeftOut { get; init; }
+    /// <summary>The dtype the floating-point tensors were written in; null when each kept the Megatron checkpoint's.</summary>
+    public DType? WrittenDType { get; init; }
 }
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
@@ -128,6 +142,13 @@ public static class CheckpointConverter
             }
         }
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, request.HfModel);
+        var unpadded = mapping.Provider;
+        if (request.MakeVocabSizeDivisibleBy is { } divisibleBy
+            && VocabPadding.PaddedSize(unpadded.VocabSize, divisibleBy, request.Layout.Tp) is var padded && padded > unpadded.VocabSize)
+        {
+            hf = new VocabPadding.PaddedSource(hf, VocabPadding.HfVocabTensors(mapping), padded);
+            mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(unpadded, padded), hf.Tensors, request.HfModel);
+        }
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
             new ImportOptions { ParamDType = request.ParamDType, IgnoredHfTensors = ignored }, request.HfModel);
@@ -150,6 +171,13 @@ public static class CheckpointConverter
             default:
                 throw new NotSupportedException($"format {request.Format} is not supported");
         }
+        // The vision config goes with the provider only when the vision tower was converted.
+        var visionConfig = mapping.Provider.HasVision ? HfConfig.LoadFromFolder(request.HfModel).Object("vision_config") : null;
+        // Megatron-Bridge's provider pads by itself from the HF vocab_size when should_pad_vocab is set.
+        var runProvider = request.MakeVocabSizeDivisibleBy is { } n
+            ? unpadded with { MakeVocabSizeDivisibleBy = n, ShouldPadVocab = true }
+            : unpadded;
+        RunConfigFile.Write(Path.Combine(staged.Staging, MegatronCheckpointFolder.IterationFolderName(0)), runProvider, request.Layout, visionConfig, request.Format);
         staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
@@ -160,6 +188,7 @@ public static class CheckpointConverter
             MtpLeftOut = mtpLeftOut,
             MtpLayerName = provider.MtpLayers > 0 ? mtpLayerName : null,
             SequentialExperts = request.Format == MegatronFormat.Torch && request.SequentialExperts && provider.NumExperts > 0,
+            VocabRows = mapping.Provider.VocabSize,
         };
     }
 
@@ -172,6 +201,9 @@ public static class CheckpointConverter
         bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
         bool languageOnly = request.LanguageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
         var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        // A vocabulary padded by Megatron-LM: planned at the stored size, written back at the HF size.
+        int hfVocab = provider.VocabSize;
+        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
         var originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
@@ -190,12 +222,14 @@ public static class CheckpointConverter
         var shardLayout = languageOnly ? null : originalCheckpoint;
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
-        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() };
+        var writtenDType = request.TorchDType ?? mapping.ParamDType;
+        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,
+            HfVocabRows = provider.VocabSize > hfVocab ? hfVocab : null };
         if (legacyFormat)
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys)
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys)
                 with { MtpLeftOut = mtpLeftOut };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
@@ -203,11 +237,11 @@ public static class CheckpointConverter
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
         var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped)
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped)
             with { MtpLeftOut = mtpLeftOut };
     }
 
-    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, RecipeExecutor executor,
+    private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, DType? writtenDType, RecipeExecutor executor,
         Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
@@ -221,9 +255,11 @@ public static class CheckpointConverter
             foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
                 File.Delete(Path.Combine(staged.Staging, name));
         }
+        // Without --torch-dtype the declared dtype was written: the copied config.json already says so.
+        if (request.TorchDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
         staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
-            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null };
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null, WrittenDType = writtenDType };
     }
 
     /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>

@@ -11,7 +11,7 @@ internal static class HfKwargs
 {
     /// <summary>
     /// Creates <paramref name="create"/>'s provider (class defaults) with the required sizes, then applies that step to
-    /// <paramref name="tc"/>. <paramref name="root"/> supplies the dtype when the text config has none.
+    /// <paramref name="tc"/>. <paramref name="root"/> supplies the checkpoint dtype when the text config has none.
     /// </summary>
     public static T Apply<T>(TextConfig tc, HfConfig root, Func<int, int, int, int, T> create) where T : GptModelProvider
     {
@@ -56,8 +56,12 @@ internal static class HfKwargs
 
         p = p with { MakeVocabSizeDivisibleBy = LargestPowerOfTwoDivisor(vocab, 128) };
 
-        var dtype = ParamsDtype(tc, root);
+        // Megatron-Bridge's hf_config_to_provider_kwargs reads the dtype of the config it was handed (for a VL model:
+        // text_config) and falls back to float32; the checkpoint's declared dtype (the top level counts too) is kept
+        // apart, for the conversion's default output dtype.
+        var dtype = ParamsDtype(tc.DType, tc.Where);
         p = p with { ParamsDtype = dtype, Bf16 = dtype == "bfloat16", Fp16 = dtype == "float16" };
+        p = p with { CheckpointDtype = ParamsDtype(tc.DType ?? root.DType, tc.DType is null && root.DType is not null ? root.Where : tc.Where) };
         p = p with { ActivationFunc = tc.String("hidden_act") ?? tc.String("hidden_activation") ?? "silu" };
         return (T)p;
     }
@@ -73,10 +77,10 @@ internal static class HfKwargs
     public static double RotaryPercent(JsonFields cfg, double value) =>
         value is > 0 and <= 1 ? value : throw new InvalidDataException($"{cfg.Where}: partial_rotary_factor must be in (0, 1], got {value}");
 
-    /// <summary>params_dtype: dtype / torch_dtype of the text config, else of the top level, else float32.</summary>
-    private static string ParamsDtype(TextConfig tc, HfConfig root)
+    /// <summary>A dtype / torch_dtype field's value as a torch floating-point dtype name; float32 when absent.</summary>
+    private static string ParamsDtype(string? name, string where)
     {
-        var (name, where) = tc.DType is { } own ? (own, tc.Where) : root.DType is { } top ? (top, root.Where) : ("float32", tc.Where);
+        name ??= "float32";
         if (!DTypes.TryFromTorchName(name, out var dtype) || !dtype.IsFloating())
             throw new InvalidDataException($"{where}: field 'dtype' has an unknown floating-point dtype '{name}'");
         return dtype.TorchName();

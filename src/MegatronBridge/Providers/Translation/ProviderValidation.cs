@@ -41,9 +41,12 @@ internal static class ProviderValidation
         {
             if (sections.Count == 0 || sections.Any(s => s <= 0))
                 throw new InvalidDataException($"{where}: rope_parameters.mrope_section must be a non-empty list of positive integers");
-            // Each section counts rotary frequency pairs: together they cover the rotary part of one head.
+            // Each section counts rotary frequency pairs. Qwen3.5's interleaved mRoPE (transformers'
+            // apply_interleaved_mrope, Megatron-Bridge's too) assigns frequencies by index: H takes 1, 4, 7, ... below
+            // 3 x section[1], W takes 2, 5, 8, ... below 3 x section[2], T the rest; any sizes work there. Elsewhere
+            // the sections must cover the rotary part of one head exactly.
             var rotaryDim = (int)(p.KvChannels * p.RotaryPercent);
-            if (sections.Sum() * 2 != rotaryDim)
+            if (p is not Qwen35VLModelProvider && sections.Sum() * 2 != rotaryDim)
                 throw new InvalidDataException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sections.Sum()}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
         }
     }

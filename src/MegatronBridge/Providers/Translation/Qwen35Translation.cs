@@ -140,7 +140,11 @@ public static class Qwen35Translation
         return (T)p;
     }
 
-    /// <summary>full_attention_interval_from_hf: layer_types as a 1/0 list, else the int interval, else 4.</summary>
+    /// <summary>
+    /// full_attention_interval_from_hf: layer_types as a 1/0 list. transformers' Qwen3.5 text config always has
+    /// layer_types: when the file gives only full_attention_interval (default 4), its constructor expands it to one
+    /// entry per layer, layer i full attention when (i + 1) is a multiple of the interval; so the list form here too.
+    /// </summary>
     internal static LinearAttentionFrequency FullAttentionInterval(TextConfig tc, int numLayers)
     {
         var layerTypes = tc.LayerTypes;
@@ -156,9 +160,8 @@ public static class Qwen35Translation
             }).ToArray();
             return LinearAttentionFrequency.FromPattern(pattern);
         }
-        if (tc.FullAttentionInterval is { } interval)
-            return LinearAttentionFrequency.Every(Getattr.Positive(tc, "full_attention_interval", interval));
-        return LinearAttentionFrequency.Every(4);
+        var every = tc.FullAttentionInterval is { } interval ? Getattr.Positive(tc, "full_attention_interval", interval) : 4;
+        return LinearAttentionFrequency.FromPattern(Enumerable.Range(0, numLayers).Select(i => (i + 1) % every == 0 ? 0 : 1).ToArray());
     }
 
     internal static TextConfig VisionLanguageText(HfConfig cfg) =>
