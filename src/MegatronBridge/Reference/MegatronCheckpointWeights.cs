@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
@@ -32,7 +33,8 @@ public static class MegatronCheckpointWeights
         if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
         {
             using var original = SafetensorsCheckpoint.Open(hfModel);
-            hfTensors = languageOnly ? new LanguageModelOnly.View(original).Tensors.ToList() : original.Tensors.ToList();
+            var weights = HfWeights.Dequantized(original, hfModel);
+            hfTensors = languageOnly ? new LanguageModelOnly.View(weights).Tensors.ToList() : weights.Tensors.ToList();
         }
         var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
 

@@ -88,7 +88,8 @@ public static class CheckpointConverter
         executor ??= new RecipeExecutor();
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
-        var nonFinite = new NonFiniteTracker(checkpoint);
+        // FP8 weights are read dequantised (to --torch-dtype, else bf16); the NaN / Inf count sees the dequantised values.
+        var nonFinite = new NonFiniteTracker(HfWeights.Dequantized(checkpoint, request.HfModel, request.ParamDType));
         ITensorSource hf = nonFinite;
         BridgeRegistration bridge;
         ModelMapping mapping;
@@ -101,7 +102,7 @@ public static class CheckpointConverter
         }
         else
         {
-            (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, checkpoint);
+            (bridge, mapping) = BridgeMappings.ForHfFolder(request.HfModel, nonFinite);
         }
         var layout = request.Format == MegatronFormat.TorchDist ? ParallelLayout.Single : request.Layout;
         var plan = ImportPlan.Create(mapping, hf.Tensors, layout,
@@ -142,7 +143,9 @@ public static class CheckpointConverter
         bool languageOnly = request.LanguageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
         var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
-        ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
+        // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
+        ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
+        ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnly.View(originalWeights) : originalWeights;
         var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
