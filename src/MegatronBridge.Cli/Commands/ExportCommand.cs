@@ -17,9 +17,11 @@ internal static class ExportCommand
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
+        var quantize = new Option<string?>("--quantize") { Description = "fp8: write blockwise FP8 weights (e4m3, one scale per 128x128 block) as Qwen's -FP8 releases do." };
+        quantize.AcceptOnlyFromAmong("fp8");
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, quantize }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -30,6 +32,7 @@ internal static class ExportCommand
                     MaxShardBytes = parse.GetValue(shard) is { } s ? ShardSize.Parse(s) : null,
                     Force = parse.GetValue(force),
                     LanguageOnly = parse.GetValue(languageOnly) ? true : null,
+                    Quantize = parse.GetValue(quantize) == "fp8" ? ExportQuantization.Fp8 : ExportQuantization.None,
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));

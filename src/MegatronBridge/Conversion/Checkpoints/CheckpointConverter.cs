@@ -61,6 +61,8 @@ public sealed record ExportRequest(string HfModel, string MegatronPath, string H
     /// null detects it (the checkpoint has no <c>language_model.</c> names while --hf-model is a VL model).
     /// </summary>
     public bool? LanguageOnly { get; init; }
+    /// <summary><c>--quantize fp8</c>: write blockwise FP8 weights as Qwen's "-FP8" releases do.</summary>
+    public ExportQuantization Quantize { get; init; }
 }
 
 public sealed record ExportResult(
@@ -156,23 +158,33 @@ public static class CheckpointConverter
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys);
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys, Fp8Plan(request, legacyPlan, originalWeights, languageOnly));
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
         var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped);
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped, Fp8Plan(request, plan, originalWeights, languageOnly));
+    }
+
+    /// <summary>The FP8 layout of <c>--quantize fp8</c>: an FP8 --hf-model's own choices (not for the renamed LM-only layout), else Qwen's.</summary>
+    private static Fp8Export? Fp8Plan(ExportRequest request, ExportPlan plan, ITensorSource? originalWeights, bool languageOnly)
+    {
+        if (request.Quantize != ExportQuantization.Fp8) return null;
+        var fp8Original = languageOnly ? null : originalWeights as BlockScaledFp8Source;
+        var config = fp8Original == null ? null : Fp8QuantizationConfig.From(HfConfig.LoadFromFolder(request.HfModel));
+        return Fp8Export.Create(plan.Recipes.Select(r => r.Output).ToList(), fp8Original, config);
     }
 
     private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, RecipeExecutor executor,
-        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
+        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped,
+        Fp8Export? fp8)
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
         using var staged = StagedOutput.Begin(request.HfPath, request.Force);
-        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress, fp8);
         if (languageOnlyConfig != null)
         {
             // The VL folder's config and image/video processor files do not describe the LM-only model.
@@ -180,6 +192,8 @@ public static class CheckpointConverter
             foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
                 File.Delete(Path.Combine(staged.Staging, name));
         }
+        // The quantization_config says how the written weights are stored: FP8's with --quantize fp8, none otherwise.
+        Fp8Export.WriteConfig(Path.Combine(staged.Staging, "config.json"), fp8);
         staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
             plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null };
