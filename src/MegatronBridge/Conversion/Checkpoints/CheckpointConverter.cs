@@ -148,12 +148,15 @@ public static class CheckpointConverter
         // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
         ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
         ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnly.View(originalWeights) : originalWeights;
-        var mapping = BridgeMappings.Create(bridge, provider, original?.Tensors ?? Array.Empty<TensorMeta>(), request.HfModel);
+        IReadOnlyList<TensorMeta> originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
+        // FP8 releases store routed experts one 2-D weight each, also where the bf16 release packs them.
+        if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, provider.HiddenSize);
+        var mapping = BridgeMappings.Create(bridge, provider, originalTensors, request.HfModel);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
-        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList() };
+        var options = new ExportOptions { OriginalHfTensors = original == null ? null : originalTensors.Select(t => t.Name).ToList() };
         if (legacyFormat)
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);

@@ -79,8 +79,8 @@ public sealed class Fp8Export
     /// MTP layers except the embeddings, the LM head, the MTP input projection (<c>mtp.fc</c>), the router
     /// (<c>mlp.gate</c>), the shared-expert gate and the small GDN projections (<c>in_proj_a</c>, <c>in_proj_b</c>,
     /// <c>in_proj_ba</c>) and <c>conv1d</c>; norms, <c>A_log</c> and <c>dt_bias</c> are not 2-D. The vision tower stays
-    /// bf16. Packed 3-D expert tensors (Qwen3.6's <c>experts.gate_up_proj</c>) are not quantized: the releases store
-    /// experts one by one.
+    /// bf16. Packed 3-D expert tensors are written per expert first (see <see cref="ExpertUnpacking"/>); any left 3-D
+    /// (the Qwen3-VL hub's transposed packing) stay bf16.
     /// </summary>
     public static bool QuantizedByDefault(TensorMeta t)
     {

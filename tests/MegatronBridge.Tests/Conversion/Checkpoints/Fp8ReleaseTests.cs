@@ -164,6 +164,47 @@ public class Fp8ReleaseTests(Fp8ReleaseFixture fixture, ITestOutputHelper output
     }
 
     [Fact]
+    public void Packed_experts_are_written_per_expert_in_fp8_and_import_back()
+    {
+        // Qwen3.6's bf16 layout packs experts ([E, 2I, H] gate_up_proj, [E, H, I] down_proj); its FP8 releases do not.
+        const string packed = "qwen36-vl-moe-packed-tiny";
+        using var tmp = TestPaths.NewTempDir();
+        var hfDir = TestPaths.Fixture(packed);
+        var bf16 = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("bf16")));
+        var release = CheckpointConverter.Export(new ExportRequest(hfDir, bf16.MegatronPath, tmp.Sub("fp8")) { Quantize = ExportQuantization.Fp8 }).HfPath;
+        using (var original = SafetensorsCheckpoint.Open(hfDir))
+        using (var written = SafetensorsCheckpoint.Open(release))
+        {
+            var gateUp = original.Get("model.language_model.layers.0.mlp.experts.gate_up_proj");
+            long experts = gateUp.Shape[0], inter = gateUp.Shape[1] / 2, hidden = gateUp.Shape[2];
+            Assert.False(written.Contains(gateUp.Name));
+            Assert.False(written.Contains("model.language_model.layers.0.mlp.experts.down_proj"));
+            for (long e = 0; e < experts; e++)
+            {
+                Assert.Equal(new TensorMeta($"model.language_model.layers.0.mlp.experts.{e}.gate_proj.weight", DType.F8E4M3, new TensorShape(inter, hidden)),
+                    written.Get($"model.language_model.layers.0.mlp.experts.{e}.gate_proj.weight"));
+                Assert.Equal(new TensorMeta($"model.language_model.layers.0.mlp.experts.{e}.down_proj.weight", DType.F8E4M3, new TensorShape(hidden, inter)),
+                    written.Get($"model.language_model.layers.0.mlp.experts.{e}.down_proj.weight"));
+                Assert.True(written.Contains($"model.language_model.layers.0.mlp.experts.{e}.up_proj.weight_scale_inv"));
+            }
+        }
+        var imported = CheckpointConverter.Import(new ImportRequest(release, tmp.Sub("mg"))
+        {
+            Format = MegatronFormat.Torch,
+            Layout = new ParallelLayout(tp: 2, ep: 2),
+        });
+        var verified = CheckpointVerifier.Verify(release, imported.MegatronPath);
+        Assert.True(verified.Matches, string.Join(", ", verified.Differences.Select(d => d.ToString())));
+        using var model = ReferenceModel.LoadHf(release);
+        foreach (var c in ReferenceOutputs.Load(Path.Combine(hfDir, ReferenceOutputs.FileName)))
+        {
+            var fp8 = CaseComparison.Run(model, c);
+            output.WriteLine($"{packed} {c.Name}: fp8 max {fp8.Logits.MaxAbs:E3} mean {fp8.Logits.MeanAbs:E3}");
+            Assert.True(fp8.Logits.MaxAbs <= 0.5 && fp8.Logits.MeanAbs <= 0.1, $"{c.Name}: max |d| {fp8.Logits.MaxAbs}, mean {fp8.Logits.MeanAbs}");
+        }
+    }
+
+    [Fact]
     public void A_non_finite_scale_is_reported_like_a_non_finite_weight()
     {
         using var tmp = TestPaths.NewTempDir();
