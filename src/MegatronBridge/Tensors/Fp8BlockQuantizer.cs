@@ -30,40 +30,64 @@ public static class Fp8BlockQuantizer
         if (firstRow % blockRows != 0) throw new ArgumentException($"{output.Name}: FP8 slice starts at row {firstRow}, inside a block of {blockRows} rows");
         if (scaleDType is not (DType.F32 or DType.BF16)) throw new ArgumentException($"FP8 block scales are F32 or BF16, not {scaleDType}");
         long cols = output.Shape[1];
-        int scaleCols = (int)((cols + blockCols - 1) / blockCols);
-        int scaleSize = scaleDType.Size();
         for (long row = firstRow; row < firstRow + rowCount; row += blockRows)
         {
             int rows = (int)Math.Min(blockRows, firstRow + rowCount - row);
             int n = checked((int)(rows * cols));
-            byte[] band;
+            // The band's bytes in a pooled buffer: a conversion quantizes thousands of bands, none kept.
+            int bandBytes = n * output.DType.Size();
+            var band = ArrayPool<byte>.Shared.Rent(bandBytes);
             try
             {
-                band = executor.ExecuteToMemory(recipe.NarrowRows(row, rows), source);
-            }
-            catch (NotSupportedException)
-            {
-                // Pieces that do not keep the output's row layout (none of the linear weights Qwen's bridges export):
-                // the band is cut from the whole tensor.
-                var whole = executor.ExecuteToMemory(recipe, source);
-                band = whole.AsSpan(checked((int)(row * cols * output.DType.Size())), n * output.DType.Size()).ToArray();
-            }
-            var values = ArrayPool<float>.Shared.Rent(n);
-            var fp8 = ArrayPool<byte>.Shared.Rent(n);
-            var scaleBytes = new byte[scaleCols * scaleSize];
-            try
-            {
-                ElementConvert.ToSingle(band, output.DType, values.AsSpan(0, n));
-                QuantizeBand(values.AsSpan(0, n), rows, cols, blockCols, scaleDType, fp8.AsSpan(0, n), scaleBytes);
-                weight.Write(row * cols, fp8.AsSpan(0, n));
-                scales.Write(row / blockRows * scaleCols * scaleSize, scaleBytes);
+                var sink = new SpanSink(band, bandBytes);
+                try
+                {
+                    executor.Execute(recipe.NarrowRows(row, rows), source, sink);
+                }
+                catch (NotSupportedException)
+                {
+                    // Pieces that do not keep the output's row layout (none of the linear weights Qwen's bridges
+                    // export): the band is cut from the whole tensor.
+                    var whole = executor.ExecuteToMemory(recipe, source);
+                    whole.AsSpan(checked((int)(row * cols * output.DType.Size())), bandBytes).CopyTo(band);
+                }
+                QuantizeAndWrite(band.AsSpan(0, bandBytes), output.DType, rows, row, cols, blockRows, blockCols, scaleDType, weight, scales);
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(values);
-                ArrayPool<byte>.Shared.Return(fp8);
+                ArrayPool<byte>.Shared.Return(band);
             }
         }
+    }
+
+    private static void QuantizeAndWrite(ReadOnlySpan<byte> band, DType dtype, int rows, long row, long cols, int blockRows, int blockCols,
+        DType scaleDType, ITensorSink weight, ITensorSink scales)
+    {
+        int n = checked((int)(rows * cols));
+        int scaleCols = (int)((cols + blockCols - 1) / blockCols);
+        int scaleSize = scaleDType.Size();
+        var values = ArrayPool<float>.Shared.Rent(n);
+        var fp8 = ArrayPool<byte>.Shared.Rent(n);
+        var scaleBytes = new byte[scaleCols * scaleSize];
+        try
+        {
+            ElementConvert.ToSingle(band, dtype, values.AsSpan(0, n));
+            QuantizeBand(values.AsSpan(0, n), rows, cols, blockCols, scaleDType, fp8.AsSpan(0, n), scaleBytes);
+            weight.Write(row * cols, fp8.AsSpan(0, n));
+            scales.Write(row / blockRows * scaleCols * scaleSize, scaleBytes);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(values);
+            ArrayPool<byte>.Shared.Return(fp8);
+        }
+    }
+
+    /// <summary>Writes into the first <c>length</c> bytes of a (pooled) buffer.</summary>
+    private sealed class SpanSink(byte[] buffer, int length) : ITensorSink
+    {
+        public void Write(long byteOffset, ReadOnlySpan<byte> data) =>
+            data.CopyTo(buffer.AsSpan(checked((int)byteOffset), length - (int)byteOffset));
     }
 
     /// <summary>
