@@ -5,14 +5,6 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion.Checkpoints;
 
-/// <summary>What <c>export</c> does with the weights: write them as the checkpoint holds them, or quantized.</summary>
-public enum ExportQuantization
-{
-    None,
-    /// <summary>Blockwise FP8 (E4M3 weights, one scale per 128 x 128 block) in the layout of Qwen's "-FP8" releases.</summary>
-    Fp8,
-}
-
 /// <summary>
 /// Which exported tensors <c>export --quantize fp8</c> writes as E4M3 with a <c>_scale_inv</c> tensor beside them, the
 /// block size, the scale dtype and the <c>quantization_config</c> of the exported config.json. With an FP8
