@@ -43,6 +43,7 @@ internal static class ImportCommand
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
                 NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
+                NonFiniteWarnings.WriteScales(parse.InvocationConfiguration.Error, "import", result.OutOfRangeScales);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject

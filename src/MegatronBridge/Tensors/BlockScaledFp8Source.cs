@@ -21,7 +21,12 @@ public sealed class BlockScaledFp8Source : ITensorSource
     private readonly Dictionary<string, Quantized> _quantized = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
 
-    private sealed record Quantized(TensorMeta Weight, TensorMeta Scale, TensorMeta Presented);
+    private sealed record Quantized(TensorMeta Weight, TensorMeta Scale, TensorMeta Presented)
+    {
+        /// <summary>Block rows whose scales were checked, and how many of them were out of range.</summary>
+        public readonly HashSet<long> CheckedBlockRows = new();
+        public long OutOfRange;
+    }
 
     /// <param name="inner">The checkpoint as stored.</param>
     /// <param name="outputDType">What the dequantised weights read as (bf16 for Qwen's releases, or the import's --torch-dtype).</param>
@@ -124,6 +129,7 @@ public sealed class BlockScaledFp8Source : ITensorSource
                     scales = ArrayPool<float>.Shared.Rent(scaleCount);
                 }
                 ReadScales(q.Scale, blockRow0 * scaleCols, scales.AsSpan(0, scaleCount));
+                CheckScales(q, blockRow0, scales.AsSpan(0, scaleCount), (int)scaleCols);
                 var v = values.AsSpan(0, n);
                 Float8E4M3.ToSingle(fp8.AsSpan(0, n), v);
                 long row = at / cols, col = at % cols;
@@ -148,6 +154,38 @@ public sealed class BlockScaledFp8Source : ITensorSource
             ArrayPool<float>.Shared.Return(values);
             if (scales != null) ArrayPool<float>.Shared.Return(scales);
         }
+    }
+
+    /// <summary>
+    /// Counts scales that are not positive and finite (NaN, infinite, zero or negative: a release's scales are amax / 448),
+    /// each block row once however often it is read.
+    /// </summary>
+    private static void CheckScales(Quantized q, long blockRow0, ReadOnlySpan<float> scales, int scaleCols)
+    {
+        lock (q)
+        {
+            for (int r = 0; r * scaleCols < scales.Length; r++)
+            {
+                if (!q.CheckedBlockRows.Add(blockRow0 + r)) continue;
+                foreach (var s in scales.Slice(r * scaleCols, scaleCols))
+                    if (!(s > 0 && float.IsFinite(s))) q.OutOfRange++;
+            }
+        }
+    }
+
+    /// <summary>Scale tensors read so far with scales that are not positive and finite, and how many, in tensor order.</summary>
+    public IReadOnlyList<(string Scale, long Count)> OutOfRangeScales()
+    {
+        var found = new List<(string, long)>();
+        foreach (var meta in _inner.Tensors)
+        {
+            if (!_quantized.TryGetValue(meta.Name, out var q)) continue;
+            lock (q)
+            {
+                if (q.OutOfRange > 0) found.Add((q.Scale.Name, q.OutOfRange));
+            }
+        }
+        return found;
     }
 
     private void ReadScales(TensorMeta scale, long firstElement, Span<float> destination)

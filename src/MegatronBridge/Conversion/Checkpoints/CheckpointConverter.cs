@@ -46,7 +46,12 @@ public sealed record ImportResult(
 {
     /// <summary>Source tensors holding NaN or Inf (converted unchanged), with the file each lives in.</summary>
     public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = Array.Empty<NonFiniteTensor>();
+    /// <summary>FP8 scale tensors holding scales that are not positive and finite (dequantised as they are).</summary>
+    public IReadOnlyList<OutOfRangeScale> OutOfRangeScales { get; init; } = Array.Empty<OutOfRangeScale>();
 }
+
+/// <summary>An FP8 scale tensor with <see cref="Count"/> scales that are NaN, infinite, zero or negative, and its file.</summary>
+public sealed record OutOfRangeScale(string File, string Tensor, long Count);
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
 public sealed record NonFiniteTensor(string File, NonFiniteCount Count);
@@ -91,7 +96,8 @@ public static class CheckpointConverter
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
         // FP8 weights are read dequantised (to --torch-dtype, else bf16); the NaN / Inf count sees the dequantised values.
-        var nonFinite = new NonFiniteTracker(HfWeights.Dequantized(checkpoint, request.HfModel, request.ParamDType));
+        var weights = HfWeights.Dequantized(checkpoint, request.HfModel, request.ParamDType);
+        var nonFinite = new NonFiniteTracker(weights);
         ITensorSource hf = nonFinite;
         BridgeRegistration bridge;
         ModelMapping mapping;
@@ -132,6 +138,9 @@ public static class CheckpointConverter
             count, bytes, clock.Elapsed)
         {
             NonFinite = nonFinite.Found().Select(c => new NonFiniteTensor(Path.Combine(request.HfModel, checkpoint.FileOf(c.Tensor)), c)).ToList(),
+            OutOfRangeScales = weights is BlockScaledFp8Source fp8
+                ? fp8.OutOfRangeScales().Select(s => new OutOfRangeScale(Path.Combine(request.HfModel, checkpoint.FileOf(s.Scale)), s.Scale, s.Count)).ToList()
+                : Array.Empty<OutOfRangeScale>(),
         };
     }
 

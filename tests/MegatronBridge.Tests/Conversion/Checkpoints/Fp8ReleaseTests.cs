@@ -205,6 +205,37 @@ public class Fp8ReleaseTests(Fp8ReleaseFixture fixture, ITestOutputHelper output
     }
 
     [Fact]
+    public void Zero_and_negative_scales_are_reported_with_their_file_and_tensor()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        var broken = tmp.Sub("broken");
+        Directory.CreateDirectory(broken);
+        foreach (var f in Directory.GetFiles(fixture.Release)) File.Copy(f, Path.Combine(broken, Path.GetFileName(f)));
+        var zero = "model.language_model.layers.0.linear_attn.out_proj.weight_scale_inv";
+        var negative = "model.language_model.layers.0.mlp.experts.1.up_proj.weight_scale_inv";
+        string file;
+        using (var checkpoint = SafetensorsCheckpoint.Open(broken))
+        {
+            file = Path.Combine(broken, checkpoint.FileOf(zero));
+            var f = checkpoint.Files.Single(x => x.ByName.ContainsKey(zero));
+            var patches = new[] { (f.DataOffset + f.ByName[zero].DataStart, new byte[] { 0, 0 }), (f.DataOffset + f.ByName[negative].DataStart, new byte[] { 0x80, 0xBF }) };
+            checkpoint.Dispose();
+            using var stream = new FileStream(f.Path, FileMode.Open, FileAccess.Write);
+            foreach (var (at, bytes) in patches)
+            {
+                stream.Position = at;
+                stream.Write(bytes);
+            }
+        }
+        var (exitCode, _, error) = MegatronBridge.Tests.Cli.CliRunner.Run("import", "--hf-model", broken, "--megatron-path", tmp.Sub("mg"));
+        Assert.Equal(0, exitCode);
+        Assert.Contains($"import: warning: {file}: FP8 scale tensor {zero}: 1 scale(s) NaN, infinite, zero or negative", error);
+        Assert.Contains($"FP8 scale tensor {negative}: 1 scale(s)", error);
+        var fromApi = CheckpointConverter.Import(new ImportRequest(broken, tmp.Sub("mg2")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2, ep: 2) });
+        Assert.Equal(new[] { (zero, 1L), (negative, 1L) }.OrderBy(x => x.Item1), fromApi.OutOfRangeScales.Select(s => (s.Tensor, s.Count)).OrderBy(x => x.Item1));
+    }
+
+    [Fact]
     public void A_non_finite_scale_is_reported_like_a_non_finite_weight()
     {
         using var tmp = TestPaths.NewTempDir();
@@ -227,6 +258,7 @@ public class Fp8ReleaseTests(Fp8ReleaseFixture fixture, ITestOutputHelper output
         }
         var imported = CheckpointConverter.Import(new ImportRequest(broken, tmp.Sub("mg")));
         var found = Assert.Single(imported.NonFinite);
+        Assert.Equal(name + "_scale_inv", Assert.Single(imported.OutOfRangeScales).Tensor);
         Assert.Equal(name, found.Count.Tensor);
         Assert.True(found.Count.NaN + found.Count.Infinity > 0);
         Assert.StartsWith(broken, found.File);
