@@ -26,10 +26,11 @@ internal static class BenchCommand
             Description = "Seconds to wait before each phase for every 10 GB of page cache freed since the previous one (at least once), after a flush and a cache drop, so that every phase meets memory a virtual machine hands back to its host in the same state.",
             DefaultValueFactory = _ => 15,
         };
+        var fp8 = new Option<bool>("--fp8") { Description = "Also time export --quantize fp8, a raw copy of the FP8 folder and the import of that FP8 release (read + written bytes, against that copy)." };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder." };
         var command = new Command("bench", "Synthesise a checkpoint with real shapes and time raw copy, import and export on it.");
-        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, rounds, settle, workDir, json, keep }) command.Options.Add(o);
+        foreach (var o in new Option[] { size, layers, noMtp, noLegacy, rounds, settle, workDir, fp8, json, keep }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run("bench", parse.InvocationConfiguration.Error, () =>
         {
             string name = parse.GetValue(size)!;
@@ -43,7 +44,7 @@ internal static class BenchCommand
                     var options = new BenchOptions(parse.GetValue(workDir)!.FullName)
                     {
                         Layers = count, Mtp = !parse.GetValue(noMtp), Legacy = !parse.GetValue(noLegacy), Rounds = parse.GetValue(rounds), Keep = parse.GetValue(keep),
-                        SettleSeconds = parse.GetValue(settle),
+                        SettleSeconds = parse.GetValue(settle), Fp8 = parse.GetValue(fp8),
                     };
                     var result = BenchRunner.Run(preset, options, asJson ? null : m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
                     results.Add(result);

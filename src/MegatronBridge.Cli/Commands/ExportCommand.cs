@@ -20,10 +20,12 @@ internal static class ExportCommand
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
         var dtype = new Option<string?>("--torch-dtype") { Description = "Dtype of the written tensors: bfloat16, float16 or float32 (default: what config.json declares); config.json then says so." };
         dtype.AcceptOnlyFromAmong("bfloat16", "float16", "float32");
+        var quantize = new Option<string?>("--quantize") { Description = "fp8: write blockwise FP8 weights (e4m3, one scale per 128x128 block) as Qwen's -FP8 releases do." };
+        quantize.AcceptOnlyFromAmong("fp8");
         var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, dtype, stepDelay }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, dtype, quantize, stepDelay }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -35,6 +37,7 @@ internal static class ExportCommand
                     Force = parse.GetValue(force),
                     LanguageOnly = parse.GetValue(languageOnly) ? true : null,
                     TorchDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
+                    Quantize = parse.GetValue(quantize) == "fp8" ? ExportQuantization.Fp8 : ExportQuantization.None,
                 };
                 bool asJson = parse.GetValue(json);
                 var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));

@@ -59,6 +59,7 @@ internal static class ImportCommand
                 if (result.MtpLeftOut is { } mtp)
                     parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: config.json declares {mtp.ConfigLayers} MTP layer(s), left out ({mtp.Reason}): "
                         + $"{MtpJson.Names(mtp.HfTensors)} not converted. {MtpSelection.MegatronHint}");
+                NonFiniteWarnings.WriteScales(parse.InvocationConfiguration.Error, "import", result.OutOfRangeScales);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject

@@ -78,6 +78,16 @@ internal static class InspectCommand
             inventory.AddRow(entry.DType.TorchName(), entry.Count.ToString(CultureInfo.InvariantCulture), Count(entry.Parameters), Count(entry.Bytes));
         console.Write(inventory);
 
+        if (inspection.Fp8 is { } fp8)
+        {
+            var quantized = new Table().Title("FP8 (blockwise e4m3)").AddColumn("").AddColumn("");
+            quantized.HideHeaders();
+            Row(quantized, "quantized weights", $"{fp8.Weights} x float8_e4m3fn, {Count(fp8.Fp8Bytes)} bytes");
+            Row(quantized, "scales", $"one per {fp8.BlockRows}x{fp8.BlockCols} block, {string.Join("/", fp8.ScaleDTypes.Select(d => d.TorchName()))}, {Count(fp8.ScaleBytes)} bytes");
+            Row(quantized, "dequantised", $"{fp8.DequantizedDType.TorchName()} = float32(e4m3) x float32(scale), {Count(fp8.DequantizedBytes)} bytes (what import, verify and compare read)");
+            console.Write(quantized);
+        }
+
         console.Write(FieldTable($"Provider ({p.ProviderName})", ProviderJson.ToJson(p)));
         if (p.Vision is not null) console.Write(FieldTable("Vision transformer config", ProviderJson.ToJson(p.Vision)));
     }

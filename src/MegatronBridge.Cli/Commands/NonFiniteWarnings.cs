@@ -14,4 +14,12 @@ internal static class NonFiniteWarnings
         if (found.Count > MaxListed)
             error.WriteLine($"{command}: warning: {found.Count - MaxListed} more tensors hold NaN or Inf values");
     }
+
+    public static void WriteScales(TextWriter error, string command, IReadOnlyList<OutOfRangeScale> found)
+    {
+        foreach (var scale in found.Take(MaxListed))
+            error.WriteLine($"{command}: warning: {scale.File}: FP8 scale tensor {scale.Tensor}: {scale.Count} scale(s) NaN, infinite, zero or negative; dequantised unchanged");
+        if (found.Count > MaxListed)
+            error.WriteLine($"{command}: warning: {found.Count - MaxListed} more FP8 scale tensors hold out-of-range scales");
+    }
 }

@@ -23,6 +23,11 @@ public sealed record BenchOptions(string WorkDir)
     /// phase before it freed, and how recently, not on the phase.
     /// </summary>
     public double SettleSeconds { get; init; } = 15;
+    /// <summary>
+    /// Also time the FP8 release path (<c>bench --fp8</c>): <c>export --quantize fp8</c> of the torch_dist checkpoint, a
+    /// raw copy of that FP8 folder, and the import of the FP8 folder back to torch_dist.
+    /// </summary>
+    public bool Fp8 { get; init; }
 }
 
 /// <summary>
@@ -72,6 +77,9 @@ public static class BenchRunner
     public const string LastCopyName = "raw copy (last)";
     public const string LegacyCopyName = "raw copy of the legacy output";
     public const string ExportName = "export torch_dist -> HF";
+    public const string Fp8ExportName = "export torch_dist -> HF FP8";
+    public const string Fp8CopyName = "raw copy of the FP8 source";
+    public const string Fp8ImportName = "import FP8 -> torch_dist";
     private const string ConfigOnlyNote = "config-only --hf-model (no room for a third copy: the source weights were deleted first)";
     private const double DiskMargin = 1.03;
     private const long DiskSlackBytes = 1L << 30;
@@ -161,6 +169,22 @@ public static class BenchRunner
                 return phase;
             }
 
+            // The FP8 release path: its import reads the FP8 folder (about half the bf16 bytes) and writes bf16, so it and
+            // its baseline (a raw copy of the FP8 folder) count the bytes read plus the bytes written.
+            void Fp8Phases()
+            {
+                if (!Directory.Exists(hf) || !Directory.Exists(dist)) { Skip(Fp8ImportName, "the source was deleted for a config-only export"); return; }
+                if (FreeBytes(root) < Needed(checkpointBytes / 2 + checkpointBytes)) { Skip(Fp8ImportName, "no room for the FP8 folder and a second torch_dist checkpoint"); return; }
+                string fp8 = Path.Combine(root, "hf-fp8");
+                Measure(Fp8ExportName, () => CheckpointConverter.Export(new ExportRequest(hf, dist, fp8) { Quantize = ExportQuantization.Fp8 }).Bytes);
+                DeleteQuietly(dist);
+                long fp8Bytes = Directory.GetFiles(fp8).Sum(f => new FileInfo(f).Length) - ConfigBytes(fp8);
+                Measure(Fp8CopyName, () => 2 * (RawCopy.CopyFolder(fp8, rawCopy) - ConfigBytes(fp8)));
+                DeleteQuietly(rawCopy);
+                Measure(Fp8ImportName, () => fp8Bytes + CheckpointConverter.Import(new ImportRequest(fp8, dist)).Bytes);
+                DeleteQuietly(fp8);
+            }
+
             for (int round = 1; round <= options.Rounds; round++)
             {
                 EnsureSource();
@@ -185,6 +209,7 @@ public static class BenchRunner
                     Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(configOnly, dist, export)).Bytes, ConfigOnlyNote);
                 }
                 DeleteQuietly(export);
+                if (options.Fp8) Fp8Phases();
 
                 // In config-only mode the source is gone; the torch_dist checkpoint holds the same tensor bytes.
                 bool sourceKept = Directory.Exists(hf);
@@ -261,15 +286,17 @@ public static class BenchRunner
             });
         }
         var legacyCopy = rows.FirstOrDefault(p => p.Name == LegacyCopyName && p.Succeeded);
+        var fp8Copy = rows.FirstOrDefault(p => p.Name == Fp8CopyName && p.Succeeded);
         return rows.Select(p =>
         {
             bool isCopy = p.Name.StartsWith("raw copy", StringComparison.Ordinal);
             bool ownBaseline = p.Name == legacyName && legacyCopy is not null;
-            double baseline = ownBaseline ? legacyCopy!.GigabytesPerSecond : sourceRate;
+            bool fp8Baseline = p.Name == Fp8ImportName && fp8Copy is not null;
+            double baseline = ownBaseline ? legacyCopy!.GigabytesPerSecond : fp8Baseline ? fp8Copy!.GigabytesPerSecond : sourceRate;
             return p with
             {
                 RatioToRawCopy = baseline > 0 && p.Succeeded ? p.GigabytesPerSecond / baseline : null,
-                Baseline = isCopy ? null : ownBaseline ? LegacyCopyName : "median raw copy of the source",
+                Baseline = isCopy ? null : ownBaseline ? LegacyCopyName : fp8Baseline ? Fp8CopyName : "median raw copy of the source",
             };
         }).ToList();
     }

@@ -32,7 +32,7 @@ public static class BridgeMappings
     }
 
     /// <summary>Reads config.json of an HF folder, dispatches the bridge and builds the mapping against its checkpoint.</summary>
-    public static (BridgeRegistration Bridge, ModelMapping Mapping) ForHfFolder(string folder, SafetensorsCheckpoint checkpoint)
+    public static (BridgeRegistration Bridge, ModelMapping Mapping) ForHfFolder(string folder, ITensorSource checkpoint)
     {
         var config = HfConfig.LoadFromFolder(folder);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config);

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Providers;
 using MegatronBridge.Tensors;
@@ -15,6 +16,13 @@ public sealed record DTypeInventory(DType DType, int Count, long Parameters, lon
 /// </summary>
 public sealed record ParameterCounts(long Total, long LanguageModel, long Vision, long Mtp, long RoutedExperts, long ActivePerToken);
 
+/// <summary>
+/// A blockwise FP8 release: <see cref="Weights"/> E4M3 weights of <see cref="Fp8Bytes"/> with
+/// <see cref="ScaleBytes"/> of scales, read by conversions as <see cref="DequantizedDType"/> (<see cref="DequantizedBytes"/>).
+/// </summary>
+public sealed record Fp8Inspection(int BlockRows, int BlockCols, int Weights, long Fp8Bytes, IReadOnlyList<DType> ScaleDTypes, long ScaleBytes,
+    DType DequantizedDType, long DequantizedBytes);
+
 /// <summary>What <c>megatron-bridge inspect</c> reports about an HF checkpoint folder.</summary>
 public sealed record ModelInspection(
     string Folder,
@@ -29,9 +37,14 @@ public sealed record ModelInspection(
     /// <summary>False for a folder with config.json and no weights: the provider and layout only, no counts.</summary>
     public bool HasWeights { get; init; } = true;
 
+    /// <summary>How the checkpoint's blockwise FP8 weights are stored and what dequantising them produces; null when it has none.</summary>
+    public Fp8Inspection? Fp8 { get; init; }
+
     /// <summary>
     /// Reads config.json and the safetensors headers of <paramref name="folder"/> (no tensor data). A folder with
-    /// neither model.safetensors nor an index is inspected from its config alone.
+    /// neither model.safetensors nor an index is inspected from its config alone. An FP8 release's
+    /// parameters are counted as the dequantised weights (scales are not parameters); its inventory lists the tensors
+    /// as stored.
     /// </summary>
     public static ModelInspection Inspect(string folder)
     {
@@ -40,7 +53,18 @@ public sealed record ModelInspection(
         if (!File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) && !File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName)))
             return FromTensors(folder, bridge, provider, Array.Empty<TensorMeta>()) with { HasWeights = false };
         using var checkpoint = SafetensorsCheckpoint.Open(folder);
-        return FromTensors(folder, bridge, provider, checkpoint.Tensors);
+        if (HfWeights.Dequantized(checkpoint, folder) is not BlockScaledFp8Source fp8)
+            return FromTensors(folder, bridge, provider, checkpoint.Tensors);
+        var stored = FromTensors(folder, bridge, provider, checkpoint.Tensors);
+        var weights = fp8.QuantizedTensors.Select(n => fp8.StoredAs(n)!.Value).ToList();
+        return FromTensors(folder, bridge, provider, fp8.Tensors) with
+        {
+            Inventory = stored.Inventory,
+            TensorCount = stored.TensorCount,
+            Fp8 = new Fp8Inspection(fp8.BlockRows, fp8.BlockCols, weights.Count, weights.Sum(w => w.Weight.ByteLength),
+                weights.Select(w => w.Scale.DType).Distinct().ToList(), weights.Sum(w => w.Scale.ByteLength),
+                fp8.OutputDType, weights.Sum(w => w.Weight.NumElements * fp8.OutputDType.Size())),
+        };
     }
 
     public static ModelInspection FromTensors(string folder, BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> tensors)

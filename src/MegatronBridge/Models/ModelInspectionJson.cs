@@ -49,6 +49,17 @@ public static class ModelInspectionJson
                 ["parameters"] = i.Parameters,
                 ["bytes"] = i.Bytes,
             }).ToArray()),
+            ["fp8"] = inspection.Fp8 is not { } f ? null : new JsonObject
+            {
+                ["format"] = "blockwise e4m3 (float8_e4m3fn) with _scale_inv tensors",
+                ["weight_block_size"] = new JsonArray(f.BlockRows, f.BlockCols),
+                ["quantized_weights"] = f.Weights,
+                ["fp8_bytes"] = f.Fp8Bytes,
+                ["scale_dtypes"] = new JsonArray(f.ScaleDTypes.Select(d => (JsonNode?)d.TorchName()).ToArray()),
+                ["scale_bytes"] = f.ScaleBytes,
+                ["dequantized_dtype"] = f.DequantizedDType.TorchName(),
+                ["dequantized_bytes"] = f.DequantizedBytes,
+            },
         };
     }
 }

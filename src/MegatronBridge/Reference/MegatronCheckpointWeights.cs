@@ -33,7 +33,8 @@ public static class MegatronCheckpointWeights
         if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
         {
             using var original = SafetensorsCheckpoint.Open(hfModel);
-            hfTensors = languageOnly ? new LanguageModelOnly.View(original).Tensors.ToList() : original.Tensors.ToList();
+            var weights = HfWeights.Dequantized(original, hfModel);
+            hfTensors = languageOnly ? new LanguageModelOnly.View(weights).Tensors.ToList() : weights.Tensors.ToList();
         }
         // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacy)))

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Tensors;
 
@@ -36,7 +37,8 @@ public sealed class ReferenceModel : IDisposable
         var checkpoint = SafetensorsCheckpoint.Open(folder);
         try
         {
-            var weights = HfWeightLoader.Load(checkpoint, config, streamLayers);
+            // FP8 releases are read dequantised to bf16, the values an import of them holds.
+            var weights = HfWeightLoader.Load(HfWeights.Dequantized(checkpoint, folder), config, streamLayers);
             if (!streamLayers)
             {
                 checkpoint.Dispose();

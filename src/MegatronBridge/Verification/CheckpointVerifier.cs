@@ -34,9 +34,10 @@ public static class CheckpointVerifier
         var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
         bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
         bool lmOnly = languageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
-        ITensorSource hf = hfCheckpoint;
+        // An FP8 release is compared through its dequantised values, as an import writes them (bf16).
+        ITensorSource hf = HfWeights.Dequantized(hfCheckpoint, hfModel);
         var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
-        if (lmOnly) hf = new LanguageModelOnly.View(hfCheckpoint);
+        if (lmOnly) hf = new LanguageModelOnly.View(hf);
         IReadOnlyCollection<string> ignored = Array.Empty<string>();
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
         {

@@ -38,3 +38,26 @@ public class BenchOptionsTests
         Assert.Equal(0, PageCache.ParseCachedBytes("Cached: lots kB\n"));
     }
 }
+
+public class BenchFp8SummaryTests
+{
+    [Fact]
+    public void Fp8Import_IsComparedWithTheRawCopyOfTheFp8Folder()
+    {
+        // Source copies: 10 GB in 10 s (1 GB/s). FP8 copy: 2 x 2.5 GB read + written in 10 s (0.5 GB/s). FP8 import:
+        // 2.5 GB read + 5 GB written in 10 s (0.75 GB/s): 1.5x its own baseline, not 0.75x the source copy.
+        var samples = new List<BenchPhase>
+        {
+            new(BenchRunner.FirstCopyName, 10_000_000_000, 10, 0, null),
+            new("import torch_dist", 10_000_000_000, 20, 0, null),
+            new(BenchRunner.Fp8CopyName, 5_000_000_000, 10, 0, null),
+            new(BenchRunner.Fp8ImportName, 7_500_000_000, 10, 0, null),
+            new(BenchRunner.LastCopyName, 10_000_000_000, 10, 0, null),
+        };
+        var rows = BenchRunner.Summarise(samples, "import torch TP2 EP8");
+        var import = rows.Single(r => r.Name == BenchRunner.Fp8ImportName);
+        Assert.Equal(1.5, import.RatioToRawCopy!.Value, 6);
+        Assert.Equal(BenchRunner.Fp8CopyName, import.Baseline);
+        Assert.Equal(0.5, rows.Single(r => r.Name == "import torch_dist").RatioToRawCopy!.Value, 6);
+    }
+}

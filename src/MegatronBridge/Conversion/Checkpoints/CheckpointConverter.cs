@@ -67,7 +67,12 @@ public sealed record ImportResult(
     public bool SequentialExperts { get; init; }
     /// <summary>The rows of the written embedding / output layer (the HF vocab_size unless padded).</summary>
     public int VocabRows { get; init; }
+    /// <summary>FP8 scale tensors holding scales that are not positive and finite (dequantised as they are).</summary>
+    public IReadOnlyList<OutOfRangeScale> OutOfRangeScales { get; init; } = Array.Empty<OutOfRangeScale>();
 }
+
+/// <summary>An FP8 scale tensor with <see cref="Count"/> scales that are NaN, infinite, zero or negative, and its file.</summary>
+public sealed record OutOfRangeScale(string File, string Tensor, long Count);
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
 public sealed record NonFiniteTensor(string File, NonFiniteCount Count);
@@ -87,6 +92,8 @@ public sealed record ExportRequest(string HfModel, string MegatronPath, string H
     /// the Megatron checkpoint stores (a float32 import or training run exports back to a bfloat16 checkpoint).
     /// </summary>
     public DType? TorchDType { get; init; }
+    /// <summary><c>--quantize fp8</c>: write blockwise FP8 weights as Qwen's "-FP8" releases do.</summary>
+    public ExportQuantization Quantize { get; init; }
 }
 
 public sealed record ExportResult(
@@ -118,7 +125,9 @@ public static class CheckpointConverter
         executor ??= new RecipeExecutor();
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
-        var nonFinite = new NonFiniteTracker(checkpoint);
+        // FP8 weights are read dequantised (to --torch-dtype, else bf16); the NaN / Inf count sees the dequantised values.
+        var weights = HfWeights.Dequantized(checkpoint, request.HfModel, request.ParamDType);
+        var nonFinite = new NonFiniteTracker(weights);
         ITensorSource hf = nonFinite;
         var config = HfConfig.LoadFromFolder(request.HfModel);
         var (bridge, provider) = request.LanguageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
@@ -189,6 +198,9 @@ public static class CheckpointConverter
             MtpLayerName = provider.MtpLayers > 0 ? mtpLayerName : null,
             SequentialExperts = request.Format == MegatronFormat.Torch && request.SequentialExperts && provider.NumExperts > 0,
             VocabRows = mapping.Provider.VocabSize,
+            OutOfRangeScales = weights is BlockScaledFp8Source fp8
+                ? fp8.OutOfRangeScales().Select(s => new OutOfRangeScale(Path.Combine(request.HfModel, checkpoint.FileOf(s.Scale)), s.Scale, s.Count)).ToList()
+                : Array.Empty<OutOfRangeScale>(),
         };
     }
 
@@ -205,8 +217,12 @@ public static class CheckpointConverter
         int hfVocab = provider.VocabSize;
         if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
-        ITensorSource? original = languageOnly && originalCheckpoint != null ? new LanguageModelOnly.View(originalCheckpoint) : originalCheckpoint;
-        var originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
+        // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
+        ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
+        ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnly.View(originalWeights) : originalWeights;
+        IReadOnlyList<TensorMeta> originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
+        // FP8 releases store routed experts one 2-D weight each, also where the bf16 release packs them.
+        if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, provider.HiddenSize);
         MtpOmission? mtpLeftOut = null;
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
         {
@@ -223,31 +239,41 @@ public static class CheckpointConverter
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
         var writtenDType = request.TorchDType ?? mapping.ParamDType;
-        var options = new ExportOptions { OriginalHfTensors = original?.Tensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,
+        var options = new ExportOptions { OriginalHfTensors = original == null ? null : originalTensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,
             HfVocabRows = provider.VocabSize > hfVocab ? hfVocab : null };
         if (legacyFormat)
         {
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys)
-                with { MtpLeftOut = mtpLeftOut };
+            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys,
+                Fp8Plan(request, legacyPlan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
         var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped)
-            with { MtpLeftOut = mtpLeftOut };
+        return WriteHf(request, plan, parameters, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped,
+            Fp8Plan(request, plan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
+    }
+
+    /// <summary>The FP8 layout of <c>--quantize fp8</c>: an FP8 --hf-model's own choices (not for the renamed LM-only layout), else Qwen's.</summary>
+    private static Fp8Export? Fp8Plan(ExportRequest request, ExportPlan plan, ITensorSource? originalWeights, bool languageOnly)
+    {
+        if (request.Quantize != ExportQuantization.Fp8) return null;
+        var fp8Original = languageOnly ? null : originalWeights as BlockScaledFp8Source;
+        var config = fp8Original == null ? null : Fp8QuantizationConfig.From(HfConfig.LoadFromFolder(request.HfModel));
+        return Fp8Export.Create(plan.Recipes.Select(r => r.Output).ToList(), fp8Original, config);
     }
 
     private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, DType? writtenDType, RecipeExecutor executor,
-        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped)
+        Action<long, long>? onProgress, Stopwatch clock, string sourceFolder, BridgeRegistration bridge, MegatronFormat format, IReadOnlyList<string> skipped,
+        Fp8Export? fp8)
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
         using var staged = StagedOutput.Begin(request.HfPath, request.Force);
-        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
+        HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress, fp8);
         if (languageOnlyConfig != null)
         {
             // The VL folder's config and image/video processor files do not describe the LM-only model.
@@ -257,6 +283,8 @@ public static class CheckpointConverter
         }
         // Without --torch-dtype the declared dtype was written: the copied config.json already says so.
         if (request.TorchDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
+        // The quantization_config says how the written weights are stored: FP8's with --quantize fp8, none otherwise.
+        Fp8Export.WriteConfig(Path.Combine(staged.Staging, "config.json"), fp8);
         staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
             plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null, WrittenDType = writtenDType };

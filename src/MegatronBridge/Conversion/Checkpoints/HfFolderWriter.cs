@@ -26,9 +26,10 @@ public static class HfFolderWriter
         SafetensorsCheckpoint? original,
         long? maxShardBytes,
         RecipeExecutor executor,
-        ConversionProgress? progress = null)
+        ConversionProgress? progress = null,
+        Fp8Export? fp8 = null)
     {
-        var metas = recipes.Select(r => r.Output).ToList();
+        var metas = recipes.SelectMany(r => fp8?.Outputs(r.Output) ?? [r.Output]).ToList();
         var plan = original != null && maxShardBytes is null && metas.All(m => original.Contains(m.Name))
             ? SafetensorsShardPlan.FromCheckpoint(metas, original)
             : SafetensorsShardPlan.BySize(metas, maxShardBytes ?? ShardSize.Parse("5GB"));
@@ -37,13 +38,17 @@ public static class HfFolderWriter
             // Every tensor's place in its file is fixed by the plan, so a few runs of tensors are produced at once,
             // each in order (bytes identical to one producer; memory: two executor buffers per run).
             int degree = BoundedParallel.DefaultDegree;
-            var runs = BoundedParallel.ContiguousRuns(Slices(recipes, SliceBytes), s => s.Recipe.Output.ByteLength, degree);
+            var runs = BoundedParallel.ContiguousRuns(Slices(recipes, SliceBytes, fp8), s => s.Recipe.Output.ByteLength, degree);
             BoundedParallel.ForEach(runs, degree, run =>
             {
                 foreach (var slice in run)
                 {
-                    executor.Execute(slice.Recipe, megatron, new OffsetSink(writer.Sink(slice.Tensor), slice.ByteOffset));
-                    progress?.Add(slice.Recipe.Output.ByteLength);
+                    if (slice.Fp8Rows is var (first, count) && fp8 != null)
+                        Fp8BlockQuantizer.Execute(slice.Recipe, megatron, executor, fp8.BlockRows, fp8.BlockCols, fp8.ScaleDType,
+                            writer.Sink(slice.Tensor), writer.Sink(Fp8Export.ScaleName(slice.Tensor)), first, count);
+                    else
+                        executor.Execute(slice.Recipe, megatron, new OffsetSink(writer.Sink(slice.Tensor), slice.ByteOffset));
+                    progress?.Add(slice.Fp8Rows is var (_, rows) ? slice.Recipe.Output.ByteLength / slice.Recipe.Output.Shape[0] * rows : slice.Recipe.Output.ByteLength);
                 }
             });
             writer.Commit();
@@ -54,11 +59,14 @@ public static class HfFolderWriter
     /// <summary>Tensors larger than this are produced in row slices, so one huge tensor (packed experts) does not leave one producer alone.</summary>
     internal static long SliceBytes { get; set; } = 256L << 20; // tests lower it to slice tiny fixtures
 
-    /// <summary>Rows of one output tensor, written at <see cref="ByteOffset"/> of it.</summary>
-    internal sealed record TensorSlice(TensorRecipe Recipe, string Tensor, long ByteOffset);
+    /// <summary>
+    /// Rows of one output tensor, written at <see cref="ByteOffset"/> of it; or, for a quantized weight, the whole
+    /// recipe with the rows (<see cref="Fp8Rows"/>) of it this slice quantizes.
+    /// </summary>
+    internal sealed record TensorSlice(TensorRecipe Recipe, string Tensor, long ByteOffset, (long First, long Count)? Fp8Rows = null);
 
     /// <summary>Every recipe as one slice, or as row slices of about <paramref name="sliceBytes"/> where its pieces allow it.</summary>
-    internal static List<TensorSlice> Slices(IReadOnlyList<TensorRecipe> recipes, long sliceBytes)
+    internal static List<TensorSlice> Slices(IReadOnlyList<TensorRecipe> recipes, long sliceBytes, Fp8Export? fp8 = null)
     {
         var slices = new List<TensorSlice>();
         foreach (var recipe in recipes)
@@ -66,6 +74,14 @@ public static class HfFolderWriter
             var output = recipe.Output;
             long rows = output.Shape.Rank == 0 ? 1 : output.Shape[0];
             long rowBytes = rows > 0 ? output.ByteLength / rows : 0;
+            if (fp8 != null && fp8.Quantizes(output))
+            {
+                // Whole block rows per slice: each block's scale needs all its rows.
+                long perQuantized = Math.Max(1, sliceBytes / Math.Max(1, rowBytes) / fp8.BlockRows) * fp8.BlockRows;
+                for (long start = 0; start < rows; start += perQuantized)
+                    slices.Add(new TensorSlice(recipe, output.Name, 0, (start, Math.Min(perQuantized, rows - start))));
+                continue;
+            }
             if (output.ByteLength <= sliceBytes || rows < 2 || rowBytes == 0)
             {
                 slices.Add(new TensorSlice(recipe, output.Name, 0));
