@@ -183,14 +183,16 @@ internal static class CompareCommand
                 row.Tolerance.ToString("G3", CultureInfo.InvariantCulture));
         }
         console.Write(table);
+        // Plain lines (no table, no wrapping): one per case, the first sub-block where the forwards part.
         foreach (var (name, side) in layerwise)
         {
             string Describe(StepDifference step) =>
                 $"{step.Where} (max |Δ| {step.Difference.MaxAbs.ToString("E3", CultureInfo.InvariantCulture)}, mean |Δ| {step.Difference.MeanAbs.ToString("E3", CultureInfo.InvariantCulture)})";
+            string tolerance = layoutTolerance.ToString("G3", CultureInfo.InvariantCulture);
             string line = side.FirstDivergence(layoutTolerance) is { } first
-                ? $"[red]first divergence[/] past {layoutTolerance.ToString("G3", CultureInfo.InvariantCulture)}: {Markup.Escape(Describe(first))}"
-                : $"[green]hidden states agree[/] after all {side.Steps.Count} sub-blocks within {layoutTolerance.ToString("G3", CultureInfo.InvariantCulture)}; largest at {Markup.Escape(Describe(side.Largest))}";
-            console.MarkupLine($"HF vs Megatron, case {Markup.Escape(name)}, layer by layer: {line}");
+                ? $"first divergence past {tolerance}: {Describe(first)}"
+                : $"hidden states agree after all {side.Steps.Count} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
+            output.WriteLine($"HF vs Megatron, case {name}, layer by layer: {line}");
         }
         bool pass = rows.All(r => r.Passes);
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
