@@ -128,6 +128,27 @@ public class SideBySideTests
         Assert.DoesNotContain("decoder layer 1,", run.Output);
     }
 
+    [Fact]
+    public void CompareTakesAPromptAndAnImage_ThroughTheTokenizerAndImageProcessor()
+    {
+        var folder = TestPaths.Fixture("qwen3-vl-moe-tiny");
+        var processor = TestPaths.Fixture("qwen35-processor-tiny");
+        using var tmp = TestPaths.NewTempDir();
+        var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
+
+        var run = CliRunner.Run("compare", "--hf-model", folder, "--megatron-path", imported.MegatronPath, "--processor", processor,
+            "--prompt", "Describe this image.", "--image", Path.Combine(processor, "tall_40x260.png"));
+
+        Assert.True(run.ExitCode == 0, run.Output + run.Error);
+        Assert.DoesNotContain("vs reference", run.Output);
+        // Vision: patch embedding, 2 blocks, 1 deepstack merger, merger; decoder: embedding, 4 x 2 sub-blocks, logits.
+        Assert.Contains("HF vs Megatron, case prompt, layer by layer: hidden states agree after all 15 sub-blocks", run.Output);
+
+        var noMegatron = CliRunner.Run("compare", "--hf-model", folder, "--processor", processor, "--prompt", "Describe this image.");
+        Assert.Equal(2, noMegatron.ExitCode);
+        Assert.Contains("--megatron-path", noMegatron.Error);
+    }
+
     /// <summary>
     /// Flips a bit in every stored value of one layer of a torch_dist tensor (megatron-core stacks a module's layers
     /// along a leading axis: the chunk at offset [layer, 0, ...], inside its torch.save record).
