@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using MegatronBridge.Config;
 using MegatronBridge.Reference;
 using Spectre.Console;
 
@@ -17,15 +18,22 @@ internal sealed record CompareOptions(string HfModel)
     public double Tolerance { get; init; } = 1e-3;
     /// <summary>Largest max-abs difference between the HF-layout and the Megatron-layout forward that passes.</summary>
     public double LayoutTolerance { get; init; } = 1e-5;
-    public bool StreamLayers { get; init; }
-    /// <summary>Prompt ids for HF vs Megatron when there is no reference file.</summary>
+    /// <summary>Prompt ids for HF vs Megatron instead of a reference file.</summary>
     public string? InputIds { get; init; }
+    /// <summary>Prompt text for HF vs Megatron instead of a reference file (needs tokenizer.json).</summary>
+    public string? Prompt { get; init; }
+    /// <summary>Images for the prompt (need preprocessor_config.json).</summary>
+    public IReadOnlyList<string> Images { get; init; } = Array.Empty<string>();
+    /// <summary>Folder with tokenizer.json / preprocessor_config.json when the HF folder lacks them.</summary>
+    public string? Processor { get; init; }
 }
 
 /// <summary>
 /// <c>compare</c>: runs the CPU reference forward of a checkpoint on the inputs of a reference file and reports how
 /// far its logits, image features and greedy tokens are from what transformers computed; with
-/// <c>--megatron-path</c> also the forward over the Megatron checkpoint's fused parameters, and HF vs Megatron.
+/// <c>--megatron-path</c> also the forward over the Megatron checkpoint's fused parameters, run side by side with the
+/// HF one a sub-block at a time (hidden states compared after each, the first divergence named), and HF vs Megatron.
+/// Weights are read from disk as the forwards reach them, so memory does not grow with the model.
 /// </summary>
 internal static class CompareCommand
 {
@@ -36,11 +44,14 @@ internal static class CompareCommand
         var reference = new Option<string?>("--reference") { Description = "Reference outputs (safetensors); default: <hf-model>/reference_outputs.safetensors." };
         var tolerance = new Option<double>("--tolerance") { Description = "Largest max-abs logit / feature difference from the reference that passes.", DefaultValueFactory = _ => 1e-3 };
         var layoutTolerance = new Option<double>("--layout-tolerance") { Description = "Largest max-abs logit difference between the HF and the Megatron forward that passes.", DefaultValueFactory = _ => 1e-5 };
-        var streamLayers = new Option<bool>("--stream-layers") { Description = "Read each decoder layer from disk when the forward reaches it (bounded memory, slower)." };
-        var inputIds = new Option<string?>("--input-ids") { Description = "Without a reference file: prompt ids (comma separated) on which HF and Megatron are compared." };
+        var streamLayers = StreamLayersOption.Create();
+        var inputIds = new Option<string?>("--input-ids") { Description = "Instead of a reference file: prompt ids (comma separated) on which HF and Megatron are compared." };
+        var prompt = new Option<string?>("--prompt") { Description = "Instead of a reference file: prompt text on which HF and Megatron are compared (needs tokenizer.json)." };
+        var image = new Option<string[]>("--image") { Description = "Image file (PNG/JPEG) for --prompt / --input-ids; repeat for several (needs preprocessor_config.json).", AllowMultipleArgumentsPerToken = true };
+        var processor = new Option<string?>("--processor") { Description = "Folder with tokenizer.json / preprocessor_config.json when --hf-model lacks them." };
         var command = new Command("compare", "Run the reference forward (HF and/or Megatron layout) and compare logits, image features and greedy tokens.")
         {
-            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds,
+            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds, prompt, image, processor,
         };
         command.SetAction(parse => Run(new CompareOptions(parse.GetValue(hfModel)!)
         {
@@ -48,8 +59,10 @@ internal static class CompareCommand
             ReferencePath = parse.GetValue(reference),
             Tolerance = parse.GetValue(tolerance),
             LayoutTolerance = parse.GetValue(layoutTolerance),
-            StreamLayers = parse.GetValue(streamLayers),
             InputIds = parse.GetValue(inputIds),
+            Prompt = parse.GetValue(prompt),
+            Images = parse.GetValue(image) ?? Array.Empty<string>(),
+            Processor = parse.GetValue(processor),
         }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
@@ -59,8 +72,8 @@ internal static class CompareCommand
     public const int InputErrorExitCode = 2;
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
-    public static int Run(string hfModel, string? referencePath, double tolerance, bool streamLayers = false) =>
-        Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance, StreamLayers = streamLayers }, Console.Out, Console.Error);
+    public static int Run(string hfModel, string? referencePath, double tolerance) =>
+        Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance }, Console.Out, Console.Error);
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
     public static int Run(CompareOptions options, TextWriter output, TextWriter error) =>
@@ -71,45 +84,59 @@ internal static class CompareCommand
         if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
         if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
         string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
-        bool haveReference = File.Exists(referencePath);
+        bool givenInputs = options.Prompt is not null || options.InputIds is not null;
+        if (options.Images.Count > 0 && !givenInputs) throw new ArgumentException("--image goes with --prompt or --input-ids");
         IReadOnlyList<ReferenceCase> cases;
-        if (haveReference)
-        {
-            if (options.InputIds is not null) throw new ArgumentException($"--input-ids is for comparing without a reference file, but {referencePath} exists");
-            cases = ReferenceOutputs.Load(referencePath);
-        }
-        else if (options.MegatronPath is not null && options.InputIds is not null)
+        bool haveReference = false;
+        if (givenInputs)
         {
             // Inputs only: HF and Megatron are compared with each other.
-            cases = new[] { new ReferenceCase("input", GenerateCommand.ParseIds(options.InputIds), Array.Empty<float>(), new int[GreedyTokensWithoutReference], null, null) };
+            if (options.ReferencePath is not null) throw new ArgumentException("give --reference or --prompt / --input-ids, not both");
+            if (options.MegatronPath is null) throw new ArgumentException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
+            var assetFolders = new[] { options.Processor, options.HfModel }.OfType<string>().ToList();
+            var (ids, image, _) = PromptInputs.Prepare(
+                new PromptInputs.Request(options.Prompt, options.InputIds, options.Images, null, Array.Empty<string>(), assetFolders), HfConfig.LoadFromFolder(options.HfModel));
+            cases = new[] { new ReferenceCase(options.Prompt is null ? "input" : "prompt", ids, Array.Empty<float>(), new int[GreedyTokensWithoutReference], image, null) };
+        }
+        else if (File.Exists(referencePath))
+        {
+            cases = ReferenceOutputs.Load(referencePath);
+            haveReference = true;
         }
         else
         {
-            throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --input-ids)", referencePath);
+            throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --prompt or --input-ids)", referencePath);
         }
 
         var rows = new List<ComparisonRow>();
-        List<CaseComparison> hfResults;
-        using (var model = ReferenceModel.LoadHf(options.HfModel, options.StreamLayers))
+        var layerwise = new List<(string Case, SideBySide Result)>();
+        using var hf = ReferenceModel.LoadHf(options.HfModel);
+        RequireVisionForImageCases(hf, cases, referencePath);
+        if (options.MegatronPath is null)
         {
-            RequireVisionForImageCases(model, cases, referencePath);
-            hfResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
+            rows.AddRange(cases.Select(c => new ComparisonRow("HF vs reference", CaseComparison.Run(hf, c), options.Tolerance)));
+            return Report(rows, layerwise, options.LayoutTolerance, output, gdnModel: false);
         }
-        if (haveReference) rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
 
-        bool gdnModel = false;
-        if (options.MegatronPath is not null)
+        using var megatron = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel);
+        var hfResults = new List<CaseComparison>();
+        var megatronResults = new List<CaseComparison>();
+        foreach (var c in cases)
         {
-            List<CaseComparison> megatronResults;
-            using (var model = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel, options.StreamLayers))
-            {
-                gdnModel = model.Config.LinearAttentionLayers.Any(l => l);
-                megatronResults = cases.Select(c => CaseComparison.Run(model, c)).ToList();
-            }
-            if (haveReference) rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
-            rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
+            // Both forwards in lockstep: only the layer each is running is read, and the first sub-block where the
+            // hidden states part is named.
+            var side = SideBySide.Run(hf, megatron, c.InputIds, c.Image);
+            layerwise.Add((c.Name, side));
+            hfResults.Add(CaseComparison.FromOutputs(hf, c, side.LogitsA, side.ImageEmbedsA));
+            megatronResults.Add(CaseComparison.FromOutputs(megatron, c, side.LogitsB, side.ImageEmbedsB));
         }
-        return Report(rows, output, gdnModel);
+        if (haveReference)
+        {
+            rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
+            rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
+        }
+        rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
+        return Report(rows, layerwise, options.LayoutTolerance, output, megatron.Config.LinearAttentionLayers.Any(l => l));
     }
 
     /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
@@ -125,7 +152,7 @@ internal static class CompareCommand
         public bool Passes => Result.Passes(Tolerance);
     }
 
-    private static int Report(IReadOnlyList<ComparisonRow> rows, TextWriter output, bool gdnModel)
+    private static int Report(IReadOnlyList<ComparisonRow> rows, IReadOnlyList<(string Case, SideBySide Result)> layerwise, double layoutTolerance, TextWriter output, bool gdnModel)
     {
         bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -156,6 +183,17 @@ internal static class CompareCommand
                 row.Tolerance.ToString("G3", CultureInfo.InvariantCulture));
         }
         console.Write(table);
+        // Plain lines (no table, no wrapping): one per case, the first sub-block where the forwards part.
+        foreach (var (name, side) in layerwise)
+        {
+            string Describe(StepDifference step) =>
+                $"{step.Where} (max |Δ| {step.Difference.MaxAbs.ToString("E3", CultureInfo.InvariantCulture)}, mean |Δ| {step.Difference.MeanAbs.ToString("E3", CultureInfo.InvariantCulture)})";
+            string tolerance = layoutTolerance.ToString("G3", CultureInfo.InvariantCulture);
+            string line = side.FirstDivergence(layoutTolerance) is { } first
+                ? $"first divergence past {tolerance}: {Describe(first)}"
+                : $"hidden states agree after all {side.Steps.Count} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
+            output.WriteLine($"HF vs Megatron, case {name}, layer by layer: {line}");
+        }
         bool pass = rows.All(r => r.Passes);
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
         if (!pass && gdnModel && rows.Any(r => r.What == "HF vs Megatron" && !r.Passes))

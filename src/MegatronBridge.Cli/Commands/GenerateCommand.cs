@@ -21,7 +21,6 @@ internal sealed record GenerateOptions(string Model)
     public string? PixelValues { get; init; }
     public IReadOnlyList<string> ImageGridThw { get; init; } = Array.Empty<string>();
     public int MaxNewTokens { get; init; } = 8;
-    public bool StreamLayers { get; init; }
 }
 
 /// <summary>
@@ -32,7 +31,7 @@ internal sealed record GenerateOptions(string Model)
 /// </summary>
 internal static class GenerateCommand
 {
-    public const string TokenizerFile = "tokenizer.json";
+    public const string TokenizerFile = PromptInputs.TokenizerFile;
 
     public static Command Create()
     {
@@ -45,7 +44,7 @@ internal static class GenerateCommand
         var pixelValues = new Option<string?>("--pixel-values") { Description = "Safetensors file with already processed pixel values [patches, C*T*P*P] (tensor 'pixel_values', 'image_pixel_values', or its only tensor)." };
         var grid = new Option<string[]>("--image-grid-thw") { Description = "Patch grid t,h,w of each image of --pixel-values (repeat for several images).", AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Number of tokens to generate.", DefaultValueFactory = _ => 8 };
-        var streamLayers = new Option<bool>("--stream-layers") { Description = "Read each decoder layer from disk when the forward reaches it (bounded memory, slower)." };
+        var streamLayers = StreamLayersOption.Create();
         var command = new Command("generate", "Greedy generation with the CPU reference forward; prints the generated token ids (and text with a tokenizer).")
         {
             model, hfModel, processor, prompt, inputIds, image, pixelValues, grid, maxNew, streamLayers,
@@ -60,7 +59,6 @@ internal static class GenerateCommand
             PixelValues = parse.GetValue(pixelValues),
             ImageGridThw = parse.GetValue(grid) ?? Array.Empty<string>(),
             MaxNewTokens = parse.GetValue(maxNew),
-            StreamLayers = parse.GetValue(streamLayers),
         }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
@@ -91,65 +89,15 @@ internal static class GenerateCommand
         var hfConfig = HfConfig.LoadFromFolder(configFolder);
 
         var assetFolders = new[] { options.Processor, options.HfModel, options.Model }.OfType<string>().ToList();
-        string? tokenizerFolder = assetFolders.FirstOrDefault(f => File.Exists(Path.Combine(f, TokenizerFile)));
-        var tokenizer = tokenizerFolder is null ? null : QwenTokenizer.FromFolder(tokenizerFolder);
-
-        int[] ids = (options.Prompt, options.InputIds) switch
-        {
-            (not null, null) => (tokenizer ?? throw new FileNotFoundException($"--prompt needs a {TokenizerFile} in {string.Join(" or ", assetFolders)} (or give --input-ids)")).Encode(options.Prompt),
-            (null, not null) => ParseIds(options.InputIds),
-            (null, null) => throw new ArgumentException("give --prompt or --input-ids"),
-            _ => throw new ArgumentException("give --prompt or --input-ids, not both"),
-        };
-        if (ids.Length == 0) throw new ArgumentException("the prompt gives no tokens");
-
-        ImageInput? image = null;
-        if (options.Images.Count > 0)
-        {
-            if (options.PixelValues is not null) throw new ArgumentException("give --image or --pixel-values, not both");
-            (ids, image) = ProcessImages(options.Images, ids, hfConfig, assetFolders);
-        }
-        else if (options.PixelValues is not null)
-        {
-            if (options.ImageGridThw.Count == 0) throw new ArgumentException("--pixel-values needs --image-grid-thw");
-            RequireVision(hfConfig);
-            image = new ImageInput(ReadPixelValues(options.PixelValues), options.ImageGridThw.Select(ImageGrid.Parse).ToArray());
-        }
-        else if (options.ImageGridThw.Count > 0)
-        {
-            throw new ArgumentException("--image-grid-thw needs --pixel-values");
-        }
+        var (ids, image, tokenizer) = PromptInputs.Prepare(
+            new PromptInputs.Request(options.Prompt, options.InputIds, options.Images, options.PixelValues, options.ImageGridThw, assetFolders), hfConfig);
 
         using var reference = megatron
-            ? ReferenceModel.LoadMegatron(options.Model, configFolder, options.StreamLayers)
-            : ReferenceModel.LoadHf(options.Model, options.StreamLayers);
+            ? ReferenceModel.LoadMegatron(options.Model, configFolder)
+            : ReferenceModel.LoadHf(options.Model);
         var generated = Greedy.Generate(reference, ids, options.MaxNewTokens, image);
         // Models pad their vocabulary past the tokenizer's; like the tokenizers library, decoding skips ids it lacks.
         return new Result(ids, generated, tokenizer?.Decode(generated.Where(id => tokenizer.IdToToken(id) is not null)));
-    }
-
-    /// <summary>
-    /// Runs the image processor and expands the placeholders: each image token id of the prompt takes the next image;
-    /// a prompt without any gets one per image in front of its text (where the chat template puts them).
-    /// </summary>
-    private static (int[] Ids, ImageInput Image) ProcessImages(IReadOnlyList<string> images, int[] ids, HfConfig config, IReadOnlyList<string> assetFolders)
-    {
-        RequireVision(config);
-        string processorFolder = assetFolders.FirstOrDefault(f => File.Exists(Path.Combine(f, "preprocessor_config.json")) || File.Exists(Path.Combine(f, "processor_config.json")))
-            ?? throw new FileNotFoundException($"--image needs preprocessor_config.json in {string.Join(" or ", assetFolders)}");
-        var batch = ImageProcessor.FromFolder(processorFolder).ProcessBatch(images);
-        var tokens = VisionTokenIds.FromConfig(config);
-        if (!ids.Contains(tokens.ImageTokenId))
-            ids = Enumerable.Repeat(tokens.ImageTokenId, images.Count).Concat(ids).ToArray();
-        var expanded = PromptBuilder.ExpandImagePlaceholders(ids, batch.Grids, config);
-        var grids = batch.Grids.Select(g => new ImageGrid(g.T, g.H, g.W)).ToArray();
-        return (expanded.InputIds, new ImageInput(batch.PixelValues, grids));
-    }
-
-    /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
-    private static void RequireVision(HfConfig config)
-    {
-        if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
     }
 
     public static int[] ParseIds(string text)
@@ -157,18 +105,5 @@ internal static class GenerateCommand
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length == 0) throw new FormatException("--input-ids is empty");
         return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new FormatException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
-    }
-
-    private static float[] ReadPixelValues(string path)
-    {
-        using var file = SafetensorsFile.Open(path);
-        var entry = file.ByName.GetValueOrDefault("pixel_values") ?? file.ByName.GetValueOrDefault("image_pixel_values")
-            ?? (file.Entries.Count == 1 ? file.Entries[0] : throw new InvalidDataException($"{path}: no tensor named pixel_values or image_pixel_values, and more than one tensor"));
-        if (!entry.Meta.DType.IsFloating()) throw new InvalidDataException($"{path}: tensor '{entry.Meta.Name}' is {entry.Meta.DType}, expected a floating dtype");
-        var bytes = new byte[checked((int)entry.Meta.ByteLength)];
-        file.Read(entry, 0, bytes);
-        var values = new float[entry.Meta.NumElements];
-        ElementConvert.ToSingle(bytes, entry.Meta.DType, values);
-        return values;
     }
 }

@@ -197,6 +197,17 @@ public static class BenchRunner
 
                 Measure("import torch_dist", () => CheckpointConverter.Import(new ImportRequest(hf, dist)).Bytes);
 
+                // HF and Megatron forwards side by side over the checkpoint just written: the bytes are the weights
+                // both read (one layer at a time, embedding rows, output layer, routed experts only).
+                string? compareNote = null;
+                var compared = Measure(BenchCompare.PhaseName, () =>
+                {
+                    var (bytes, summary) = BenchCompare.Run(hf, dist);
+                    compareNote = summary;
+                    return bytes;
+                });
+                samples[^1] = compared with { Note = compareNote };
+
                 if (FreeBytes(root) >= Needed(checkpointBytes))
                     Measure(ExportName, () => CheckpointConverter.Export(new ExportRequest(hf, dist, export)).Bytes);
                 else

@@ -6,7 +6,11 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Benchmarks;
 
-/// <summary>Writes a synthetic HF checkpoint (config.json + model.safetensors) with pseudo-random bf16 bytes.</summary>
+/// <summary>
+/// Writes a synthetic HF checkpoint (config.json + model.safetensors) of pseudo-random bf16 values: random sign and
+/// mantissa, magnitude in [2^-7, 2^-5) like real weights, so that the reference forward over it computes finite
+/// numbers (random exponents would give NaN and Inf everywhere).
+/// </summary>
 public static class BenchSynthesizer
 {
     private const int FillBufferBytes = 8 << 20;
@@ -43,7 +47,11 @@ public static class BenchSynthesizer
         return total;
     }
 
-    /// <summary>xorshift64*: cheap, never constant, so files do not compress or dedupe to nothing.</summary>
+    // Of each bf16 value keep the sign, the exponent's lowest bit and the mantissa, and set the exponent to 120 or 121.
+    private const ulong KeptBits = 0x80FF_80FF_80FF_80FFUL;
+    private const ulong ExponentBits = 0x3C00_3C00_3C00_3C00UL;
+
+    /// <summary>xorshift64*: cheap, never constant, so files do not compress or dedupe to nothing; four bf16 values a word.</summary>
     internal static void Fill(Span<byte> span, ref ulong state)
     {
         var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(span);
@@ -51,12 +59,15 @@ public static class BenchSynthesizer
         for (int i = 0; i < words.Length; i++)
         {
             x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-            words[i] = x * 0x2545F4914F6CDD1DUL;
+            words[i] = (x * 0x2545F4914F6CDD1DUL & KeptBits) | ExponentBits;
         }
-        for (int i = words.Length * 8; i < span.Length; i++)
+        int tail = span.Length - words.Length * 8;
+        if (tail > 0)
         {
             x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-            span[i] = (byte)(x * 0x2545F4914F6CDD1DUL >> 56);
+            Span<byte> last = stackalloc byte[8];
+            BitConverter.TryWriteBytes(last, (x * 0x2545F4914F6CDD1DUL & KeptBits) | ExponentBits);
+            last[..tail].CopyTo(span[(words.Length * 8)..]);
         }
         state = x;
     }

@@ -3,8 +3,8 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>
-/// Reads the reference forward's weights from a Hugging Face checkpoint (any <see cref="ITensorSource"/> with HF
-/// names), converting each tensor to float32 once. Knows the three expert layouts: per-expert tensors, packed
+/// Describes the reference forward's weights in a Hugging Face checkpoint (any <see cref="ITensorSource"/> with HF
+/// names): matrices stay stored and are read when used, vectors are read as float32 when their layer is reached. Knows the three expert layouts: per-expert tensors, packed
 /// <c>gate_up_proj [E, 2I, H]</c> + <c>down_proj [E, H, I]</c>, and the hub-transposed <c>[E, H, 2I]</c> + <c>[E, I, H]</c>.
 /// </summary>
 public sealed class HfWeightLoader
@@ -23,14 +23,14 @@ public sealed class HfWeightLoader
     }
 
     /// <summary>
-    /// Reads the weights. With <paramref name="streamLayers"/> the decoder layers are read from
-    /// <paramref name="source"/> each time the forward reaches them and dropped after, so only one layer is held at a
-    /// time (the source must stay open while the model is used).
+    /// Describes the weights without reading the matrices: every matrix stays in <paramref name="source"/> (which must
+    /// stay open while the model is used) and is read a block at a time when a matmul needs it; norms and biases are
+    /// read when their layer is reached. Every layer is checked once here (names, shapes, dtypes), then dropped.
     /// </summary>
-    public static ModelWeights Load(ITensorSource source, ReferenceConfig config, bool streamLayers = false) =>
-        new HfWeightLoader(source, config).Load(streamLayers);
+    public static ModelWeights Load(ITensorSource source, ReferenceConfig config) =>
+        new HfWeightLoader(source, config).Load();
 
-    private ModelWeights Load(bool streamLayers)
+    private ModelWeights Load()
     {
         int h = _config.Hidden;
         var embedding = Mat(_prefix + "embed_tokens.weight", _config.Vocab, h);
@@ -46,9 +46,8 @@ public sealed class HfWeightLoader
             lmHead = Mat("lm_head.weight", _config.Vocab, h);
         }
 
-        IReadOnlyList<DecoderLayerWeights> layers = streamLayers
-            ? new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer)
-            : Enumerable.Range(0, _config.Layers).Select(LoadLayer).ToArray();
+        for (int i = 0; i < _config.Layers; i++) LoadLayer(i);
+        var layers = new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer);
         var vision = _config.Vision is not null && _source.Contains("model.visual.patch_embed.proj.weight") ? LoadVision(_config.Vision) : null;
         return new ModelWeights(embedding, layers, Vec(_prefix + "norm.weight", h), lmHead, vision);
     }
@@ -154,10 +153,8 @@ public sealed class HfWeightLoader
             long per = 2L * inter * h;
             for (int e = 0; e < experts; e++)
             {
-                var guE = WeightReader.ReadFloats(_source, gu, e * per, per);
-                var dnE = WeightReader.ReadFloats(_source, dn, e * (long)h * inter, (long)h * inter);
-                Matrix gateUp = standard ? new Matrix(guE, 2 * inter, h, $"{gu}[{e}]") : Matrix.FromTransposed(guE, h, 2 * inter, $"{gu}[{e}]");
-                Matrix down = standard ? new Matrix(dnE, h, inter, $"{dn}[{e}]") : Matrix.FromTransposed(dnE, inter, h, $"{dn}[{e}]");
+                Matrix gateUp = standard ? TensorRows.Open(_source, gu, e * per, 2 * inter, h, $"{gu}[{e}]") : TransposedTensorRows.Open(_source, gu, e * per, h, 2 * inter, $"{gu}[{e}]");
+                Matrix down = standard ? TensorRows.Open(_source, dn, e * (long)h * inter, h, inter, $"{dn}[{e}]") : TransposedTensorRows.Open(_source, dn, e * (long)h * inter, inter, h, $"{dn}[{e}]");
                 list[e] = new MlpWeights(ProjectionSet.Concatenated(gateUp, null, inter, inter), down);
             }
         }
@@ -195,7 +192,8 @@ public sealed class HfWeightLoader
         for (int i = 0; i < deepstack.Length; i++) deepstack[i] = LoadMerger($"{p}deepstack_merger_list.{i}.", v, postShuffleNorm: true);
         return new VisionWeights(
             Mat(p + "patch_embed.proj.weight", v.Hidden, v.PatchValues), Vec(p + "patch_embed.proj.bias", v.Hidden),
-            Mat(p + "pos_embed.weight", v.NumPositionEmbeddings, v.Hidden),
+            // The position table is small and sampled per patch: held in memory.
+            new Matrix(Mat(p + "pos_embed.weight", v.NumPositionEmbeddings, v.Hidden).Data, v.NumPositionEmbeddings, v.Hidden, p + "pos_embed.weight"),
             blocks, LoadMerger(p + "merger.", v, postShuffleNorm: false), deepstack);
     }
 
@@ -214,7 +212,7 @@ public sealed class HfWeightLoader
         var meta = _source.Get(name);
         if (meta.Shape.Rank < 2 || meta.Shape[0] != rows || meta.NumElements != (long)rows * cols)
             throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {rows} x {cols} values");
-        return new Matrix(WeightReader.ReadFloats(_source, name), rows, cols, name);
+        return TensorRows.Open(_source, name, 0, rows, cols);
     }
 
     private float[] Vec(string name, int count)

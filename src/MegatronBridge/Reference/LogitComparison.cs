@@ -41,13 +41,22 @@ public sealed record CaseComparison(string Name, Difference Logits, Difference? 
     {
         VisionOutput? encoded = c.Image is null ? null : model.EncodeImages(c.Image);
         var logits = model.Forward(c.InputIds, c.Image is null ? null : (c.Image, encoded!));
-        Difference? embeds = c.ImageEmbeds is null || encoded is null ? null : Difference.Of(encoded.ImageEmbeds, c.ImageEmbeds);
+        return FromOutputs(model, c, logits, encoded?.ImageEmbeds);
+    }
+
+    /// <summary>
+    /// The case's comparison from logits (and image features) the model already computed on its inputs; greedy
+    /// tokens are decoded here.
+    /// </summary>
+    public static CaseComparison FromOutputs(ReferenceModel model, ReferenceCase c, float[] logits, float[]? imageEmbeds)
+    {
+        Difference? embeds = c.ImageEmbeds is null || imageEmbeds is null ? null : Difference.Of(imageEmbeds, c.ImageEmbeds);
         var greedy = Greedy.Generate(model, c.InputIds, c.GreedyTokens.Length, c.Image);
         var difference = c.Logits.Length == 0 ? new Difference(double.NaN, double.NaN, 0) : Difference.Of(logits, c.Logits);
         return new CaseComparison(c.Name, difference, embeds, c.GreedyTokens, greedy)
         {
             ActualLogits = logits,
-            ActualImageEmbeds = encoded?.ImageEmbeds,
+            ActualImageEmbeds = imageEmbeds,
         };
     }
 

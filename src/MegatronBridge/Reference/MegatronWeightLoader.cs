@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>
-/// Reads the reference forward's weights from Megatron-Core in-memory parameters at TP=1 (global names such as
+/// Describes the reference forward's weights in Megatron-Core parameters at TP=1 (global names such as
 /// <c>language_model.decoder.layers.3.self_attention.linear_qkv.weight</c>), interpreting every fused tensor the way
 /// Megatron's modules do, independently of the conversion code (so a mapping bug shows up as a logit difference):
 /// <list type="bullet">
@@ -53,13 +53,15 @@ public sealed class MegatronWeightLoader
     private static string ShardName(string name, int rank, int count) => count == 1 ? name : $"{name}#tp{rank}";
 
     /// <summary>
-    /// Reads the weights. With <paramref name="streamLayers"/> each decoder layer is read when the forward reaches it
-    /// (the source must stay open while the model is used).
+    /// Describes the weights without reading the matrices: every matrix (or tensor-parallel shard) stays in
+    /// <paramref name="source"/> (which must stay open while the model is used) and is read a block at a time when a
+    /// matmul needs it; norms, biases and routers are read when their layer is reached. Every layer is checked once
+    /// here (names, shapes, dtypes, replicas), then dropped.
     /// </summary>
-    public static ModelWeights Load(ITensorSource source, ReferenceConfig config, bool streamLayers = false) =>
-        new MegatronWeightLoader(source, config).Load(streamLayers);
+    public static ModelWeights Load(ITensorSource source, ReferenceConfig config) =>
+        new MegatronWeightLoader(source, config).Load();
 
-    private ModelWeights Load(bool streamLayers)
+    private ModelWeights Load()
     {
         int h = _config.Hidden;
         var embedding = Mat(_prefix + "embedding.word_embeddings.weight", _config.Vocab, h);
@@ -72,9 +74,8 @@ public sealed class MegatronWeightLoader
         else
             throw new InvalidDataException($"{_source.Description}: no {output} and tie_word_embeddings is false ({_config.Where})");
 
-        IReadOnlyList<DecoderLayerWeights> layers = streamLayers
-            ? new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer)
-            : Enumerable.Range(0, _config.Layers).Select(LoadLayer).ToArray();
+        for (int i = 0; i < _config.Layers; i++) LoadLayer(i);
+        var layers = new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer);
         var vision = _config.Vision is not null && Has("vision_model.patch_embed.proj.weight") ? LoadVision(_config.Vision) : null;
         return new ModelWeights(embedding, layers, Replicated(_prefix + "decoder.final_layernorm.weight", h), lmHead, vision);
     }
@@ -326,16 +327,7 @@ public sealed class MegatronWeightLoader
         bool padded = tp > 1 && name.EndsWith("word_embeddings.weight", StringComparison.Ordinal) || tp > 1 && name.EndsWith("output_layer.weight", StringComparison.Ordinal);
         int local = padded ? (rows + tp - 1) / tp : rows;
         var shards = padded ? ColumnShards(name, local * tp, cols) : ColumnShards(name, rows, cols);
-        if (tp == 1) return shards[0];
-        var data = new float[(long)rows * cols];
-        long at = 0;
-        foreach (var shard in shards)
-        {
-            int take = (int)Math.Min(shard.Data.Length, data.LongLength - at);
-            shard.Data.AsSpan(0, take).CopyTo(data.AsSpan((int)at));
-            at += take;
-        }
-        return new Matrix(data, rows, cols, name);
+        return tp == 1 ? shards[0] : new Matrix(new StackedRows(shards), rows, cols, name);
     }
 
     /// <summary>Each rank's [rows / tp, cols] block of a column-parallel weight.</summary>
@@ -350,7 +342,7 @@ public sealed class MegatronWeightLoader
             var meta = Need(shard);
             if (meta.Shape.Rank < 2 || meta.Shape[0] != rows / tp || meta.NumElements != (long)rows / tp * cols)
                 throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {rows / tp} x {cols} values");
-            shards[r] = new Matrix(WeightReader.ReadFloats(_source, shard), rows / tp, cols, shard);
+            shards[r] = TensorRows.Open(_source, shard, 0, rows / tp, cols);
         }
         return shards;
     }
@@ -380,18 +372,16 @@ public sealed class MegatronWeightLoader
         int tp = ShardCount(name);
         if (cols % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards do not split the {cols} input features of '{name}'");
         int local = cols / tp;
-        var data = tp == 1 ? null : new float[(long)rows * cols];
+        var shards = new Matrix[tp];
         for (int r = 0; r < tp; r++)
         {
             string shard = ShardName(name, r, tp);
             var meta = Need(shard);
             if (meta.Shape.Rank != 2 || meta.Shape[0] != rows || meta.Shape[1] != local)
                 throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected [{rows}, {local}]");
-            var values = WeightReader.ReadFloats(_source, shard);
-            if (data is null) return new Matrix(values, rows, cols, name);
-            for (int row = 0; row < rows; row++) values.AsSpan(row * local, local).CopyTo(data.AsSpan(row * cols + r * local));
+            shards[r] = TensorRows.Open(_source, shard, 0, rows, local);
         }
-        return new Matrix(data!, rows, cols, name);
+        return tp == 1 ? shards[0] : new Matrix(new JoinedColumns(shards), rows, cols, name);
     }
 
     /// <summary>A replicated parameter: rank 0's copy, which every other rank's must equal.</summary>

@@ -13,19 +13,34 @@ public static class MoeBlock
         var logits = Linear.Apply(x, tokens, w.Router);
         var output = new float[tokens * hidden];
         int experts = w.Experts.Count;
-        var chosen = new int[topK];
-        var weights = new float[topK];
+        var chosen = new int[tokens * topK];
+        var weights = new float[tokens * topK];
         for (int t = 0; t < tokens; t++)
         {
             var probs = logits.AsSpan(t * experts, experts);
             Activations.SoftmaxInPlace(probs);
-            SelectTopK(probs, chosen, weights);
-            var xt = x.Slice(t * hidden, hidden);
+            SelectTopK(probs, chosen.AsSpan(t * topK, topK), weights.AsSpan(t * topK, topK));
+        }
+
+        // Each routed expert runs once, on all the tokens routed to it, so its weights are read once per forward and
+        // an expert no token chose is never read. Per token the results are then summed in routing order, as before.
+        var routed = new float[tokens * topK * hidden];
+        foreach (var group in Enumerable.Range(0, tokens * topK).GroupBy(slot => chosen[slot]).OrderBy(g => g.Key))
+        {
+            var slots = group.ToArray();
+            var xs = new float[slots.Length * hidden];
+            for (int k = 0; k < slots.Length; k++) x.Slice(slots[k] / topK * hidden, hidden).CopyTo(xs.AsSpan(k * hidden, hidden));
+            var ys = Mlp.Forward(xs, slots.Length, w.Experts[group.Key]);
+            for (int k = 0; k < slots.Length; k++) ys.AsSpan(k * hidden, hidden).CopyTo(routed.AsSpan(slots[k] * hidden, hidden));
+        }
+        for (int t = 0; t < tokens; t++)
+        {
             var ot = output.AsSpan(t * hidden, hidden);
             for (int j = 0; j < topK; j++)
             {
-                var y = Mlp.Forward(xt, 1, w.Experts[chosen[j]]);
-                for (int i = 0; i < hidden; i++) ot[i] += y[i] * weights[j];
+                var y = routed.AsSpan((t * topK + j) * hidden, hidden);
+                float weight = weights[t * topK + j];
+                for (int i = 0; i < hidden; i++) ot[i] += y[i] * weight;
             }
         }
 

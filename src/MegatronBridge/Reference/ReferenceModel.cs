@@ -7,7 +7,9 @@ namespace MegatronBridge.Reference;
 
 /// <summary>
 /// CPU float32 forward of a Qwen3.5 / Qwen3.6 (hybrid Gated DeltaNet) or Qwen3-VL decoder, with the vision tower
-/// when images are given. Weights come in through <see cref="ModelWeights"/>, so any checkpoint layout can feed it.
+/// when images are given. Weights come in through <see cref="ModelWeights"/>, so any checkpoint layout can feed it;
+/// they stay in the checkpoint and are read a block at a time as the forward reaches them, so memory does not grow
+/// with the model.
 /// </summary>
 public sealed class ReferenceModel : IDisposable
 {
@@ -27,24 +29,17 @@ public sealed class ReferenceModel : IDisposable
     public ModelWeights Weights { get; }
 
     /// <summary>
-    /// Loads config.json and the safetensors weights of a Hugging Face folder. With <paramref name="streamLayers"/>
-    /// only embeddings, final norm, LM head and vision tower stay in memory; each decoder layer is read when the
-    /// forward reaches it (dispose the model to close the checkpoint).
+    /// Opens config.json and the safetensors weights of a Hugging Face folder. The weights stay on disk and are read
+    /// when the forward needs them (dispose the model to close the checkpoint).
     /// </summary>
-    public static ReferenceModel LoadHf(string folder, bool streamLayers = false)
+    public static ReferenceModel LoadHf(string folder)
     {
         var config = ReferenceConfig.FromHf(HfConfig.LoadFromFolder(folder));
         var checkpoint = SafetensorsCheckpoint.Open(folder);
         try
         {
             // FP8 releases are read dequantised to bf16, the values an import of them holds.
-            var weights = HfWeightLoader.Load(HfWeights.Dequantized(checkpoint, folder), config, streamLayers);
-            if (!streamLayers)
-            {
-                checkpoint.Dispose();
-                return new ReferenceModel(config, weights);
-            }
-            return new ReferenceModel(config, weights, checkpoint);
+            return new ReferenceModel(config, HfWeightLoader.Load(HfWeights.Dequantized(checkpoint, folder), config), checkpoint);
         }
         catch
         {
@@ -57,37 +52,36 @@ public sealed class ReferenceModel : IDisposable
 
     /// <summary>
     /// A model over any tensor source with Hugging Face names (e.g. a Megatron checkpoint presented in the HF
-    /// layout). With <paramref name="streamLayers"/> the source must stay open while the model is used; pass it as
-    /// <paramref name="owner"/> to have the model dispose it.
+    /// layout). The source must stay open while the model is used; pass it as <paramref name="owner"/> to have the
+    /// model dispose it.
     /// </summary>
-    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source, bool streamLayers = false, IDisposable? owner = null)
+    public static ReferenceModel FromSource(HfConfig hfConfig, ITensorSource source, IDisposable? owner = null)
     {
         var config = ReferenceConfig.FromHf(hfConfig);
-        return new ReferenceModel(config, HfWeightLoader.Load(source, config, streamLayers), owner);
+        return new ReferenceModel(config, HfWeightLoader.Load(source, config), owner);
     }
 
     /// <summary>
-    /// A model over Megatron in-memory parameters at TP=1 (global names, fused layouts; see
-    /// <see cref="MegatronWeightLoader"/>), with the shape from <paramref name="hfConfig"/>.
+    /// A model over Megatron parameters at TP=1 (global names, fused layouts; see <see cref="MegatronWeightLoader"/>),
+    /// with the shape from <paramref name="hfConfig"/>. The source must stay open while the model is used.
     /// </summary>
-    public static ReferenceModel FromMegatron(HfConfig hfConfig, ITensorSource parameters, bool streamLayers = false, IDisposable? owner = null)
+    public static ReferenceModel FromMegatron(HfConfig hfConfig, ITensorSource parameters, IDisposable? owner = null)
     {
         var config = ReferenceConfig.FromHf(hfConfig);
-        return new ReferenceModel(config, MegatronWeightLoader.Load(parameters, config, streamLayers), owner);
+        return new ReferenceModel(config, MegatronWeightLoader.Load(parameters, config), owner);
     }
 
     /// <summary>
-    /// Loads a Megatron checkpoint (torch_dist) with config.json from the HF folder <paramref name="hfModel"/>.
+    /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
+    /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
     /// </summary>
-    public static ReferenceModel LoadMegatron(string megatronPath, string hfModel, bool streamLayers = false)
+    public static ReferenceModel LoadMegatron(string megatronPath, string hfModel)
     {
         var hfConfig = HfConfig.LoadFromFolder(hfModel);
         var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel);
         try
         {
-            var model = FromMegatron(hfConfig, parameters, streamLayers, streamLayers ? owner : null);
-            if (!streamLayers) owner.Dispose();
-            return model;
+            return FromMegatron(hfConfig, parameters, owner);
         }
         catch
         {
@@ -104,11 +98,31 @@ public sealed class ReferenceModel : IDisposable
         return VisionEncoder.Forward(image.PixelValues, image.Grids, Weights.Vision, Config.Vision);
     }
 
+    /// <summary>
+    /// The forward pass one sub-block at a time: with an image, the vision tower's steps (patch embedding, each block,
+    /// the mergers), then the embedding, each decoder layer's token mixer (attention or GDN) and MLP (or experts), and
+    /// last the logits [tokens, vocab]. Only the layer being run is read from disk; run two models' steps side by side
+    /// to find where they part.
+    /// </summary>
+    public IEnumerable<ForwardStep> Steps(IReadOnlyList<int> inputIds, ImageInput? image = null)
+    {
+        (ImageInput, VisionOutput)? encoded = null;
+        if (image is not null)
+        {
+            if (Weights.Vision is null || Config.Vision is null)
+                throw new InvalidOperationException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
+            var result = new VisionEncoder.Result();
+            foreach (var step in VisionEncoder.Steps(image.PixelValues, image.Grids, Weights.Vision, Config.Vision, result)) yield return step;
+            encoded = (image, result.Output!);
+        }
+        foreach (var step in Run(inputIds, encoded, null)) yield return step;
+    }
+
     /// <summary>Logits [tokens, vocab] for one sequence.</summary>
     public float[] Forward(IReadOnlyList<int> inputIds, ImageInput? image = null) => Forward(inputIds, image is null ? null : (image, EncodeImages(image)));
 
     /// <summary>Logits with the image already encoded (greedy decoding encodes once).</summary>
-    public float[] Forward(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image) => Run(inputIds, image, null);
+    public float[] Forward(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image) => Run(inputIds, image, null).Last().Values;
 
     /// <summary>
     /// Forward over a prompt that also fills a cache, so that <see cref="DecodeStep"/> can continue it one token at
@@ -117,7 +131,7 @@ public sealed class ReferenceModel : IDisposable
     public (float[] Logits, DecodeCache Cache) Prefill(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image)
     {
         var cache = new DecodeCache(Config);
-        var logits = Run(inputIds, image, cache);
+        var logits = Run(inputIds, image, cache).Last().Values;
         return (logits, cache);
     }
 
@@ -129,7 +143,12 @@ public sealed class ReferenceModel : IDisposable
         Embed(new[] { token }, x);
         int p = cache.NextPosition++;
         var rope = RopeTable.ForText(new[] { new[] { p }, new[] { p }, new[] { p } }, Config.RopeTheta, Config.RotaryFrequencies, Config.MropeSection, Config.MropeInterleaved);
-        for (int layer = 0; layer < Config.Layers; layer++) DecoderLayer(x, 1, Weights.Layers[layer], rope, cache.Layers[layer]);
+        for (int layer = 0; layer < Config.Layers; layer++)
+        {
+            var w = Weights.Layers[layer];
+            Mixer(x, 1, w, rope, cache.Layers[layer]);
+            FeedForward(x, 1, w);
+        }
         cache.Tokens++;
         Norms.RmsNormInPlace(x, Weights.FinalNorm, Config.RmsEps, Config.NormStyle);
         return Linear.Apply(x, 1, Weights.LmHead);
@@ -142,11 +161,12 @@ public sealed class ReferenceModel : IDisposable
         {
             int id = inputIds[t];
             if (id < 0 || id >= Config.Vocab) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
-            Weights.Embedding.Row(id).CopyTo(x.AsSpan(t * h, h));
+            Weights.Embedding.ReadRows(id, 1, x.AsSpan(t * h, h));
         }
     }
 
-    private float[] Run(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image, DecodeCache? cache)
+    /// <summary>The decoder's steps; the last one holds the logits.</summary>
+    private IEnumerable<ForwardStep> Run(IReadOnlyList<int> inputIds, (ImageInput Input, VisionOutput Encoded)? image, DecodeCache? cache)
     {
         int n = inputIds.Count;
         if (n == 0) throw new ArgumentException("input ids are empty");
@@ -168,12 +188,18 @@ public sealed class ReferenceModel : IDisposable
             grids = img.Input.Grids;
         }
 
+        yield return new ForwardStep(ForwardStages.Embedding, 0, x);
+
         var positions = MropePositions.Compute(inputIds, Config.ImageTokenId, grids, Config.Vision?.SpatialMergeSize ?? 1);
         var rope = RopeTable.ForText(positions, Config.RopeTheta, Config.RotaryFrequencies, Config.MropeSection, Config.MropeInterleaved);
 
         for (int layer = 0; layer < Config.Layers; layer++)
         {
-            DecoderLayer(x, n, Weights.Layers[layer], rope, cache?.Layers[layer]);
+            // Only this layer's norms are held; its matrices are read as the matmuls reach them.
+            var w = Weights.Layers[layer];
+            Mixer(x, n, w, rope, cache?.Layers[layer]);
+            yield return new ForwardStep(w.LinearAttention is not null ? ForwardStages.GdnMixer : ForwardStages.Attention, layer, x);
+            FeedForward(x, n, w);
             // Qwen3-VL deepstack: features of vision layer i are added at the image positions after decoder layer i.
             if (image is { } im && layer < im.Encoded.Deepstack.Count)
             {
@@ -185,6 +211,7 @@ public sealed class ReferenceModel : IDisposable
                     for (int i = 0; i < h; i++) dst[i] += src[i];
                 }
             }
+            yield return new ForwardStep(w.Moe is not null ? ForwardStages.Experts : ForwardStages.Mlp, layer, x);
         }
         if (cache is not null)
         {
@@ -193,10 +220,11 @@ public sealed class ReferenceModel : IDisposable
         }
 
         Norms.RmsNormInPlace(x, Weights.FinalNorm, Config.RmsEps, Config.NormStyle);
-        return Linear.Apply(x, n, Weights.LmHead);
+        yield return new ForwardStep(ForwardStages.Logits, 0, Linear.Apply(x, n, Weights.LmHead));
     }
 
-    private void DecoderLayer(float[] x, int n, DecoderLayerWeights w, RopeTable rope, LayerCache? cache)
+    /// <summary>x += token mixer (attention or Gated DeltaNet) of the normed x.</summary>
+    private void Mixer(float[] x, int n, DecoderLayerWeights w, RopeTable rope, LayerCache? cache)
     {
         var normed = (float[])x.Clone();
         Norms.RmsNormInPlace(normed, w.InputNorm, Config.RmsEps, Config.NormStyle);
@@ -204,8 +232,12 @@ public sealed class ReferenceModel : IDisposable
             ? GatedDeltaNet.Forward(normed, n, w.LinearAttention, Config, cache as LinearAttentionCache)
             : Attention.Forward(normed, n, w.Attention ?? throw new InvalidDataException("decoder layer has neither attention nor linear attention weights"), Config, rope, cache as AttentionCache);
         for (int i = 0; i < x.Length; i++) x[i] += mixed[i];
+    }
 
-        normed = (float[])x.Clone();
+    /// <summary>x += MLP (or experts) of the normed x.</summary>
+    private void FeedForward(float[] x, int n, DecoderLayerWeights w)
+    {
+        var normed = (float[])x.Clone();
         Norms.RmsNormInPlace(normed, w.PostAttentionNorm, Config.RmsEps, Config.NormStyle);
         var mlp = w.Moe is not null
             ? MoeBlock.Forward(normed, n, w.Moe, Config.NumExpertsPerToken)

@@ -15,7 +15,24 @@ public static class VisionEncoder
 {
     private const float LayerNormEps = 1e-6f;
 
+    /// <summary>Where <see cref="Steps"/> leaves the encoder's output once the last step has run.</summary>
+    public sealed class Result
+    {
+        public VisionOutput? Output { get; set; }
+    }
+
     public static VisionOutput Forward(float[] pixelValues, IReadOnlyList<ImageGrid> grids, VisionWeights w, VisionDims v)
+    {
+        var result = new Result();
+        foreach (var _ in Steps(pixelValues, grids, w, v, result)) { }
+        return result.Output!;
+    }
+
+    /// <summary>
+    /// The encoder one block at a time: the patch embedding (with positions), each block's output, each deepstack
+    /// merger's and the final merger's features; the output goes to <paramref name="result"/> after the last step.
+    /// </summary>
+    public static IEnumerable<ForwardStep> Steps(float[] pixelValues, IReadOnlyList<ImageGrid> grids, VisionWeights w, VisionDims v, Result result)
     {
         int patches = 0;
         foreach (var g in grids)
@@ -30,15 +47,23 @@ public static class VisionEncoder
         var (rows, cols) = PatchCoordinates(grids, v.SpatialMergeSize);
         AddPositionEmbedding(hidden, rows, cols, grids, w.PositionEmbedding, v);
         var rope = RopeTable.ForVision(rows, cols, v.RopeTheta, v.HeadDim);
+        yield return new ForwardStep(ForwardStages.VisionPatchEmbedding, 0, hidden);
 
         var deepstack = new List<float[]>();
         for (int layer = 0; layer < w.Blocks.Count; layer++)
         {
             Block(hidden, patches, grids, w.Blocks[layer], v, rope);
+            yield return new ForwardStep(ForwardStages.VisionBlock, layer, hidden);
             int ds = IndexOf(v.DeepstackIndexes, layer);
-            if (ds >= 0 && ds < w.DeepstackMergers.Count) deepstack.Add(Merge(hidden, patches, w.DeepstackMergers[ds], v));
+            if (ds >= 0 && ds < w.DeepstackMergers.Count)
+            {
+                deepstack.Add(Merge(hidden, patches, w.DeepstackMergers[ds], v));
+                yield return new ForwardStep(ForwardStages.DeepstackMerger, ds, deepstack[^1]);
+            }
         }
-        return new VisionOutput(Merge(hidden, patches, w.Merger, v), patches / v.MergeUnit, deepstack);
+        var merged = Merge(hidden, patches, w.Merger, v);
+        yield return new ForwardStep(ForwardStages.VisionMerger, 0, merged);
+        result.Output = new VisionOutput(merged, patches / v.MergeUnit, deepstack);
     }
 
     private static int IndexOf(IReadOnlyList<int> list, int value)
@@ -92,7 +117,7 @@ public static class VisionEncoder
                 Array.Clear(sum);
                 foreach (var (index, weight) in taps)
                 {
-                    var row = table.Row(index);
+                    var row = table.Row(index); // the position table is held in memory: a view
                     for (int i = 0; i < d; i++) sum[i] += row[i] * weight;
                 }
                 for (int i = 0; i < d; i++) dst[i] += sum[i];

@@ -3,41 +3,63 @@ using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
 
-/// <summary>Reads a tensor as float32 through a bounded buffer (embeddings of real models exceed 2 GiB of bf16).</summary>
+/// <summary>
+/// Reads weights as float32 through a bounded buffer of stored bytes (embeddings of real models exceed 2 GiB of
+/// bf16), and counts the bytes it read (what a forward pass costs in reading).
+/// </summary>
 public static class WeightReader
 {
     private const int ChunkBytes = 1 << 22;
+    private static long _bytesRead;
+
+    /// <summary>Stored bytes read for the reference forward by this process so far (all threads).</summary>
+    public static long BytesRead => Interlocked.Read(ref _bytesRead);
 
     public static float[] ReadFloats(ITensorSource source, string name) => ReadFloats(source, name, 0, source.Get(name).NumElements);
 
     /// <summary>Elements [first, first + count) of the row-major tensor (one expert of a packed tensor).</summary>
     public static float[] ReadFloats(ITensorSource source, string name, long first, long count)
     {
+        CheckRange(source, name, first, count);
+        if (count > Array.MaxLength)
+            throw new InvalidDataException($"{source.Description}: tensor '{name}' has {count} elements, more than one array can hold");
+        var result = new float[count];
+        ReadInto(source, name, first, result);
+        return result;
+    }
+
+    /// <summary>Checks that the tensor exists, is floating point and holds elements [first, first + count).</summary>
+    public static TensorMeta CheckRange(ITensorSource source, string name, long first, long count)
+    {
         var meta = source.Get(name);
         if (!meta.DType.IsFloating())
             throw new InvalidDataException($"{source.Description}: tensor '{name}' is {meta.DType}, expected a floating dtype");
         if (first < 0 || count < 0 || first + count > meta.NumElements)
             throw new InvalidDataException($"{source.Description}: elements [{first}, {first + count}) are outside tensor '{name}' of {meta.NumElements}");
-        if (count > Array.MaxLength)
-            throw new InvalidDataException($"{source.Description}: tensor '{name}' has {count} elements, more than one array can hold");
+        return meta;
+    }
+
+    /// <summary>Elements [first, first + destination.Length) converted to float32, read a bounded chunk at a time.</summary>
+    public static void ReadInto(ITensorSource source, string name, long first, Span<float> destination)
+    {
+        var meta = CheckRange(source, name, first, destination.Length);
         int size = meta.DType.Size();
-        var result = new float[count];
         int perChunk = Math.Max(1, ChunkBytes / size);
         var buffer = ArrayPool<byte>.Shared.Rent(perChunk * size);
         try
         {
-            for (long start = 0; start < result.LongLength; start += perChunk)
+            for (int start = 0; start < destination.Length; start += perChunk)
             {
-                int chunk = (int)Math.Min(perChunk, result.LongLength - start);
+                int chunk = Math.Min(perChunk, destination.Length - start);
                 var bytes = buffer.AsSpan(0, chunk * size);
                 source.Read(name, (first + start) * size, bytes);
-                ElementConvert.ToSingle(bytes, meta.DType, result.AsSpan((int)start, chunk));
+                ElementConvert.ToSingle(bytes, meta.DType, destination.Slice(start, chunk));
+                Interlocked.Add(ref _bytesRead, bytes.Length);
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        return result;
     }
 }

@@ -97,6 +97,38 @@ public class BenchSynthesizerTests
     }
 
     [Fact]
+    public void Synthesised_Values_AreFiniteBf16OfWeightMagnitude()
+    {
+        var bytes = new byte[4099]; // an odd tail too
+        ulong state = 7;
+        BenchSynthesizer.Fill(bytes, ref state);
+        var values = new float[bytes.Length / 2];
+        ElementConvert.ToSingle(bytes.AsSpan(0, values.Length * 2), DType.BF16, values);
+        Assert.All(values, v => Assert.InRange(Math.Abs(v), 1f / 128, 1f / 32));
+        Assert.Contains(values, v => v < 0);
+        Assert.True(values.Distinct().Count() > 200, "the filler must not be constant");
+    }
+
+    [Fact]
+    public void CompareRunsHfAndMegatronSideBySide_OnTheSynthesisedCheckpoint()
+    {
+        using var dir = new TempDir();
+        string hf = Path.Combine(dir.Path, "hf"), dist = Path.Combine(dir.Path, "dist");
+        var config = ShrunkConfig(2);
+        config["vision_config"]!["num_heads"] = 4L; // the vision rotary embedding needs a head dim divisible by 4
+        long checkpointBytes = BenchSynthesizer.Write(config, hf);
+        MegatronBridge.Conversion.Checkpoints.CheckpointConverter.Import(new(hf, dist));
+
+        var (bytesRead, summary) = BenchCompare.Run(hf, dist);
+
+        // Both models read their layers, embedding rows and output layer; neither reads everything (4 experts, top 2 of
+        // 8 tokens may well use all four, but the embedding is read for 8 of its 128 rows).
+        Assert.InRange(bytesRead, checkpointBytes / 2, 2 * checkpointBytes);
+        // The synthetic GDN norms do not survive bf16(w - 1), so the forwards part at the first GDN layer's mixer.
+        Assert.Contains("decoder layer 0, GDN mixer", summary);
+    }
+
+    [Fact]
     public void UnknownPreset_IsNamed()
     {
         var e = Assert.Throws<ArgumentException>(() => BenchPreset.Find("7b"));

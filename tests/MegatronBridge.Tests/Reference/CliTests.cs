@@ -43,7 +43,7 @@ public class CliTests
         int rc = GenerateCommand.Run(new GenerateOptions(folder)
         {
             InputIds = string.Join(",", reference.InputIds), PixelValues = referenceFile, ImageGridThw = new[] { $"{grid.T},{grid.H},{grid.W}" },
-            MaxNewTokens = reference.GreedyTokens.Length, StreamLayers = true,
+            MaxNewTokens = reference.GreedyTokens.Length,
         }, output, TextWriter.Null);
         Assert.Equal(0, rc);
         Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());

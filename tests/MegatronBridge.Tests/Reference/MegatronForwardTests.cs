@@ -99,7 +99,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
         var folder = TestPaths.Fixture(fixture);
         var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
         using var hfModel = LoadHfAsImported(folder);
-        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder, streamLayers: true);
+        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
         AssertSameForward(fixture, hfModel, megatron);
     }
 

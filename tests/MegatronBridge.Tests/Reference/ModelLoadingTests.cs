@@ -1,4 +1,6 @@
 using MegatronBridge.Config;
+using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Tensors;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -8,13 +10,33 @@ namespace MegatronBridge.Tests.Reference;
 public class ModelLoadingTests
 {
     [Fact]
-    public void StreamedLayers_GiveTheSameLogits_AsResidentWeights()
+    public void Forward_ReadsTheTokensEmbeddingRows_TheOutputLayerOnce_AndOnlyRoutedExperts()
     {
-        var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
-        var ids = new[] { 3, 14, 15, 92, 65, 35 };
-        using var resident = ReferenceModel.LoadHf(folder);
-        using var streamed = ReferenceModel.LoadHf(folder, streamLayers: true);
-        Assert.Equal(resident.Forward(ids), streamed.Forward(ids));
+        var folder = TestPaths.Fixture("qwen35-text-moe-tiny"); // 8 layers, 8 experts, top 2, untied, hidden 64
+        using var checkpoint = SafetensorsCheckpoint.Open(folder);
+        var counting = new CountingTensorSource(checkpoint);
+        using var model = ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), counting);
+        counting.Reset(); // loading checks every layer and reads its norms; the forward is what is counted
+        var ids = new[] { 3, 14, 15 };
+        var logits = model.Forward(ids);
+
+        var embedding = checkpoint.Get("model.embed_tokens.weight");
+        long rowBytes = embedding.ByteLength / embedding.Shape[0];
+        Assert.Equal(ids.Length * rowBytes, counting.BytesRead("model.embed_tokens.weight"));
+        Assert.Equal(checkpoint.Get("lm_head.weight").ByteLength, counting.BytesRead("lm_head.weight"));
+        for (int layer = 0; layer < 8; layer++)
+        {
+            var read = Enumerable.Range(0, 8).Where(e => counting.BytesRead($"model.layers.{layer}.mlp.experts.{e}.down_proj.weight") > 0).ToList();
+            // 3 tokens route to at most 6 experts; each routed expert is read once, whatever number of tokens chose it.
+            Assert.InRange(read.Count, 2, 6);
+            foreach (int e in read)
+                Assert.Equal(checkpoint.Get($"model.layers.{layer}.mlp.experts.{e}.down_proj.weight").ByteLength, counting.BytesRead($"model.layers.{layer}.mlp.experts.{e}.down_proj.weight"));
+        }
+        Assert.True(counting.TotalBytesRead < checkpoint.Tensors.Sum(t => t.ByteLength));
+
+        // And the numbers are those of a plain forward over the folder.
+        using var plain = ReferenceModel.LoadHf(folder);
+        Assert.Equal(plain.Forward(ids), logits);
     }
 
     [Fact]
