@@ -15,15 +15,18 @@ internal static class ExportCommand
         var hfPath = new Option<string>("--hf-path") { Description = "Output Hugging Face folder.", Required = true };
         var shard = new Option<string?>("--max-shard-size") { Description = "Shard size limit, e.g. 5GB (default: the original shard layout)." };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
-        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (errors too, on stderr)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar or progress lines." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, quiet, languageOnly }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            return CommandErrors.Run("export", parse.InvocationConfiguration.Error, () =>
+            var error = parse.InvocationConfiguration.Error;
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("export", error, () =>
             {
                 var request = new ExportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, parse.GetValue(hfPath)!)
                 {
@@ -31,8 +34,8 @@ internal static class ExportCommand
                     Force = parse.GetValue(force),
                     LanguageOnly = parse.GetValue(languageOnly) ? true : null,
                 };
-                bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, progress));
+                var result = ConversionReport.WithProgress(output, error, "export", asJson || parse.GetValue(quiet), progress => CheckpointConverter.Export(request, progress));
+                ConversionReport.Warnings(error, "export", result.Warnings);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -66,7 +69,7 @@ internal static class ExportCommand
                     });
                 }
                 return 0;
-            });
+            }, json: asJson);
         });
         return command;
     }

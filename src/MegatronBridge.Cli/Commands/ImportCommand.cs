@@ -19,30 +19,36 @@ internal static class ImportCommand
         format.AcceptOnlyFromAmong("torch_dist", "torch");
         var parallel = new ParallelOptions();
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
-        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (errors too, on stderr)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar or progress lines." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
         var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that may stay unmapped (repeatable).", AllowMultipleArgumentsPerToken = true };
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, quiet, ignore, languageOnly }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            return CommandErrors.Run("import", parse.InvocationConfiguration.Error, () =>
+            var error = parse.InvocationConfiguration.Error;
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("import", error, () =>
             {
+                bool legacy = parse.GetValue(format) == "torch";
+                if (!legacy && parallel.GivenNonDefault(parse) is { Count: > 0 } given)
+                    throw new ArgumentException($"{string.Join(", ", given)}: parallel sizes apply only to --format torch; a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to whatever layout loads it (drop the flag, or add --format torch)");
                 var request = new ImportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!)
                 {
-                    Format = parse.GetValue(format) == "torch" ? MegatronFormat.Torch : MegatronFormat.TorchDist,
+                    Format = legacy ? MegatronFormat.Torch : MegatronFormat.TorchDist,
                     Layout = parallel.Read(parse),
                     ParamDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
                     Force = parse.GetValue(force),
                     IgnoredHfTensors = parse.GetValue(ignore) ?? Array.Empty<string>(),
                     LanguageOnly = parse.GetValue(languageOnly),
                 };
-                bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, progress));
-                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
+                var result = ConversionReport.WithProgress(output, error, "import", asJson || parse.GetValue(quiet), progress => CheckpointConverter.Import(request, progress));
+                NonFiniteWarnings.Write(error, "import", result.NonFinite);
+                ConversionReport.Warnings(error, "import", result.Warnings);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -73,7 +79,7 @@ internal static class ImportCommand
                     output.WriteLine($"Megatron checkpoint written to {result.MegatronPath} (load it with --load {result.MegatronPath} --finetune, or --no-load-optim --no-load-rng)");
                 }
                 return 0;
-            });
+            }, json: asJson);
         });
         return command;
     }

@@ -21,6 +21,7 @@ public static class ImageDecoder
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
         long length = new FileInfo(path).Length;
         if (length > MaxFileBytes) throw new InvalidDataException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         var data = File.ReadAllBytes(path);
         return ExifOrientation.Apply(Decode(data, path), ExifOrientation.Read(data));
     }

@@ -46,6 +46,8 @@ public sealed record ImportResult(
 {
     /// <summary>Source tensors holding NaN or Inf (converted unchanged), with the file each lives in.</summary>
     public IReadOnlyList<NonFiniteTensor> NonFinite { get; init; } = Array.Empty<NonFiniteTensor>();
+    /// <summary>Problems that did not fail the run (an old output replaced with --force that could not be deleted).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>A source tensor with NaN / Inf values and the path of its safetensors file.</summary>
@@ -77,6 +79,8 @@ public sealed record ExportResult(
 {
     /// <summary>True when the LM-only layout of a VL model was written.</summary>
     public bool LanguageOnly { get; init; }
+    /// <summary>Problems that did not fail the run (an old output replaced with --force that could not be deleted).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
@@ -111,7 +115,7 @@ public static class CheckpointConverter
         long bytes = legacyFiles?.Sum(f => f.Bytes) ?? plan.Tensors.Where(t => !t.IsDuplicate).Sum(t => t.Recipe.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
 
-        using var staged = StagedOutput.Begin(request.MegatronPath, request.Force);
+        using var staged = StagedOutput.Begin(request.MegatronPath, request.Force, OutputKind.MegatronCheckpoint, InputPaths(request.HfModel));
         switch (request.Format)
         {
             case MegatronFormat.TorchDist:
@@ -123,12 +127,13 @@ public static class CheckpointConverter
             default:
                 throw new NotSupportedException($"format {request.Format} is not supported");
         }
-        staged.Commit();
+        var warning = staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
             count, bytes, clock.Elapsed)
         {
             NonFinite = nonFinite.Found().Select(c => new NonFiniteTensor(Path.Combine(request.HfModel, checkpoint.FileOf(c.Tensor)), c)).ToList(),
+            Warnings = warning == null ? Array.Empty<string>() : new[] { warning },
         };
     }
 
@@ -168,7 +173,8 @@ public static class CheckpointConverter
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
-        using var staged = StagedOutput.Begin(request.HfPath, request.Force);
+        using var staged = StagedOutput.Begin(request.HfPath, request.Force, OutputKind.HuggingFaceFolder,
+            InputPaths(request.HfModel).Concat(InputPaths(request.MegatronPath)).Append(sourceFolder));
         HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress);
         if (languageOnlyConfig != null)
         {
@@ -177,9 +183,13 @@ public static class CheckpointConverter
             foreach (var name in new[] { "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json" })
                 File.Delete(Path.Combine(staged.Staging, name));
         }
-        staged.Commit();
+        var warning = staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
-            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null };
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed)
+        {
+            LanguageOnly = languageOnlyConfig != null,
+            Warnings = warning == null ? Array.Empty<string>() : new[] { warning },
+        };
     }
 
     /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
@@ -194,6 +204,17 @@ public static class CheckpointConverter
         if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
         using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
         return checkpoint.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// An input folder and the files directly in it: a symlinked shard (a Hugging Face cache snapshot points into its
+    /// blobs folder) makes the place it points to an input too.
+    /// </summary>
+    private static IEnumerable<string> InputPaths(string folder)
+    {
+        yield return folder;
+        if (!Directory.Exists(folder)) yield break;
+        foreach (var entry in Directory.EnumerateFiles(folder)) yield return entry;
     }
 
     /// <summary>The original HF checkpoint, when --hf-model holds weights (for tensor order, layouts and shard files).</summary>
