@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;
@@ -35,6 +36,8 @@ internal sealed class TreeSnapshot
             var relative = Path.GetRelativePath(root, entry);
             if (info.LinkTarget is { } target) entries[relative] = "link:" + target;
             else if (Directory.Exists(entry)) Walk(root, entry, entries);
+            else if (OperatingSystem.IsLinux() && NativeFileSystem.Identify(entry) is { Kind: not NativeFileSystem.UnixFileKind.Regular } special)
+                entries[relative] = "special:" + special.Kind; // a FIFO is never read
             else entries[relative] = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(entry)));
         }
     }
