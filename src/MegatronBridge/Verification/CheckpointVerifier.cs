@@ -26,8 +26,9 @@ public static class CheckpointVerifier
     /// null detects it as export does (a VL config whose checkpoint has no <c>language_model.</c> names).
     /// </param>
     public static VerificationResult Verify(string hfModel, string megatronPath, Action<long, long>? onProgress = null,
-        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null)
+        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
     {
+        var ignored = ignoredHfTensors ?? Array.Empty<string>();
         executor ??= new RecipeExecutor();
         using var hfCheckpoint = SafetensorsCheckpoint.Open(hfModel);
         var config = HfConfig.LoadFromFolder(hfModel);
@@ -43,7 +44,7 @@ public static class CheckpointVerifier
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
-            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress);
+            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
             return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys);
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
@@ -51,7 +52,7 @@ public static class CheckpointVerifier
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
-        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress);
+        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
         return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
     }
 
@@ -60,7 +61,8 @@ public static class CheckpointVerifier
     /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
     /// </summary>
     private static List<TensorVerification> CompareAll(ModelMapping mapping, ITensorSource hf, string hfModel, ITensorSource stored,
-        ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
+        ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress,
+        IReadOnlyCollection<string> ignoredHfTensors)
     {
         // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
         var plans = new Dictionary<DType, Dictionary<string, LocalTensor>>();
@@ -68,7 +70,7 @@ public static class CheckpointVerifier
         {
             if (!plans.TryGetValue(dtype, out var byName))
             {
-                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype }, hfModel);
+                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHfTensors }, hfModel);
                 byName = new Dictionary<string, LocalTensor>(StringComparer.Ordinal);
                 // Replicas (EP ranks, other stages) share a stored name and a recipe: check each once.
                 foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate)) byName.TryAdd(storedName(t), t);

@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using MegatronBridge.Cli.Commands;
+using Xunit;
+using static MegatronBridge.Tests.Cli.CliRunner;
+
+namespace MegatronBridge.Tests.Robustness;
+
+/// <summary>Errors that used to mislead now name the flag, field or tensor at fault; each leaves every file as it was.</summary>
+public class MisleadingErrorTests
+{
+    [Theory]
+    [InlineData("--tp", "2")]
+    [InlineData("--pp", "2")]
+    [InlineData("--ep", "4")]
+    public void ParallelSizesGivenToATorchDistImportAreRefused(string flag, string value)
+    {
+        using var work = new DamagedCheckpoint();
+        var before = TreeSnapshot.Take(work.Root);
+        var r = work.Import(flag, value);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{flag} {value}", r.Error);
+        Assert.Contains("--format torch", r.Error);
+        before.AssertUnchanged();
+        Assert.Equal(0, work.Import("--tp", "1").ExitCode);
+    }
+
+    [Fact]
+    public void AMisspelledIgnoredTensorIsRefusedByName()
+    {
+        using var work = new DamagedCheckpoint();
+        var before = TreeSnapshot.Take(work.Root);
+        var r = work.Import("--ignore-hf-tensor", "lm_haed.weight");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("lm_haed.weight", r.Error);
+        Assert.Contains("does not hold", r.Error);
+        before.AssertUnchanged();
+    }
+
+    [Fact]
+    public void VerifyAcceptsTheIgnoredTensorsImportWasGiven()
+    {
+        using var work = new DamagedCheckpoint();
+        // An extra tensor the model does not use (two bytes appended to the data section).
+        var (header, data) = work.ReadSafetensors();
+        header["extra.scale"] = new JsonObject { ["dtype"] = "BF16", ["shape"] = new JsonArray(1), ["data_offsets"] = new JsonArray(data.Length, data.Length + 2) };
+        work.WriteSafetensors(header, data.Concat(new byte[] { 0x80, 0x3f }).ToArray());
+        Assert.Equal(1, work.Import().ExitCode);
+        var imported = work.Import("--ignore-hf-tensor", "extra.scale");
+        Assert.True(imported.ExitCode == 0, imported.Error);
+        var before = TreeSnapshot.Take(work.Root);
+
+        var without = Run("verify", "--hf-model", work.Input, "--megatron-path", work.Output);
+        Assert.Equal(1, without.ExitCode);
+        Assert.Contains("extra.scale", without.Error);
+        var with = Run("verify", "--hf-model", work.Input, "--megatron-path", work.Output, "--ignore-hf-tensor", "extra.scale");
+        Assert.True(with.ExitCode == 0, with.Error);
+        var typo = Run("verify", "--hf-model", work.Input, "--megatron-path", work.Output, "--ignore-hf-tensor", "extra.scael");
+        Assert.Equal(1, typo.ExitCode);
+        Assert.Contains("extra.scael", typo.Error);
+        before.AssertUnchanged();
+    }
+
+    [Fact]
+    public void UnderJsonAnInputErrorIsAJsonObjectNamingTheFile()
+    {
+        using var work = new DamagedCheckpoint();
+        File.Delete(work.Config);
+        var before = TreeSnapshot.Take(work.Root);
+        foreach (var args in new[]
+        {
+            new[] { "import", "--hf-model", work.Input, "--megatron-path", work.Output, "--json" },
+            new[] { "inspect", work.Input, "--json" },
+            new[] { "verify", "--hf-model", work.Input, "--megatron-path", work.Output, "--json" },
+        })
+        {
+            var r = Run(args);
+            Assert.Equal(1, r.ExitCode);
+            var error = JsonNode.Parse(r.Error)!["error"]!;
+            Assert.Equal(args[0], (string?)error["command"]);
+            Assert.Equal("input", (string?)error["kind"]);
+            Assert.Equal(1, (int)error["exit_code"]!);
+            Assert.Contains(work.Input, (string?)error["message"]);
+        }
+        before.AssertUnchanged();
+    }
+
+    [Fact]
+    public void ArgumentExceptionsLoseTheirParameterSuffix()
+    {
+        var error = new StringWriter();
+        int code = CommandErrors.Run("demo", error, () => throw new ArgumentOutOfRangeException("localExpert", "/ckpt/mp_rank_01: expert 9 is outside 0..7"));
+        Assert.Equal(1, code);
+        Assert.Equal("demo: /ckpt/mp_rank_01: expert 9 is outside 0..7" + Environment.NewLine, error.ToString());
+        Assert.DoesNotContain("Parameter", error.ToString());
+    }
+}
