@@ -24,6 +24,26 @@ public class MisleadingErrorTests
         Assert.Equal(0, work.Import("--tp", "1").ExitCode);
     }
 
+    [Theory]
+    [InlineData("hidden_size", "64.5")]
+    [InlineData("num_hidden_layers", "1e30")]
+    [InlineData("vocab_size", "4611686018427387904")]
+    public void ABadNumericConfigFieldIsNamed(string field, string value)
+    {
+        using var work = new DamagedCheckpoint();
+        work.EditConfig(c => c[field] = JsonNode.Parse(value));
+        var before = TreeSnapshot.Take(work.Root);
+        foreach (var args in new[] { new[] { "import", "--hf-model", work.Input, "--megatron-path", work.Output }, new[] { "inspect", work.Input } })
+        {
+            var r = Run(args);
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains(work.Config, r.Error);
+            Assert.Contains($"field '{field}'", r.Error);
+            Assert.DoesNotContain("a field has a value", r.Error);
+        }
+        before.AssertUnchanged();
+    }
+
     [Fact]
     public void AMisspelledIgnoredTensorIsRefusedByName()
     {
