@@ -24,6 +24,7 @@ internal static class CommandErrors
         }
         catch (Exception e) when (IsInputError(e))
         {
+            WaitIfInterrupted();
             var message = UserMessage(e);
             if (json) WriteJson(error, command, "input", message, inputErrorExitCode, trace: null);
             else error.WriteLine($"{command}: {message}");
@@ -31,6 +32,7 @@ internal static class CommandErrors
         }
         catch (Exception e) when (e is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
         {
+            WaitIfInterrupted();
             if (json)
             {
                 WriteJson(error, command, "internal", $"internal error ({e.GetType().Name}): {e.Message}", InternalErrorExitCode, e.ToString());
@@ -41,6 +43,15 @@ internal static class CommandErrors
             error.WriteLine(e.ToString());
             return InternalErrorExitCode;
         }
+    }
+
+    /// <summary>
+    /// After SIGINT / SIGTERM the failure is the signal handler removing the partial output under a writer: the handler
+    /// reports it and the signal ends the process, so this thread says nothing and waits for that.
+    /// </summary>
+    private static void WaitIfInterrupted()
+    {
+        if (MegatronBridge.Conversion.Checkpoints.ConversionProgress.Halted) Thread.Sleep(Timeout.Infinite);
     }
 
     /// <summary>

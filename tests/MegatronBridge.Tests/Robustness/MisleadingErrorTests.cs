@@ -113,4 +113,30 @@ public class MisleadingErrorTests
         Assert.Equal("demo: /ckpt/mp_rank_01: expert 9 is outside 0..7" + Environment.NewLine, error.ToString());
         Assert.DoesNotContain("Parameter", error.ToString());
     }
+
+    [Fact]
+    public void ADeletedTensorParallelRankIsNamedByExportAndVerify()
+    {
+        using var work = new DamagedCheckpoint();
+        var imported = work.Import("--format", "torch", "--tp", "2");
+        Assert.True(imported.ExitCode == 0, imported.Error);
+        var rank1 = Directory.GetDirectories(work.Output, "mp_rank_01*", SearchOption.AllDirectories).Single();
+        Directory.Delete(rank1, recursive: true);
+        var before = TreeSnapshot.Take(work.Root);
+        var hf = Path.Combine(work.Root, "hf");
+        foreach (var args in new[]
+        {
+            new[] { "export", "--hf-model", work.Input, "--megatron-path", work.Output, "--hf-path", hf },
+            new[] { "verify", "--hf-model", work.Input, "--megatron-path", work.Output },
+        })
+        {
+            var r = Run(args);
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("tensor-parallel rank folder(s) missing", r.Error);
+            Assert.Contains("mp_rank_00", r.Error);
+            Assert.Contains("at least 2 tensor-parallel ranks", r.Error);
+        }
+        Assert.Equal(new[] { "out" }, work.Leftovers());
+        before.AssertUnchanged();
+    }
 }

@@ -207,14 +207,21 @@ public sealed partial class StagedOutput : IDisposable
     /// </summary>
     public static IReadOnlyList<string> AbandonAll()
     {
-        var targets = new List<string>();
+        ConversionProgress.HaltAll();
+        var abandoned = new List<StagedOutput>();
         foreach (var staged in Live.Keys)
         {
             if (!Live.TryRemove(staged, out _)) continue;
-            targets.Add(staged.Target);
+            abandoned.Add(staged);
             staged.RemoveStaging();
         }
-        return targets;
+        // A writer between two progress steps may still create a folder under the staging path: look again briefly.
+        for (int round = 0; round < 10 && abandoned.Count > 0; round++)
+        {
+            Thread.Sleep(20);
+            foreach (var staged in abandoned) staged.RemoveStaging();
+        }
+        return abandoned.Select(s => s.Target).ToList();
     }
 
     private void RemoveStaging()
@@ -222,7 +229,7 @@ public sealed partial class StagedOutput : IDisposable
         try
         {
             if (!Directory.Exists(Staging)) return;
-            var doomed = Staging + ".removing";
+            var doomed = $"{Staging}.removing-{Guid.NewGuid():N}";
             Directory.Move(Staging, doomed);
             for (int attempt = 0; attempt < 5; attempt++)
             {

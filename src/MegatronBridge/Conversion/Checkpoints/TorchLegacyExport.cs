@@ -58,6 +58,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
         var provider = model.Provider;
         var (ppOf, epOf, pp, ep) = SplitSuffixes(model, opened, iterationFolder);
         int tp = folders.Select(f => f.TpRank).Max() + 1;
+        CheckNoTensorRankMissing(opened, model.LanguagePrefix + "embedding.word_embeddings.weight", provider.VocabSize, tp, ppOf, iterationFolder);
         int vpp = VirtualChunks(opened[0].File);
         foreach (var (folder, file) in opened)
         {
@@ -101,6 +102,31 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                     _tensors.Add(meta);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// A deleted tensor-parallel rank folder (mp_rank_01 of a TP 2 checkpoint) makes the checkpoint look narrower than
+    /// it was saved, and every later shape check would blame a tensor. Each TP rank holds a slice of the word embeddings
+    /// (rows = padded vocabulary / TP), so when the slice times the TP ranks found cannot hold vocab_size, ranks are
+    /// missing: say so, naming the folders found.
+    /// </summary>
+    private static void CheckNoTensorRankMissing(List<(LegacyRankFolder Folder, LegacyCheckpointFile File)> opened, string embedding,
+        int vocabSize, int tp, Func<LegacyRankFolder, int> ppOf, string where)
+    {
+        foreach (var (folder, file) in opened.Where(o => ppOf(o.Folder) == 0))
+        {
+            var key = file.ModelKeys.FirstOrDefault();
+            if (key == null) continue;
+            var table = file.ChunkTensors(key).FirstOrDefault(t => t.Name == embedding);
+            if (table == null || table.Shape.Rank != 2 || table.Shape[0] <= 0) continue;
+            long rows = table.Shape[0];
+            if (rows * tp >= vocabSize) return;
+            long needed = (vocabSize + rows - 1) / rows;
+            var found = string.Join(", ", opened.Select(o => o.Folder.Name).Distinct());
+            throw new InvalidDataException(
+                $"{where}: tensor-parallel rank folder(s) missing: {file.Description} holds {rows} rows of '{embedding}' and vocab_size is {vocabSize}, " +
+                $"so the checkpoint was saved with at least {needed} tensor-parallel ranks, but only {tp} were found ({found})");
         }
     }
 
