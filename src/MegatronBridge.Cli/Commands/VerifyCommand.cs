@@ -53,14 +53,15 @@ internal static class VerifyCommand
             ("architecture", result.Architecture),
             ("bridge", result.Bridge),
             ("tensors", result.Tensors.Count.ToString()),
+            ("stored copies", result.StoredCopies.ToString()),
             ("bytes", ConversionReport.Bytes(result.Bytes)),
             ("differences", result.Differences.Count.ToString()),
             ("unmapped keys", result.UnmappedKeys.Count.ToString()),
             ("checkpoint", result.MegatronFolder),
         });
         output.WriteLine(result.Matches
-            ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel}"
-            : $"FAILED: {result.Differences.Count} of {result.Tensors.Count} tensors differ");
+            ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel} ({result.StoredCopies} stored copies checked)"
+            : $"FAILED: {result.Differences.Count} of {result.StoredCopies} stored copies differ ({result.Tensors.Count} tensors)");
     }
 
     private static JsonObject ToJson(VerificationResult result)
@@ -90,6 +91,7 @@ internal static class VerifyCommand
             ["match"] = result.Matches,
             ["tensors_checked"] = result.Tensors.Count,
             ["differences"] = new JsonArray(result.Differences.Select(t => (JsonNode?)t.Name).ToArray()),
+            ["stored_copies"] = result.StoredCopies,
             ["unmapped_keys"] = new JsonArray(result.UnmappedKeys.Select(k => (JsonNode?)k).ToArray()),
             ["bytes"] = result.Bytes,
             ["tensors"] = tensors,

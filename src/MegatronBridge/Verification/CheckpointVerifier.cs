@@ -45,7 +45,11 @@ public static class CheckpointVerifier
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
-            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys);
+            var replicas = legacy.Replicas.Select(r => CompareReplica(r, legacy, results, blockBytes)).ToList();
+            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
+            {
+                Replicas = replicas,
+            };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
@@ -106,6 +110,43 @@ public static class CheckpointVerifier
         if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
         using var dist = TorchDistCheckpoint.Open(iterationFolder);
         return dist.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A replica against the stored copy that was checked against the HF checkpoint: same dtype, shape and bytes. Its
+    /// expected digest is that copy's expected digest, so a replica of a wrong copy is reported too.
+    /// </summary>
+    private static TensorVerification CompareReplica(LegacyReplica replica, TorchLegacyExport legacy, List<TensorVerification> checkedCopies, int blockBytes)
+    {
+        var name = $"{replica.Primary} (copy at {replica.Where})";
+        if (!legacy.TryGet(replica.Primary, out var primary))
+            throw new InvalidDataException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
+        var expected = checkedCopies.FirstOrDefault(t => t.Name == replica.Primary);
+        var sources = expected?.HfSources ?? Array.Empty<string>();
+        if (primary.DType != replica.Meta.DType || primary.Shape != replica.Meta.Shape)
+            return new TensorVerification(name, sources, replica.Meta.DType, replica.Meta.Shape, replica.Meta.ByteLength,
+                expected?.ExpectedSha256 ?? "", $"{replica.Meta.DType.SafetensorsName()} {replica.Meta.Shape}", 0);
+        using var storedHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long? firstDifference = null;
+        long length = primary.ByteLength;
+        var a = new byte[(int)Math.Min(blockBytes, Math.Max(1, length))];
+        var b = new byte[a.Length];
+        for (long offset = 0; offset < length; offset += a.Length)
+        {
+            int n = (int)Math.Min(a.Length, length - offset);
+            legacy.Read(replica.Primary, offset, a.AsSpan(0, n));
+            legacy.ReadReplica(replica, offset, b.AsSpan(0, n));
+            storedHash.AppendData(b, 0, n);
+            if (firstDifference is null)
+            {
+                int at = a.AsSpan(0, n).CommonPrefixLength(b.AsSpan(0, n));
+                if (at < n) firstDifference = offset + at;
+            }
+        }
+        var storedSha = Convert.ToHexStringLower(storedHash.GetHashAndReset());
+        // A replica equal to a copy that itself differs from the HF mapping differs too.
+        if (firstDifference is null && expected is { Matches: false }) firstDifference = expected.FirstDifference;
+        return new TensorVerification(name, sources, primary.DType, primary.Shape, length, expected?.ExpectedSha256 ?? storedSha, storedSha, firstDifference);
     }
 
     private static TensorVerification Compare(string name, TensorRecipe recipe, ITensorSource hf, ITensorSource stored,

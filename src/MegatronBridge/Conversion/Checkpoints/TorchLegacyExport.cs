@@ -17,6 +17,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
     private readonly Dictionary<string, (LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)> _where = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
     private readonly List<string> _skipped = new();
+    private readonly List<LegacyReplica> _replicas = new();
 
     private TorchLegacyExport(string folder) => Description = folder;
 
@@ -26,6 +27,17 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
 
     /// <summary>Top-level keys that are not model state (args, optimizer, rng_state, ...), as <c>rank folder:key</c>.</summary>
     public IReadOnlyList<string> SkippedKeys => _skipped;
+
+    /// <summary>
+    /// The stored copies left out of <see cref="Tensors"/>: non-expert tensors on expert ranks other than 0, and the
+    /// last pipeline stage's word embeddings / tied output layer. Each names the shard it must equal, so verify can
+    /// check every stored byte.
+    /// </summary>
+    public IReadOnlyList<LegacyReplica> Replicas => _replicas;
+
+    /// <summary>Reads bytes of a replica, as <see cref="Read"/> does for a shard.</summary>
+    public void ReadReplica(LegacyReplica replica, long byteOffset, Span<byte> destination) =>
+        replica.File.ReadChunk(replica.ModelKey, replica.LocalName, byteOffset, destination);
 
     public static TorchLegacyExport Open(ModelMapping model, string iterationFolder)
     {
@@ -92,8 +104,18 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                         throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' does not fit layout {Layout}: {e.Message.Split(Environment.NewLine)[0]}");
                     }
                     bool expert = new MegatronParam(global, local.Shape).IsExpert;
-                    if (expert ? folder.TpRank >= etp : epRank != 0) continue;
-                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.TiedEmbeddings && global == tiedOutput))) continue;
+                    if (expert ? folder.TpRank >= etp : epRank != 0)
+                    {
+                        // A copy on another expert rank (expert-TP copies are not tracked here).
+                        if (!expert) _replicas.Add(new LegacyReplica(ShardNames.Of(global, folder.TpRank, tp), file, key, local.Name, local));
+                        continue;
+                    }
+                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.TiedEmbeddings && global == tiedOutput)))
+                    {
+                        // The last stage keeps the word embeddings (its tied output layer): a copy of the first stage's.
+                        _replicas.Add(new LegacyReplica(ShardNames.Of(embedding, folder.TpRank, tp), file, key, local.Name, local));
+                        continue;
+                    }
                     var shard = ShardNames.Of(global, folder.TpRank, expert ? etp : tp);
                     if (_where.ContainsKey(shard))
                         throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' is global '{global}', which another rank file also holds");
@@ -205,4 +227,10 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
     {
         foreach (var file in _files) file.Dispose();
     }
+}
+
+/// <summary>A stored copy of a shard in a legacy rank file: where it is and which shard it must equal.</summary>
+public sealed record LegacyReplica(string Primary, LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)
+{
+    public string Where => $"{File.Description}: '{LocalName}' in '{ModelKey}'";
 }
