@@ -139,4 +139,20 @@ public class MisleadingErrorTests
         Assert.Equal(new[] { "out" }, work.Leftovers());
         before.AssertUnchanged();
     }
+
+    [Fact]
+    public void AnImageForALanguageOnlyCheckpointIsAnInputError()
+    {
+        using var work = new DamagedCheckpoint("qwen35-vl-dense-tiny");
+        Assert.Equal(0, work.Import("--language-only").ExitCode);
+        var processor = Support.TestPaths.Fixture("qwen35-processor-tiny");
+        var before = TreeSnapshot.Take(work.Root);
+        var r = Run("generate", "--model", work.Output, "--hf-model", work.Input, "--processor", processor,
+            "--input-ids", "1,2,3", "--image", Path.Combine(processor, "gradient_123x77.png"), "--max-new-tokens", "1");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("no vision encoder", r.Error);
+        Assert.Contains(work.Config, r.Error);
+        Assert.DoesNotContain("internal error", r.Error);
+        before.AssertUnchanged();
+    }
 }
