@@ -155,4 +155,53 @@ public class MisleadingErrorTests
         Assert.DoesNotContain("internal error", r.Error);
         before.AssertUnchanged();
     }
+
+    [Fact]
+    public void AValidButHugePngIsNamedByItsSizeNotAsADamagedHeader()
+    {
+        using var tmp = Support.TestPaths.NewTempDir();
+        // A valid 20000x20000 RGB PNG (all black, about 1 MB compressed): its header states the size.
+        var png = tmp.Sub("huge.png");
+        using (var file = File.Create(png))
+        {
+            file.Write(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A });
+            var ihdr = new byte[13];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(ihdr, 20000);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), 20000);
+            ihdr[8] = 8;
+            ihdr[9] = 2;
+            WriteChunk(file, "IHDR", ihdr);
+            var raw = new MemoryStream();
+            using (var z = new System.IO.Compression.ZLibStream(raw, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            {
+                var row = new byte[1 + 20000 * 3];
+                for (int y = 0; y < 20000; y++) z.Write(row);
+            }
+            WriteChunk(file, "IDAT", raw.ToArray());
+            WriteChunk(file, "IEND", Array.Empty<byte>());
+        }
+        var before = TreeSnapshot.Take(tmp.Path);
+        var fixture = Support.TestPaths.Fixture("qwen35-vl-dense-tiny");
+        var r = Run("generate", "--model", fixture, "--processor", Support.TestPaths.Fixture("qwen35-processor-tiny"),
+            "--input-ids", "1,2,3", "--image", png, "--max-new-tokens", "1");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{png}: image size 20000x20000", r.Error);
+        Assert.DoesNotContain("header could not be read", r.Error);
+        before.AssertUnchanged();
+    }
+
+    private static void WriteChunk(Stream s, string type, byte[] data)
+    {
+        var head = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(head, (uint)data.Length);
+        System.Text.Encoding.ASCII.GetBytes(type, head.AsSpan(4));
+        s.Write(head);
+        s.Write(data);
+        var crc = new System.IO.Hashing.Crc32();
+        crc.Append(head.AsSpan(4));
+        crc.Append(data);
+        var tail = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(tail, crc.GetCurrentHashAsUInt32());
+        s.Write(tail);
+    }
 }
