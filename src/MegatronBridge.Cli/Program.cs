@@ -5,7 +5,11 @@ namespace MegatronBridge.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        using var cleanup = InterruptCleanup.Register(Console.Error);
+        return BuildRoot().Parse(args).Invoke();
+    }
 
     /// <summary>The command tree; one file per command under Commands/.</summary>
     public static RootCommand BuildRoot()

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace MegatronBridge.Cli.Commands;
 
@@ -6,7 +7,7 @@ namespace MegatronBridge.Cli.Commands;
 /// Turns the failures a user can cause (bad input, existing output, unsupported model) into "&lt;command&gt;: message"
 /// and exit code 1 (or the command's own documented input-error code). Anything else is a bug in megatron-bridge: it
 /// is reported as one, with its stack trace, and exit code 70 (EX_SOFTWARE), never as an unexplained crash and never
-/// silently.
+/// silently. Under <c>--json</c> the same report is one JSON object on stderr.
 /// </summary>
 internal static class CommandErrors
 {
@@ -14,7 +15,8 @@ internal static class CommandErrors
     public const int InternalErrorExitCode = 70;
 
     /// <param name="inputErrorExitCode">Exit code for a user-caused failure; compare and generate document 2 (their 1 means something else).</param>
-    public static int Run(string command, TextWriter error, Func<int> body, int inputErrorExitCode = InputErrorExitCode)
+    /// <param name="json">Report the error as one JSON object (<c>--json</c>).</param>
+    public static int Run(string command, TextWriter error, Func<int> body, int inputErrorExitCode = InputErrorExitCode, bool json = false)
     {
         try
         {
@@ -22,16 +24,65 @@ internal static class CommandErrors
         }
         catch (Exception e) when (IsInputError(e))
         {
-            error.WriteLine($"{command}: {e.Message}");
+            WaitIfInterrupted();
+            var message = UserMessage(e);
+            if (json) WriteJson(error, command, "input", message, inputErrorExitCode, trace: null);
+            else error.WriteLine($"{command}: {message}");
             return inputErrorExitCode;
         }
         catch (Exception e) when (e is not (OutOfMemoryException or StackOverflowException or AccessViolationException))
         {
+            WaitIfInterrupted();
+            if (json)
+            {
+                WriteJson(error, command, "internal", $"internal error ({e.GetType().Name}): {e.Message}", InternalErrorExitCode, e.ToString());
+                return InternalErrorExitCode;
+            }
             error.WriteLine($"{command}: internal error ({e.GetType().Name}): {e.Message}");
             error.WriteLine("This is a bug in megatron-bridge, not a problem with your files; please report it with the trace below.");
             error.WriteLine(e.ToString());
             return InternalErrorExitCode;
         }
+    }
+
+    /// <summary>
+    /// After SIGINT / SIGTERM the failure is the signal handler removing the partial output under a writer: the handler
+    /// reports it and the signal ends the process, so this thread says nothing and waits for that.
+    /// </summary>
+    private static void WaitIfInterrupted()
+    {
+        if (MegatronBridge.Conversion.Checkpoints.ConversionProgress.Halted) Thread.Sleep(Timeout.Infinite);
+    }
+
+    /// <summary>
+    /// The message a user sees: an <see cref="ArgumentException"/>'s " (Parameter 'name')" suffix names a variable of
+    /// this program, not anything of the user's, so it is dropped.
+    /// </summary>
+    public static string UserMessage(Exception e)
+    {
+        var message = e.Message;
+        if (e is ArgumentException { ParamName: { } name })
+        {
+            var suffix = $" (Parameter '{name}')";
+            if (message.EndsWith(suffix, StringComparison.Ordinal)) message = message[..^suffix.Length];
+        }
+        return message;
+    }
+
+    private static void WriteJson(TextWriter error, string command, string kind, string message, int exitCode, string? trace)
+    {
+        var report = new JsonObject
+        {
+            ["error"] = new JsonObject
+            {
+                ["command"] = command,
+                ["kind"] = kind,
+                ["message"] = message,
+                ["exit_code"] = exitCode,
+            },
+        };
+        if (trace != null) ((JsonObject)report["error"]!)["trace"] = trace;
+        error.WriteLine(report.ToJsonString());
     }
 
     private static bool IsInputError(Exception e) =>

@@ -8,10 +8,24 @@ namespace MegatronBridge.Cli.Commands;
 internal static class ConversionReport
 {
     /// <summary>Runs <paramref name="job"/> with a progress bar on an interactive terminal, silently otherwise.</summary>
-    public static T WithProgress<T>(TextWriter output, string title, bool quiet, Func<Action<long, long>?, T> job)
+    public static T WithProgress<T>(TextWriter output, string title, bool quiet, Func<Action<long, long>?, T> job) =>
+        WithProgress(output, null, title, quiet, job);
+
+    /// <summary>
+    /// Runs <paramref name="job"/> with a progress bar on an interactive terminal; otherwise, unless
+    /// <paramref name="quiet"/>, with a plain progress line on <paramref name="error"/> every
+    /// <see cref="PlainProgress.DefaultInterval"/> (a batch job's log).
+    /// </summary>
+    public static T WithProgress<T>(TextWriter output, TextWriter? error, string title, bool quiet, Func<Action<long, long>?, T> job)
     {
+        if (quiet) return job(null);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
-        if (quiet || !console.Profile.Capabilities.Interactive) return job(null);
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            if (error == null) return job(null);
+            var plain = new PlainProgress(error, title, PlainProgress.DefaultInterval);
+            return job(plain.Report);
+        }
         T result = default!;
         console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
@@ -26,6 +40,12 @@ internal static class ConversionReport
                 task.Value = task.MaxValue;
             });
         return result;
+    }
+
+    /// <summary>Writes each warning as "command: warning: ..." on stderr.</summary>
+    public static void Warnings(TextWriter error, string command, IEnumerable<string> warnings)
+    {
+        foreach (var w in warnings) error.WriteLine($"{command}: warning: {w}");
     }
 
     public static void Summary(TextWriter output, string title, IEnumerable<(string Name, string Value)> rows)

@@ -16,7 +16,8 @@ internal static class ExportCommand
         var hfPath = new Option<string>("--hf-path") { Description = "Output Hugging Face folder.", Required = true };
         var shard = new Option<string?>("--max-shard-size") { Description = "Shard size limit, e.g. 5GB (default: the original shard layout)." };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
-        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (errors too, on stderr)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar or progress lines." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Write the LM-only HF layout (checkpoint imported with --language-only; detected when absent)." };
         var dtype = new Option<string?>("--torch-dtype") { Description = "Dtype of the written tensors: bfloat16, float16 or float32 (default: what config.json declares); config.json then says so." };
         dtype.AcceptOnlyFromAmong("bfloat16", "float16", "float32");
@@ -25,11 +26,13 @@ internal static class ExportCommand
         var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("export", "Convert a Megatron-Core checkpoint back into a Hugging Face folder.");
-        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, languageOnly, dtype, quantize, stepDelay }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, hfPath, shard, force, json, quiet, languageOnly, dtype, quantize, stepDelay }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            return CommandErrors.Run("export", parse.InvocationConfiguration.Error, () =>
+            var error = parse.InvocationConfiguration.Error;
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("export", error, () =>
             {
                 var request = new ExportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, parse.GetValue(hfPath)!)
                 {
@@ -39,8 +42,8 @@ internal static class ExportCommand
                     TorchDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
                     Quantize = parse.GetValue(quantize) == "fp8" ? ExportQuantization.Fp8 : ExportQuantization.None,
                 };
-                bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "export", asJson, progress => CheckpointConverter.Export(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
+                var result = ConversionReport.WithProgress(output, error, "export", asJson || parse.GetValue(quiet), progress => CheckpointConverter.Export(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
+                ConversionReport.Warnings(error, "export", result.Warnings);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -77,7 +80,7 @@ internal static class ExportCommand
                     });
                 }
                 return 0;
-            });
+            }, json: asJson);
         });
         return command;
     }

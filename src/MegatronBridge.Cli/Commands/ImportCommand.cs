@@ -20,7 +20,8 @@ internal static class ImportCommand
         format.AcceptOnlyFromAmong("torch_dist", "torch");
         var parallel = new ParallelOptions();
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder." };
-        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (errors too, on stderr)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar or progress lines." };
         var languageOnly = new Option<bool>("--language-only") { Description = "Import only the language model of a Qwen3.5/3.6 VL checkpoint (LM-only provider from text_config)." };
         var vocabDivisible = new Option<int?>("--make-vocab-size-divisible-by") { Description = "Pad the embedding and output layer with zero rows to a multiple of N x --tp, as Megatron-LM does (default: no padding)." };
         vocabDivisible.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) r.AddError("--make-vocab-size-divisible-by must be a positive integer"); });
@@ -33,16 +34,24 @@ internal static class ImportCommand
         var stepDelay = WriteStepDelayOption.Create();
 
         var command = new Command("import", "Convert a Hugging Face checkpoint into a Megatron-Core checkpoint.");
-        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, ignore, languageOnly, vocabDivisible, noMtp, mtpLayerName, noGroupedGemm, stepDelay }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, dtype, format, force, json, quiet, ignore, languageOnly, vocabDivisible, noMtp, mtpLayerName, noGroupedGemm, stepDelay }) command.Options.Add(o);
         parallel.AddTo(command);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            return CommandErrors.Run("import", parse.InvocationConfiguration.Error, () =>
+            var error = parse.InvocationConfiguration.Error;
+            bool asJson = parse.GetValue(json);
+            return CommandErrors.Run("import", error, () =>
             {
+                bool legacy = parse.GetValue(format) == "torch";
+                // torch_dist stores whole tensors, so a parallel size only matters there as the TP that Megatron-LM
+                // pads the vocabulary for (--make-vocab-size-divisible-by x --tp).
+                bool padsVocab = parse.GetValue(vocabDivisible) is not null;
+                if (!legacy && parallel.GivenNonDefault(parse).Where(f => !(padsVocab && f.StartsWith("--tp ", StringComparison.Ordinal))).ToList() is { Count: > 0 } given)
+                    throw new ArgumentException($"{string.Join(", ", given)}: parallel sizes apply only to --format torch (and --tp to torch_dist with --make-vocab-size-divisible-by, for the padded vocabulary); a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to whatever layout loads it (drop the flag, or add --format torch)");
                 var request = new ImportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!)
                 {
-                    Format = parse.GetValue(format) == "torch" ? MegatronFormat.Torch : MegatronFormat.TorchDist,
+                    Format = legacy ? MegatronFormat.Torch : MegatronFormat.TorchDist,
                     Layout = parallel.Read(parse),
                     ParamDType = parse.GetValue(dtype) is { } d && DTypes.TryFromTorchName(d, out var t) ? t : null,
                     Force = parse.GetValue(force),
@@ -53,13 +62,13 @@ internal static class ImportCommand
                     SequentialExperts = parse.GetValue(noGroupedGemm),
                     MakeVocabSizeDivisibleBy = parse.GetValue(vocabDivisible),
                 };
-                bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "import", asJson, progress => CheckpointConverter.Import(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
-                NonFiniteWarnings.Write(parse.InvocationConfiguration.Error, "import", result.NonFinite);
+                var result = ConversionReport.WithProgress(output, error, "import", asJson || parse.GetValue(quiet), progress => CheckpointConverter.Import(request, WriteStepDelayOption.Slow(progress, parse.GetValue(stepDelay))));
+                NonFiniteWarnings.Write(error, "import", result.NonFinite);
                 if (result.MtpLeftOut is { } mtp)
-                    parse.InvocationConfiguration.Error.WriteLine($"import: warning: {request.HfModel}: config.json declares {mtp.ConfigLayers} MTP layer(s), left out ({mtp.Reason}): "
+                    error.WriteLine($"import: warning: {request.HfModel}: config.json declares {mtp.ConfigLayers} MTP layer(s), left out ({mtp.Reason}): "
                         + $"{MtpJson.Names(mtp.HfTensors)} not converted. {MtpSelection.MegatronHint}");
-                NonFiniteWarnings.WriteScales(parse.InvocationConfiguration.Error, "import", result.OutOfRangeScales);
+                NonFiniteWarnings.WriteScales(error, "import", result.OutOfRangeScales);
+                ConversionReport.Warnings(error, "import", result.Warnings);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -98,7 +107,7 @@ internal static class ImportCommand
                     output.WriteLine($"Megatron checkpoint written to {result.MegatronPath} (load it with --load {result.MegatronPath} --finetune, or --no-load-optim --no-load-rng)");
                 }
                 return 0;
-            });
+            }, json: asJson);
         });
         return command;
     }

@@ -32,7 +32,7 @@ internal static class InspectCommand
                 else
                     WriteTables(inspection, output);
                 return 0;
-            });
+            }, json: asJson);
         });
         return command;
     }

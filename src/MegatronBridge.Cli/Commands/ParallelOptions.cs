@@ -17,6 +17,19 @@ internal sealed class ParallelOptions
         foreach (var o in new Option[] { _tp, _pp, _vpp, _ep, _etp }) command.Options.Add(o);
     }
 
+    /// <summary>
+    /// The options given on the command line with a value other than 1 (as "--tp 2"): a torch_dist import refuses them,
+    /// since a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to the layout that loads it.
+    /// </summary>
+    public IReadOnlyList<string> GivenNonDefault(ParseResult parse)
+    {
+        var given = new List<string>();
+        foreach (var o in new[] { _tp, _pp, _vpp, _ep })
+            if (parse.GetResult(o) is { Implicit: false } && parse.GetValue(o) != 1) given.Add($"{o.Name} {parse.GetValue(o)}");
+        if (parse.GetValue(_etp) is int etp && etp != 1) given.Add($"{_etp.Name} {etp}");
+        return given;
+    }
+
     public ParallelLayout Read(ParseResult parse) =>
         new(parse.GetValue(_tp), parse.GetValue(_pp), parse.GetValue(_vpp), parse.GetValue(_ep), parse.GetValue(_etp) ?? 0);
 }

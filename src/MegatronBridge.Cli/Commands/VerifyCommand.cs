@@ -19,19 +19,21 @@ internal static class VerifyCommand
         var hfModel = new Option<DirectoryInfo>("--hf-model") { Description = "Hugging Face checkpoint folder (config.json + safetensors).", Required = true };
         var megatronPath = new Option<DirectoryInfo>("--megatron-path") { Description = "Megatron checkpoint: the folder with latest_checkpointed_iteration.txt, or an iter_XXXXXXX / release folder.", Required = true };
         var languageOnly = new Option<bool>("--language-only") { Description = "The checkpoint holds only the language model of a VL checkpoint (import --language-only); detected when not given." };
-        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (every tensor with both digests)." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (every tensor with both digests; errors too, on stderr)." };
+        var quiet = new Option<bool>("--quiet") { Description = "No progress bar or progress lines." };
+        var ignore = new Option<string[]>("--ignore-hf-tensor") { Description = "HF tensor that the import left unmapped (repeatable), as given to import.", AllowMultipleArgumentsPerToken = true };
         var command = new Command("verify", "Check that a Megatron checkpoint holds exactly the bytes an HF checkpoint maps to (SHA-256 per tensor).");
-        foreach (var o in new Option[] { hfModel, megatronPath, languageOnly, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { hfModel, megatronPath, languageOnly, json, quiet, ignore }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
+            bool asJson = parse.GetValue(json);
             return CommandErrors.Run("verify", error, () =>
             {
-                bool asJson = parse.GetValue(json);
-                var result = ConversionReport.WithProgress(output, "verify", asJson,
+                var result = ConversionReport.WithProgress(output, error, "verify", asJson || parse.GetValue(quiet),
                     progress => CheckpointVerifier.Verify(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!.FullName, progress,
-                        languageOnly: parse.GetValue(languageOnly) ? true : null));
+                        languageOnly: parse.GetValue(languageOnly) ? true : null, ignoredHfTensors: parse.GetValue(ignore) ?? Array.Empty<string>()));
                 if (asJson) JsonOutput.Write(output, ToJson(result));
                 else WriteText(output, result);
                 foreach (var t in result.Differences.Take(MaxListed))
@@ -39,7 +41,7 @@ internal static class VerifyCommand
                 if (result.Differences.Count > MaxListed)
                     error.WriteLine($"verify: {result.Differences.Count - MaxListed} more tensors differ");
                 return result.Matches ? 0 : DifferencesExitCode;
-            });
+            }, json: asJson);
         });
         return command;
     }
@@ -51,14 +53,15 @@ internal static class VerifyCommand
             ("architecture", result.Architecture),
             ("bridge", result.Bridge),
             ("tensors", result.Tensors.Count.ToString()),
+            ("stored copies", result.StoredCopies.ToString()),
             ("bytes", ConversionReport.Bytes(result.Bytes)),
             ("differences", result.Differences.Count.ToString()),
             ("unmapped keys", result.UnmappedKeys.Count.ToString()),
             ("checkpoint", result.MegatronFolder),
         });
         output.WriteLine(result.Matches
-            ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel}"
-            : $"FAILED: {result.Differences.Count} of {result.Tensors.Count} tensors differ");
+            ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel} ({result.StoredCopies} stored copies checked)"
+            : $"FAILED: {result.Differences.Count} of {result.StoredCopies} stored copies differ ({result.Tensors.Count} tensors)");
     }
 
     private static JsonObject ToJson(VerificationResult result)
@@ -88,6 +91,7 @@ internal static class VerifyCommand
             ["match"] = result.Matches,
             ["tensors_checked"] = result.Tensors.Count,
             ["differences"] = new JsonArray(result.Differences.Select(t => (JsonNode?)t.Name).ToArray()),
+            ["stored_copies"] = result.StoredCopies,
             ["unmapped_keys"] = new JsonArray(result.UnmappedKeys.Select(k => (JsonNode?)k).ToArray()),
             ["bytes"] = result.Bytes,
             ["tensors"] = tensors,

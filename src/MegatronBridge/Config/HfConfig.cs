@@ -23,6 +23,7 @@ public sealed class HfConfig : JsonFields
     public static HfConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config.json not found", path);
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         return Parse(File.ReadAllText(path), path);
     }
 

@@ -22,8 +22,8 @@ public class JsonFields
     public bool Has(string name) => Json.ContainsKey(name);
     public bool IsNull(string name) => Json.TryGetPropertyValue(name, out var v) && v is null;
 
-    public int? Int(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? checked((int)n.GetValue<long>()) : throw Bad(name, "an integer"));
-    public long? Long(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? n.GetValue<long>() : throw Bad(name, "an integer"));
+    public int? Int(string name) => GetValue(name, n => ToInt(n, name));
+    public long? Long(string name) => GetValue(name, n => ToLong(n, name));
     public double? Double(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? n.GetValue<double>() : throw Bad(name, "a number"));
     public bool? Bool(string name) => GetValue(name, n => n.GetValueKind() switch
     {
@@ -38,7 +38,7 @@ public class JsonFields
         : throw Bad(name, "a list of strings"));
 
     public IReadOnlyList<int>? IntList(string name) => Get<IReadOnlyList<int>>(name, n => n is JsonArray a
-        ? a.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number ? checked((int)x.GetValue<long>()) : throw Bad($"{name}[{i}]", "an integer")).ToList()
+        ? a.Select((x, i) => x is not null ? ToInt(x, $"{name}[{i}]") : throw Bad($"{name}[{i}]", "an integer")).ToList()
         : throw Bad(name, "a list of integers"));
 
     public JsonObject? Object(string name) => Get<JsonObject>(name, n => n as JsonObject ?? throw Bad(name, "an object"));
@@ -47,9 +47,31 @@ public class JsonFields
     public IReadOnlyList<int>? IntOrIntList(string name) => Get<IReadOnlyList<int>>(name, n => n switch
     {
         JsonArray => IntList(name)!,
-        _ when n.GetValueKind() == JsonValueKind.Number => new[] { checked((int)n.GetValue<long>()) },
+        _ when n.GetValueKind() == JsonValueKind.Number => new[] { ToInt(n, name) },
         _ => throw Bad(name, "an integer or a list of integers"),
     });
+
+    /// <summary>An integer field that fits an int; a fraction (1.5), 1e30 or 2^62 is an error naming the field and its value.</summary>
+    private int ToInt(JsonNode node, string name)
+    {
+        long value = ToLong(node, name);
+        return value is >= int.MinValue and <= int.MaxValue
+            ? (int)value
+            : throw Bad(name, $"an integer from {int.MinValue} to {int.MaxValue} (got {node.ToJsonString()})");
+    }
+
+    private long ToLong(JsonNode node, string name)
+    {
+        if (node.GetValueKind() != JsonValueKind.Number) throw Bad(name, "an integer");
+        try
+        {
+            if (node.AsValue().TryGetValue<long>(out var value)) return value;
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException)
+        {
+        }
+        throw Bad(name, $"an integer that fits 64 bits (got {node.ToJsonString()})");
+    }
 
     private T? Get<T>(string name, Func<JsonNode, T> read) where T : class =>
         Json.TryGetPropertyValue(name, out var node) && node is not null ? read(node) : null;

@@ -74,6 +74,11 @@ public sealed class ImportPlan
             if (options.IgnoredHfTensors.Contains(t.Name) || (provider.TiedEmbeddings && t.Name == "lm_head.weight")) ignored.Add(t.Name);
             else unconsumed.Add(t.Name);
         }
+        // A name given to ignore that the checkpoint does not hold is a typo: refuse it rather than ignore nothing.
+        var present = hfTensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = options.IgnoredHfTensors.Where(n => !present.Contains(n)).ToList();
+        if (unknown.Count > 0)
+            problems.Add($"{where}: --ignore-hf-tensor names {unknown.Count} tensor(s) the checkpoint does not hold: {string.Join(", ", unknown)}");
         if (unconsumed.Count > 0)
             problems.Add($"{where}: {unconsumed.Count} tensor(s) are not used by {model.Table.Name} (pass them as ignored to skip): {string.Join(", ", unconsumed)}");
         // Parameters the layout cannot split (heads or groups not divisible by TP, ...), all at once.

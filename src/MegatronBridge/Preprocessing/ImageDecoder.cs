@@ -21,6 +21,7 @@ public static class ImageDecoder
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
         long length = new FileInfo(path).Length;
         if (length > MaxFileBytes) throw new InvalidDataException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         var data = File.ReadAllBytes(path);
         return ExifOrientation.Apply(Decode(data, path), ExifOrientation.Read(data));
     }
@@ -31,6 +32,15 @@ public static class ImageDecoder
         if (JpegStructure.HasSignature(data)) JpegStructure.Validate(data, where);
         else if (!data.AsSpan().StartsWith(PngSignature)) throw new InvalidDataException($"{where}: not a PNG or JPEG file");
 
+        // The PNG header's own size first: the decoder's header reader gives up on very large images without saying
+        // why, which read as a damaged file.
+        if (data.AsSpan().StartsWith(PngSignature) && data.Length >= 24 && data.AsSpan(12, 4).SequenceEqual("IHDR"u8))
+        {
+            long width = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(16));
+            long height = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(20));
+            if (width <= 0 || height <= 0 || width * height > MaxPixels)
+                throw new InvalidDataException($"{where}: image size {width}x{height} is empty or above {MaxPixels} pixels (the limit of this reference processor); resize it first");
+        }
         ImageResult result;
         try
         {

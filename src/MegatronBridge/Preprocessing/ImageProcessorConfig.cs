@@ -42,6 +42,7 @@ public sealed record ImageProcessorConfig
         var combined = Path.Combine(folder, "processor_config.json");
         if (File.Exists(combined))
         {
+            MegatronBridge.IO.InputFile.EnsureRegular(combined);
             var root = ParseObject(File.ReadAllText(combined), combined);
             if (root["image_processor"] is JsonObject nested) return FromJson(nested, combined + ": image_processor");
             throw new InvalidDataException($"{combined}: has no \"image_processor\" object");
@@ -52,6 +53,7 @@ public sealed record ImageProcessorConfig
     public static ImageProcessorConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image processor config not found", path);
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         return FromJson(ParseObject(File.ReadAllText(path), path), path);
     }
 

@@ -53,6 +53,7 @@ public sealed class QwenTokenizer
     public static QwenTokenizer Load(string tokenizerJsonPath)
     {
         if (!File.Exists(tokenizerJsonPath)) throw new FileNotFoundException($"{tokenizerJsonPath}: tokenizer.json not found", tokenizerJsonPath);
+        MegatronBridge.IO.InputFile.EnsureRegular(tokenizerJsonPath);
         return Parse(File.ReadAllText(tokenizerJsonPath), tokenizerJsonPath);
     }
 

@@ -94,7 +94,8 @@ public sealed class ReferenceModel : IDisposable
     public VisionOutput EncodeImages(ImageInput image)
     {
         if (Weights.Vision is null || Config.Vision is null)
-            throw new InvalidOperationException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
+            // Images given to a language-only model (or checkpoint) are the user's input error, not a bug.
+            throw new InvalidDataException($"{Config.Where}: the model has no vision encoder, so it cannot take images (a language-only checkpoint?)");
         return VisionEncoder.Forward(image.PixelValues, image.Grids, Weights.Vision, Config.Vision);
     }
 

@@ -26,8 +26,9 @@ public static class CheckpointVerifier
     /// null detects it as export does (a VL config whose checkpoint has no <c>language_model.</c> names).
     /// </param>
     public static VerificationResult Verify(string hfModel, string megatronPath, Action<long, long>? onProgress = null,
-        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null)
+        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
     {
+        var ignored = ignoredHfTensors ?? Array.Empty<string>();
         executor ??= new RecipeExecutor();
         using var hfCheckpoint = SafetensorsCheckpoint.Open(hfModel);
         var config = HfConfig.LoadFromFolder(hfModel);
@@ -38,13 +39,12 @@ public static class CheckpointVerifier
         ITensorSource hf = HfWeights.Dequantized(hfCheckpoint, hfModel);
         var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
         if (lmOnly) hf = new LanguageModelOnly.View(hf);
-        IReadOnlyCollection<string> ignored = Array.Empty<string>();
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
         {
             // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
             // leave the HF checkpoint's mtp.* tensors unread.
             provider = MtpSelection.WithoutMtp(provider);
-            ignored = MtpSelection.HfTensors(hf.Tensors);
+            ignored = ignored.Concat(MtpSelection.HfTensors(hf.Tensors)).ToList();
         }
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
         // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
@@ -58,15 +58,19 @@ public static class CheckpointVerifier
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
-            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, ignored, executor, blockBytes, onProgress);
-            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys);
+            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
+            var replicas = legacy.Replicas.Select(r => CompareReplica(r, legacy, results, blockBytes)).ToList();
+            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
+            {
+                Replicas = replicas,
+            };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
-        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, ignored, executor, blockBytes, onProgress);
+        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
         return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
     }
 
@@ -75,7 +79,8 @@ public static class CheckpointVerifier
     /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
     /// </summary>
     private static List<TensorVerification> CompareAll(ModelMapping mapping, ITensorSource hf, string hfModel, ITensorSource stored,
-        ParallelLayout layout, Func<LocalTensor, string> storedName, IReadOnlyCollection<string> ignoredHf, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress)
+        ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress,
+        IReadOnlyCollection<string> ignoredHfTensors)
     {
         // Megatron keeps each parameter in its own dtype (an import may have cast): plan once per stored dtype.
         var plans = new Dictionary<DType, Dictionary<string, LocalTensor>>();
@@ -83,7 +88,7 @@ public static class CheckpointVerifier
         {
             if (!plans.TryGetValue(dtype, out var byName))
             {
-                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHf }, hfModel);
+                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHfTensors }, hfModel);
                 byName = new Dictionary<string, LocalTensor>(StringComparer.Ordinal);
                 // Replicas (EP ranks, other stages) share a stored name and a recipe: check each once.
                 foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate)) byName.TryAdd(storedName(t), t);
@@ -119,6 +124,43 @@ public static class CheckpointVerifier
         if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
         using var dist = TorchDistCheckpoint.Open(iterationFolder);
         return dist.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A replica against the stored copy that was checked against the HF checkpoint: same dtype, shape and bytes. Its
+    /// expected digest is that copy's expected digest, so a replica of a wrong copy is reported too.
+    /// </summary>
+    private static TensorVerification CompareReplica(LegacyReplica replica, TorchLegacyExport legacy, List<TensorVerification> checkedCopies, int blockBytes)
+    {
+        var name = $"{replica.Primary} (copy at {replica.Where})";
+        if (!legacy.TryGet(replica.Primary, out var primary))
+            throw new InvalidDataException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
+        var expected = checkedCopies.FirstOrDefault(t => t.Name == replica.Primary);
+        var sources = expected?.HfSources ?? Array.Empty<string>();
+        if (primary.DType != replica.Meta.DType || primary.Shape != replica.Meta.Shape)
+            return new TensorVerification(name, sources, replica.Meta.DType, replica.Meta.Shape, replica.Meta.ByteLength,
+                expected?.ExpectedSha256 ?? "", $"{replica.Meta.DType.SafetensorsName()} {replica.Meta.Shape}", 0);
+        using var storedHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long? firstDifference = null;
+        long length = primary.ByteLength;
+        var a = new byte[(int)Math.Min(blockBytes, Math.Max(1, length))];
+        var b = new byte[a.Length];
+        for (long offset = 0; offset < length; offset += a.Length)
+        {
+            int n = (int)Math.Min(a.Length, length - offset);
+            legacy.Read(replica.Primary, offset, a.AsSpan(0, n));
+            legacy.ReadReplica(replica, offset, b.AsSpan(0, n));
+            storedHash.AppendData(b, 0, n);
+            if (firstDifference is null)
+            {
+                int at = a.AsSpan(0, n).CommonPrefixLength(b.AsSpan(0, n));
+                if (at < n) firstDifference = offset + at;
+            }
+        }
+        var storedSha = Convert.ToHexStringLower(storedHash.GetHashAndReset());
+        // A replica equal to a copy that itself differs from the HF mapping differs too.
+        if (firstDifference is null && expected is { Matches: false }) firstDifference = expected.FirstDifference;
+        return new TensorVerification(name, sources, primary.DType, primary.Shape, length, expected?.ExpectedSha256 ?? storedSha, storedSha, firstDifference);
     }
 
     private static TensorVerification Compare(string name, TensorRecipe recipe, ITensorSource hf, ITensorSource stored,

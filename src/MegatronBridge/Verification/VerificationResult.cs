@@ -31,7 +31,14 @@ public sealed record VerificationResult(
     IReadOnlyList<TensorVerification> Tensors,
     IReadOnlyList<string> UnmappedKeys)
 {
-    public IReadOnlyList<TensorVerification> Differences => Tensors.Where(t => !t.Matches).ToList();
-    public bool Matches => Tensors.All(t => t.Matches);
+    /// <summary>
+    /// Every further stored copy of a verified tensor (a legacy checkpoint's replicas on other expert ranks and the last
+    /// pipeline stage's embeddings), each compared byte for byte with the copy checked against the HF checkpoint.
+    /// </summary>
+    public IReadOnlyList<TensorVerification> Replicas { get; init; } = Array.Empty<TensorVerification>();
+    /// <summary>Stored copies checked: one per tensor plus every replica.</summary>
+    public int StoredCopies => Tensors.Count + Replicas.Count;
+    public IReadOnlyList<TensorVerification> Differences => Tensors.Concat(Replicas).Where(t => !t.Matches).ToList();
+    public bool Matches => Tensors.All(t => t.Matches) && Replicas.All(t => t.Matches);
     public long Bytes => Tensors.Sum(t => t.Bytes);
 }

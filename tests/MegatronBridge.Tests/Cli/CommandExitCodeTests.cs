@@ -21,7 +21,7 @@ public class CommandExitCodeTests
         var (code, output, error) = CliRunner.Run("inspect", dir.Path, "--json");
         Assert.Equal(1, code);
         Assert.Equal("", output);
-        AssertUserError("inspect", error, dir.Sub("config.json"));
+        AssertJsonUserError("inspect", error, dir.Sub("config.json"));
     }
 
     [Fact]
@@ -29,7 +29,7 @@ public class CommandExitCodeTests
     {
         var (code, error) = CliRunner.RunWithOutput(new BrokenWriter(), "inspect", TestPaths.Fixture("qwen35-text-moe-tiny"), "--json");
         Assert.Equal(InternalError, code);
-        AssertInternalError("inspect", error);
+        AssertJsonInternalError("inspect", error);
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public class CommandExitCodeTests
         var (code, output, error) = CliRunner.Run("inspect", "--megatron-path", dir.Path, "--json");
         Assert.Equal(1, code);
         Assert.Equal("", output);
-        AssertUserError("inspect", error, dir.Sub("latest_checkpointed_iteration.txt"));
+        AssertJsonUserError("inspect", error, dir.Sub("latest_checkpointed_iteration.txt"));
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public class CommandExitCodeTests
     {
         var (code, error) = CliRunner.RunWithOutput(new BrokenWriter(), "inspect", "--megatron-path", TestPaths.Golden("golden_trained_tp2"), "--json");
         Assert.Equal(InternalError, code);
-        AssertInternalError("inspect", error);
+        AssertJsonInternalError("inspect", error);
     }
 
     [Fact]
@@ -129,5 +129,26 @@ public class CommandExitCodeTests
     {
         Assert.StartsWith($"{command}: internal error (NullReferenceException): broken output (test)", error);
         Assert.Contains(nameof(BrokenWriter), error);
+    }
+
+    /// <summary>Under --json the same report is one JSON object on stderr.</summary>
+    private static void AssertJsonUserError(string command, string error, string file)
+    {
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var report = System.Text.Json.Nodes.JsonNode.Parse(error)!["error"]!;
+        Assert.Equal(command, (string?)report["command"]);
+        Assert.Equal("input", (string?)report["kind"]);
+        Assert.Equal(1, (int)report["exit_code"]!);
+        Assert.Contains(file, (string?)report["message"]);
+    }
+
+    private static void AssertJsonInternalError(string command, string error)
+    {
+        var report = System.Text.Json.Nodes.JsonNode.Parse(error)!["error"]!;
+        Assert.Equal(command, (string?)report["command"]);
+        Assert.Equal("internal", (string?)report["kind"]);
+        Assert.Equal(InternalError, (int)report["exit_code"]!);
+        Assert.StartsWith("internal error (NullReferenceException): broken output (test)", (string?)report["message"]);
+        Assert.Contains(nameof(BrokenWriter), (string?)report["trace"]);
     }
 }

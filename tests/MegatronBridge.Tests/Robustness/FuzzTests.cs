@@ -1,9 +1,11 @@
 using System.Buffers.Binary;
 using System.Text;
+using MegatronBridge.Config;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -173,6 +175,19 @@ public class FuzzTests
     public void TorchZipReaderRefusesOrLoads() =>
         Assert.True(FuzzHarness.Run("torchzip", TorchZipSeeds(), TorchZipTarget, Seeds, Budget) > 10);
 
+    /// <summary>config.json bytes through the provider translation (numbers of the wrong kind must be refused by field name).</summary>
+    internal static void ConfigTarget(byte[] config)
+    {
+        try
+        {
+            BridgeRegistry.CreateProvider(HfConfig.Parse(Encoding.UTF8.GetString(config), "fuzz/config.json"));
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains("field '", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"refused without naming the field: {e.Message}", e);
+        }
+    }
+
     // ---- kept corpus ---------------------------------------------------------------------------------------------
 
     public static IEnumerable<object[]> CorpusFiles() =>
@@ -191,6 +206,7 @@ public class FuzzTests
             var n when n.StartsWith("dcp-metadata") => DcpMetadataTarget,
             var n when n.StartsWith("pickle") => PickleTarget,
             var n when n.StartsWith("torchzip") => TorchZipTarget,
+            var n when n.StartsWith("config") => ConfigTarget,
             _ => throw new InvalidOperationException($"{file}: corpus files start with their target's name"),
         };
         Assert.Null(FuzzHarness.Check(target, input));

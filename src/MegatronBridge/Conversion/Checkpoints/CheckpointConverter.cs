@@ -69,6 +69,8 @@ public sealed record ImportResult(
     public int VocabRows { get; init; }
     /// <summary>FP8 scale tensors holding scales that are not positive and finite (dequantised as they are).</summary>
     public IReadOnlyList<OutOfRangeScale> OutOfRangeScales { get; init; } = Array.Empty<OutOfRangeScale>();
+    /// <summary>Problems that did not fail the run (an old output replaced with --force that could not be deleted).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>An FP8 scale tensor with <see cref="Count"/> scales that are NaN, infinite, zero or negative, and its file.</summary>
@@ -114,6 +116,8 @@ public sealed record ExportResult(
     public MtpOmission? MtpLeftOut { get; init; }
     /// <summary>The dtype the floating-point tensors were written in; null when each kept the Megatron checkpoint's.</summary>
     public DType? WrittenDType { get; init; }
+    /// <summary>Problems that did not fail the run (an old output replaced with --force that could not be deleted).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
@@ -168,7 +172,7 @@ public static class CheckpointConverter
         long bytes = legacyFiles?.Sum(f => f.Bytes) ?? plan.Tensors.Where(t => !t.IsDuplicate).Sum(t => t.Recipe.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
 
-        using var staged = StagedOutput.Begin(request.MegatronPath, request.Force);
+        using var staged = StagedOutput.Begin(request.MegatronPath, request.Force, OutputKind.MegatronCheckpoint, InputPaths(request.HfModel));
         switch (request.Format)
         {
             case MegatronFormat.TorchDist:
@@ -187,7 +191,7 @@ public static class CheckpointConverter
             ? unpadded with { MakeVocabSizeDivisibleBy = n, ShouldPadVocab = true }
             : unpadded;
         RunConfigFile.Write(Path.Combine(staged.Staging, MegatronCheckpointFolder.IterationFolderName(0)), runProvider, request.Layout, visionConfig, request.Format);
-        staged.Commit();
+        var warning = staged.Commit();
         var iterationFolder = Path.Combine(staged.Target, MegatronCheckpointFolder.IterationFolderName(0));
         return new ImportResult(staged.Target, iterationFolder, bridge.Architecture, bridge.BridgeName, request.Format, layout,
             count, bytes, clock.Elapsed)
@@ -201,6 +205,7 @@ public static class CheckpointConverter
             OutOfRangeScales = weights is BlockScaledFp8Source fp8
                 ? fp8.OutOfRangeScales().Select(s => new OutOfRangeScale(Path.Combine(request.HfModel, checkpoint.FileOf(s.Scale)), s.Scale, s.Count)).ToList()
                 : Array.Empty<OutOfRangeScale>(),
+            Warnings = warning == null ? Array.Empty<string>() : new[] { warning },
         };
     }
 
@@ -272,7 +277,8 @@ public static class CheckpointConverter
     {
         long bytes = plan.Recipes.Sum(r => r.Output.ByteLength);
         var progress = new ConversionProgress(bytes, onProgress);
-        using var staged = StagedOutput.Begin(request.HfPath, request.Force);
+        using var staged = StagedOutput.Begin(request.HfPath, request.Force, OutputKind.HuggingFaceFolder,
+            InputPaths(request.HfModel).Concat(InputPaths(request.MegatronPath)).Append(sourceFolder));
         HfFolderWriter.Write(plan.Recipes, megatron, staged.Staging, request.HfModel, original, request.MaxShardBytes, executor, progress, fp8);
         if (languageOnlyConfig != null)
         {
@@ -285,9 +291,14 @@ public static class CheckpointConverter
         if (request.TorchDType is { } written) ExportedConfigDtype.Restate(Path.Combine(staged.Staging, "config.json"), written);
         // The quantization_config says how the written weights are stored: FP8's with --quantize fp8, none otherwise.
         Fp8Export.WriteConfig(Path.Combine(staged.Staging, "config.json"), fp8);
-        staged.Commit();
+        var warning = staged.Commit();
         return new ExportResult(staged.Target, sourceFolder, bridge.Architecture, bridge.BridgeName, format,
-            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed) { LanguageOnly = languageOnlyConfig != null, WrittenDType = writtenDType };
+            plan.Recipes.Count, bytes, plan.LossyTensors, skipped, clock.Elapsed)
+        {
+            LanguageOnly = languageOnlyConfig != null,
+            WrittenDType = writtenDType,
+            Warnings = warning == null ? Array.Empty<string>() : new[] { warning },
+        };
     }
 
     /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
@@ -302,6 +313,17 @@ public static class CheckpointConverter
         if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
         using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
         return checkpoint.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// An input folder and the files directly in it: a symlinked shard (a Hugging Face cache snapshot points into its
+    /// blobs folder) makes the place it points to an input too.
+    /// </summary>
+    private static IEnumerable<string> InputPaths(string folder)
+    {
+        yield return folder;
+        if (!Directory.Exists(folder)) yield break;
+        foreach (var entry in Directory.EnumerateFiles(folder)) yield return entry;
     }
 
     /// <summary>The original HF checkpoint, when --hf-model holds weights (for tensor order, layouts and shard files).</summary>

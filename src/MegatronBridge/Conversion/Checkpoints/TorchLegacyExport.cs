@@ -18,6 +18,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
     private readonly Dictionary<string, (LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)> _where = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
     private readonly List<string> _skipped = new();
+    private readonly List<LegacyReplica> _replicas = new();
 
     private TorchLegacyExport(string folder) => Description = folder;
 
@@ -27,6 +28,17 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
 
     /// <summary>Top-level keys that are not model state (args, optimizer, rng_state, ...), as <c>rank folder:key</c>.</summary>
     public IReadOnlyList<string> SkippedKeys => _skipped;
+
+    /// <summary>
+    /// The stored copies left out of <see cref="Tensors"/>: non-expert tensors on expert ranks other than 0, and the
+    /// last pipeline stage's word embeddings / tied output layer. Each names the shard it must equal, so verify can
+    /// check every stored byte.
+    /// </summary>
+    public IReadOnlyList<LegacyReplica> Replicas => _replicas;
+
+    /// <summary>Reads bytes of a replica, as <see cref="Read"/> does for a shard.</summary>
+    public void ReadReplica(LegacyReplica replica, long byteOffset, Span<byte> destination) =>
+        replica.File.ReadChunk(replica.ModelKey, replica.LocalName, byteOffset, destination);
 
     public static TorchLegacyExport Open(ModelMapping model, string iterationFolder)
     {
@@ -59,6 +71,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
         var provider = model.Provider;
         var (ppOf, epOf, pp, ep) = SplitSuffixes(model, opened, iterationFolder);
         int tp = folders.Select(f => f.TpRank).Max() + 1;
+        CheckNoTensorRankMissing(opened, model.LanguagePrefix + "embedding.word_embeddings.weight", provider.VocabSize, tp, ppOf, iterationFolder);
         int vpp = VirtualChunks(opened[0].File);
         foreach (var (folder, file) in opened)
         {
@@ -93,8 +106,18 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                         throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' does not fit layout {Layout}: {e.Message.Split(Environment.NewLine)[0]}");
                     }
                     bool expert = new MegatronParam(global, local.Shape).IsExpert;
-                    if (expert ? folder.TpRank >= etp : epRank != 0) continue;
-                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.TiedEmbeddings && global == tiedOutput))) continue;
+                    if (expert ? folder.TpRank >= etp : epRank != 0)
+                    {
+                        // A copy on another expert rank (expert-TP copies are not tracked here).
+                        if (!expert) _replicas.Add(new LegacyReplica(ShardNames.Of(global, folder.TpRank, tp), file, key, local.Name, local));
+                        continue;
+                    }
+                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.TiedEmbeddings && global == tiedOutput)))
+                    {
+                        // The last stage keeps the word embeddings (its tied output layer): a copy of the first stage's.
+                        _replicas.Add(new LegacyReplica(ShardNames.Of(embedding, folder.TpRank, tp), file, key, local.Name, local));
+                        continue;
+                    }
                     var shard = ShardNames.Of(global, folder.TpRank, expert ? etp : tp);
                     if (_where.ContainsKey(shard))
                         throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' is global '{global}', which another rank file also holds");
@@ -103,6 +126,31 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                     _tensors.Add(meta);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// A deleted tensor-parallel rank folder (mp_rank_01 of a TP 2 checkpoint) makes the checkpoint look narrower than
+    /// it was saved, and every later shape check would blame a tensor. Each TP rank holds a slice of the word embeddings
+    /// (rows = padded vocabulary / TP), so when the slice times the TP ranks found cannot hold vocab_size, ranks are
+    /// missing: say so, naming the folders found.
+    /// </summary>
+    private static void CheckNoTensorRankMissing(List<(LegacyRankFolder Folder, LegacyCheckpointFile File)> opened, string embedding,
+        int vocabSize, int tp, Func<LegacyRankFolder, int> ppOf, string where)
+    {
+        foreach (var (folder, file) in opened.Where(o => ppOf(o.Folder) == 0))
+        {
+            var key = file.ModelKeys.FirstOrDefault();
+            if (key == null) continue;
+            var table = file.ChunkTensors(key).FirstOrDefault(t => t.Name == embedding);
+            if (table == null || table.Shape.Rank != 2 || table.Shape[0] <= 0) continue;
+            long rows = table.Shape[0];
+            if (rows * tp >= vocabSize) return;
+            long needed = (vocabSize + rows - 1) / rows;
+            var found = string.Join(", ", opened.Select(o => o.Folder.Name).Distinct());
+            throw new InvalidDataException(
+                $"{where}: tensor-parallel rank folder(s) missing: {file.Description} holds {rows} rows of '{embedding}' and vocab_size is {vocabSize}, " +
+                $"so the checkpoint was saved with at least {needed} tensor-parallel ranks, but only {tp} were found ({found})");
         }
     }
 
@@ -181,4 +229,10 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
     {
         foreach (var file in _files) file.Dispose();
     }
+}
+
+/// <summary>A stored copy of a shard in a legacy rank file: where it is and which shard it must equal.</summary>
+public sealed record LegacyReplica(string Primary, LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)
+{
+    public string Where => $"{File.Description}: '{LocalName}' in '{ModelKey}'";
 }

@@ -42,6 +42,7 @@ public sealed class SafetensorsIndex
         long length = new FileInfo(indexPath).Length;
         if (length > MaxIndexBytes)
             throw new InvalidDataException($"{indexPath}: {length} bytes is too large for an index (limit {MaxIndexBytes})");
+        MegatronBridge.IO.InputFile.EnsureRegular(indexPath);
         var bytes = File.ReadAllBytes(indexPath);
         if (!Utf8.IsValid(bytes))
             throw new InvalidDataException($"{indexPath}: not valid UTF-8");

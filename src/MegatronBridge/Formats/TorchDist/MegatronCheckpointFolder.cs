@@ -78,6 +78,7 @@ public static partial class MegatronCheckpointFolder
         var tracker = Path.Combine(full, TrackerFileName);
         if (File.Exists(tracker))
         {
+            MegatronBridge.IO.InputFile.EnsureRegular(tracker);
             var text = File.ReadAllText(tracker).Trim();
             long? iteration;
             if (text == ReleaseFolderName) iteration = null;

@@ -75,6 +75,7 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         var folder = location.Folder;
         var metadataPath = Path.Combine(folder, TorchDistWriter.MetadataFileName);
         if (!File.Exists(metadataPath)) throw new FileNotFoundException($"{folder}: no {TorchDistWriter.MetadataFileName} file; not a torch_dist / DCP checkpoint");
+        MegatronBridge.IO.InputFile.EnsureRegular(metadataPath);
         var metadata = DcpMetadataPickle.Parse(File.ReadAllBytes(metadataPath), metadataPath);
         var checkpoint = new TorchDistCheckpoint(folder, metadata, ReadBackend(folder), location.Iteration, location.IsRelease);
         try
@@ -107,6 +108,7 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         if (!File.Exists(path)) return false;
         try
         {
+            MegatronBridge.IO.InputFile.EnsureRegular(path);
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
             return doc.RootElement.ValueKind == JsonValueKind.Object
                 && doc.RootElement.TryGetProperty("sharded_backend", out var backend)
@@ -187,6 +189,7 @@ public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             var path = Path.Combine(Folder, relativePath);
             if (!File.Exists(path)) throw new FileNotFoundException($"{context ?? Folder}: data file {path} is missing");
             // Normal kernel readahead: export reads each tensor's bytes in order, often in many small pieces (experts).
+            MegatronBridge.IO.InputFile.EnsureRegular(path);
             h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             _files[relativePath] = h;
             return h;

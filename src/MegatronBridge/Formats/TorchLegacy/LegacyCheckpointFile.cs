@@ -51,6 +51,7 @@ public sealed class LegacyCheckpointFile : ITensorSource, IDisposable
     public static LegacyCheckpointFile Open(string path, string? modelKey = "model")
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such checkpoint file");
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         var file = new LegacyCheckpointFile(path, handle);
         try

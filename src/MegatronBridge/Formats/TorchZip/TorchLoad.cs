@@ -66,6 +66,7 @@ public static class TorchLoad
     /// </summary>
     public static object? LoadFile(string path)
     {
+        MegatronBridge.IO.InputFile.EnsureRegular(path);
         var file = File.OpenHandle(path);
         try
         {
