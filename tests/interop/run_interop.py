@@ -12,6 +12,9 @@ Cases (a table: add a layout or a variant as one row):
   (rank files, torch_dist's .pt files and torch.save'd objects inside .distcp) must pass the weights-only audit.
 - read/<fixture>/<writer>: checkpoints written by torch.save / torch's DCP writer (torch_writes.py), then
   `megatron-bridge export`; the HF folder must equal the fixture byte for byte.
+- write/<fixture>/<variant>/<layout> and read/<fixture>/torch.save-<variant>-<layout> (WRITE_VARIANTS, READ_VARIANTS):
+  the same checks for MTP left out or renamed, sequential experts, padded vocabularies and FP8 releases (an HF folder
+  built here by hf_builds.py); the expected table is changed accordingly by variants.py.
 - self-test/...: a copy of a written checkpoint with one byte of one tensor flipped must be reported, naming it.
 `--corrupt` flips a byte in every written checkpoint before it is checked: the suite must then fail.
 Prints one line per case and ends with "interop: N passed, N failed"; exits 1 when any case failed.
@@ -47,38 +50,41 @@ READ_WRITERS = [
     ("dcp-file-per-item", "dist", False, False),
 ]
 
-# Variants of the import (issues of MTP, sequential experts, padded vocabularies, FP8 releases): (name, fixtures,
-# layout or None for torch_dist, variant). fixtures: "mtp" / "moe" (those with MTP / routed experts), "all", or one
-# fixture's name. Variant keys: hf (the HF folder imported: "without-mtp", the fixture without its mtp.* tensors, or
-# ("fp8", (block rows, block cols), scale dtype), its blockwise FP8 release), args (extra import options), no_mtp
-# (no MTP written), mtp_name (the MTP inner layer's name), sequential (SequentialMLP expert names), vocab
-# (--make-vocab-size-divisible-by), tp (torch_dist: the --tp the padding is computed for).
+# Variants of the import (MTP, sequential experts, padded vocabularies, FP8 releases): (name, fixtures, layout or None
+# for torch_dist, variant). fixtures: "mtp" / "moe" (those with MTP / routed experts), "all", or a tuple of fixture
+# names (VOCAB_FIXTURES: tied embeddings, Qwen3-VL, Qwen3.5 VL with MTP). Variant keys: hf (the HF folder imported:
+# "without-mtp", the fixture without its mtp.* tensors, or ("fp8", (block rows, block cols), scale dtype), its
+# blockwise FP8 release), args (extra import options), no_mtp (no MTP written), mtp_name (the MTP inner layer's name),
+# sequential (SequentialMLP expert names), vocab (--make-vocab-size-divisible-by), tp (torch_dist: the --tp the
+# padding is computed for).
+VOCAB_FIXTURES = ("qwen35-text-dense-tied-tiny", "qwen3-vl-dense-tiny", "qwen35-vl-moe-tiny")
 WRITE_VARIANTS = [
     ("no-mtp-folder/torch_dist", "mtp", None, dict(hf="without-mtp", args=["--no-mtp"])),
     ("no-mtp-folder/tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(hf="without-mtp")),
-    ("no-mtp/tp2-pp2", "qwen35-vl-moe-tiny", dict(tp=2, pp=2, ep=1), dict(args=["--no-mtp"], no_mtp=True)),
+    ("no-mtp/tp2-pp2", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=2, ep=1), dict(args=["--no-mtp"], no_mtp=True)),
     ("mtp-mtp_model_layer/torch_dist", "mtp", None,
      dict(args=["--mtp-layer-name", "mtp_model_layer"], mtp_name="mtp_model_layer")),
     ("mtp-transformer_layer/tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1),
      dict(args=["--mtp-layer-name", "transformer_layer"], mtp_name="transformer_layer")),
     ("sequential/ep2", "moe", dict(tp=1, pp=1, ep=2), dict(args=["--no-grouped-gemm"], sequential=True)),
     ("sequential/tp2-ep2-etp1", "moe", dict(tp=2, pp=1, ep=2, etp=1), dict(args=["--no-grouped-gemm"], sequential=True)),
-    ("vocab128/tp2", "all", dict(tp=2, pp=1, ep=1), dict(vocab=128)),
-    ("vocab96/tp2-pp2", "all", dict(tp=2, pp=2, ep=1), dict(vocab=96)),
-    ("vocab128/torch_dist", "qwen35-text-dense-tied-tiny", None, dict(vocab=128, tp=2)),
-    ("vocab96/torch_dist", "all", None, dict(vocab=96, tp=2)),
-    ("fp8-16x16-f32/torch_dist", "qwen35-vl-moe-tiny", None, dict(hf=("fp8", (16, 16), "float32"))),
-    ("fp8-16x16-f32/tp2-ep2-etp1", "qwen35-vl-moe-tiny", dict(tp=2, pp=1, ep=2, etp=1), dict(hf=("fp8", (16, 16), "float32"))),
-    ("fp8-32x24-bf16/torch_dist", "qwen35-text-moe-tiny", None, dict(hf=("fp8", (32, 24), "bfloat16"))),
+    # The fixtures' 1024 rows are already a multiple of 128 x 2 (no padding); 96 x 2 pads them to 1152.
+    ("vocab128/tp2", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=1), dict(vocab=128)),
+    ("vocab128/torch_dist", ("qwen35-text-dense-tied-tiny",), None, dict(vocab=128, tp=2)),
+    ("vocab96/tp2-pp2", VOCAB_FIXTURES, dict(tp=2, pp=2, ep=1), dict(vocab=96)),
+    ("vocab96/torch_dist", VOCAB_FIXTURES, None, dict(vocab=96, tp=2)),
+    ("fp8-16x16-f32/torch_dist", ("qwen35-vl-moe-tiny",), None, dict(hf=("fp8", (16, 16), "float32"))),
+    ("fp8-16x16-f32/tp2-ep2-etp1", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=2, etp=1), dict(hf=("fp8", (16, 16), "float32"))),
+    ("fp8-32x24-bf16/torch_dist", ("qwen35-text-moe-tiny",), None, dict(hf=("fp8", (32, 24), "bfloat16"))),
 ]
 
 # Legacy checkpoints of the variants written by torch.save, for our export to read: (name, fixtures, layout, variant).
 READ_VARIANTS = [
     ("torch.save-sequential-ep2", "moe", dict(tp=1, pp=1, ep=2), dict(sequential=True)),
-    ("torch.save-sequential-tp2-ep2-etp1", "qwen35-vl-moe-tiny", dict(tp=2, pp=1, ep=2, etp=1), dict(sequential=True)),
+    ("torch.save-sequential-tp2-ep2-etp1", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=2, etp=1), dict(sequential=True)),
     ("torch.save-mtp-transformer_layer-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(mtp_name="transformer_layer")),
     ("torch.save-no-mtp-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(no_mtp=True)),
-    ("torch.save-vocab96-tp2", "all", dict(tp=2, pp=1, ep=1), dict(vocab=96)),
+    ("torch.save-vocab96-tp2", VOCAB_FIXTURES, dict(tp=2, pp=1, ep=1), dict(vocab=96)),
 ]
 
 
@@ -289,7 +295,9 @@ def audit_dist(root):
 
 
 def selected(which, fixture, m):
-    return which == "all" or which == fixture or (which == "mtp" and m.mtp_layers > 0) or (which == "moe" and m.experts > 0)
+    if isinstance(which, tuple):
+        return fixture in which
+    return which == "all" or (which == "mtp" and m.mtp_layers > 0) or (which == "moe" and m.experts > 0)
 
 
 def cases(suite):
