@@ -46,3 +46,30 @@ def encode(values):
     code = numpy.where(_POSITIVE[hi] == magnitude, hi, code)
     sign = numpy.where(numpy.signbit(x), 0x80, 0)
     return (code | sign).astype(numpy.uint8)
+
+
+def self_check():
+    """Problems of the codec against hand-worked E4M3 values (empty when it is right), and of torch's bf16 rounding,
+    which the FP8 expectations rely on to be round-to-nearest-even."""
+    import torch
+    problems = []
+    known = {1.0: 0x38, 448.0: 0x7E, -448.0: 0xFE, 2.0 ** -9: 0x01, 2.0 ** -6: 0x08, 240.0: 0x77, 0.3: 0x2A,
+             1.0625: 0x38,      # halfway between 1 and 1.125: the even code
+             1.1875: 0x3A,      # halfway between 1.125 and 1.25: the even code
+             232.0: 0x76,       # halfway between 224 and 240
+             2.0 ** -10: 0x00,  # halfway between 0 and the smallest subnormal
+             -0.0: 0x80}
+    for value, code in known.items():
+        got = int(encode(numpy.float32([value]))[0])
+        if got != code:
+            problems.append(f"e4m3: {value} encodes to {got:#04x}, want {code:#04x}")
+    finite = numpy.array([c for c in range(256) if c & 0x7F != 0x7F], dtype=numpy.uint8)
+    again = encode(decode(finite))
+    if not numpy.array_equal(again, finite):
+        problems.append(f"e4m3: {int((again != finite).sum())} codes do not survive decode then encode")
+    if not numpy.isnan(decode(numpy.uint8([0x7F, 0xFF]))).all():
+        problems.append("e4m3: S.1111.111 does not decode to NaN")
+    ties = torch.tensor([1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8], dtype=torch.float32).to(torch.bfloat16).float().tolist()
+    if ties != [1.0, 1 + 2.0 ** -6]:
+        problems.append(f"torch's float32 -> bfloat16 is not round-to-nearest-even: ties gave {ties}")
+    return problems

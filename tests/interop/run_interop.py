@@ -320,6 +320,7 @@ def cases(suite):
             if selected(which, fixture, m):
                 out.append((f"read/{fixture}/{name}", lambda f=fixture, n=name, l=layout, v=v: suite.read_variant(n, f, l, v)))
     if not suite.corrupt:
+        out.append(("self-test/e4m3-codec", lambda: __import__("e4m3").self_check()))
         out.append(("self-test/corrupted-byte-torch_dist", lambda: suite.self_test("torch_dist")))
         out.append(("self-test/corrupted-byte-legacy", lambda: suite.self_test("torch")))
     return out
