@@ -78,13 +78,17 @@ WRITE_VARIANTS = [
     ("fp8-32x24-bf16/torch_dist", ("qwen35-text-moe-tiny",), None, dict(hf=("fp8", (32, 24), "bfloat16"))),
 ]
 
-# Legacy checkpoints of the variants written by torch.save, for our export to read: (name, fixtures, layout, variant).
+# Checkpoints of the variants written by torch.save (legacy layout) or torch's DCP writer (layout None, one file per
+# rank), for our export to read: (name, fixtures, layout, variant).
 READ_VARIANTS = [
     ("torch.save-sequential-ep2", "moe", dict(tp=1, pp=1, ep=2), dict(sequential=True)),
     ("torch.save-sequential-tp2-ep2-etp1", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=2, etp=1), dict(sequential=True)),
     ("torch.save-mtp-transformer_layer-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(mtp_name="transformer_layer")),
     ("torch.save-no-mtp-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(no_mtp=True)),
     ("torch.save-vocab96-tp2", VOCAB_FIXTURES, dict(tp=2, pp=1, ep=1), dict(vocab=96)),
+    ("dcp-mtp_model_layer", "mtp", None, dict(mtp_name="mtp_model_layer")),
+    ("dcp-no-mtp", ("qwen35-vl-moe-tiny",), None, dict(no_mtp=True)),
+    ("dcp-vocab96-tp2", VOCAB_FIXTURES, None, dict(vocab=96, tp=2)),
 ]
 
 
@@ -210,16 +214,19 @@ class Suite:
         return check_legacy(out, layout, table, m, v.get("sequential", False)) + audit_legacy(out)
 
     def read_variant(self, name, fixture, layout, v):
-        """torch.save writes the variant; export must give back the fixture (without mtp.* when the case drops it)."""
+        """torch writes the variant; export must give back the fixture (without mtp.* when the case drops it)."""
         from compare_hf import compare_hf
         from hf_builds import without_mtp
-        from torch_writes import write_legacy
+        from torch_writes import write_dist, write_legacy
         from variants import pad_vocab
         src = os.path.join(self.work, f"read-{fixture}-{name}")
-        _, table, m, _ = self.variant(fixture, v, src + "-unused")
+        _, table, m, mtp_name = self.variant(fixture, v, src + "-unused")
         if v.get("vocab"):
-            table = pad_vocab(table, v["vocab"], layout["tp"])
-        write_legacy(src, table, m, layout, v.get("sequential", False))
+            table = pad_vocab(table, v["vocab"], layout["tp"] if layout else v.get("tp", 1))
+        if layout:
+            write_legacy(src, table, m, layout, v.get("sequential", False))
+        else:
+            write_dist(src, table, m, True, mtp_name)
         fixture_dir = os.path.join(REPO, "tests", "fixtures", fixture)
         run_cli(["export", "--hf-model", fixture_dir, "--megatron-path", src, "--hf-path", src + "-hf"])
         want = without_mtp(fixture_dir, src + "-want") if v.get("no_mtp") else fixture_dir

@@ -116,11 +116,12 @@ def write_legacy(root, table, m, layout, sequential=False):
         f.write("release")
 
 
-def write_dist(root, table, m, one_file_per_rank):
-    """A torch_dist checkpoint written by torch's own DCP writer (no process group: one writer rank)."""
+def write_dist(root, table, m, one_file_per_rank, mtp_name="transformer_layer"):
+    """A torch_dist checkpoint written by torch's own DCP writer (no process group: one writer rank); the MTP inner
+    layer's keys use ``mtp_name``."""
     folder = os.path.join(root, "iter_0000000")
     os.makedirs(folder)
-    tensors = dist_tensors(table, m)
+    tensors = dist_tensors(table, m, mtp_name)
     # Views into one larger tensor, as a training process's parameters often are.
     flat = torch.zeros(sum(t.numel() + 3 for t in tensors.values()), dtype=next(iter(tensors.values())).dtype)
     state, offset = {}, 3
