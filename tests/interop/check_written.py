@@ -14,22 +14,10 @@ import torch
 from expected import dist_tensors, rank_piece, same_bits
 from torch_compat import dcp
 
-_VOCAB = ("embedding.word_embeddings.weight", "output_layer.weight")
-
-
 def iteration_folder(root):
     with open(os.path.join(root, "latest_checkpointed_iteration.txt")) as f:
         it = f.read().strip()
     return os.path.join(root, "release" if it == "release" else f"iter_{int(it):07d}")
-
-
-def _with_vocab_padding(expected, actual, name):
-    """A vocabulary padded by Megatron has extra zero rows after the real ones."""
-    if name.endswith(_VOCAB) and actual.dim() == expected.dim() and actual.shape[0] > expected.shape[0] \
-            and tuple(actual.shape[1:]) == tuple(expected.shape[1:]):
-        pad = torch.zeros((actual.shape[0] - expected.shape[0],) + tuple(expected.shape[1:]), dtype=expected.dtype)
-        return torch.cat([expected, pad])
-    return expected
 
 
 def _difference(value, want):
@@ -45,6 +33,10 @@ def _difference(value, want):
     return f"{len(bad)} of {want.numel()} elements differ, first at flat index {int(bad[0])}"
 
 
+_GROUPED = re.compile(r"\.experts\.linear_fc[12]\.weight\d+$")
+_SEQUENTIAL = re.compile(r"\.experts\.local_experts\.\d+\.linear_fc[12]\.weight$")
+
+
 def _rank_folder(name, layout):
     """mp_rank_TT[_PPP][_EEE] -> (tp, pp, ep) ranks."""
     parts = [int(p) for p in name[len("mp_rank_"):].split("_")]
@@ -56,8 +48,11 @@ def _rank_folder(name, layout):
     return tp, pp, ep
 
 
-def check_legacy(root, layout, table, m):
-    """Returns a list of problems (empty: every tensor equals its expected bits and every parameter was found)."""
+def check_legacy(root, layout, table, m, sequential=False):
+    """Returns a list of problems (empty: every tensor equals its expected bits and every parameter was found).
+
+    Routed experts must be named as grouped GEMM names them (``experts.linear_fc1.weightN``) or, with ``sequential``,
+    as SequentialMLP does (``experts.local_experts.N.linear_fc1.weight``)."""
     problems = []
     tp, pp, vpp, ep = layout["tp"], layout["pp"], layout.get("vpp", 1), layout["ep"]
     etp = layout.get("etp", tp)
@@ -85,6 +80,10 @@ def check_legacy(root, layout, table, m):
             for name, value in state[chunk].items():
                 if name.endswith("_extra_state"):
                     continue
+                wrong = _SEQUENTIAL if not sequential else _GROUPED
+                if wrong.search(name):
+                    problems.append(f"{path}: {chunk}.{name}: routed experts must be named "
+                                    f"{'local_experts.N.linear_fcX.weight' if sequential else 'linear_fcX.weightN'} here")
                 g = re.sub(r"^((?:language_model\.)?decoder\.layers\.)(\d+)\.",
                            lambda x: f"{x.group(1)}{int(x.group(2)) + first}.", name)
                 g = re.sub(r"(\.experts\.linear_fc[12]\.weight)(\d+)$",
@@ -96,7 +95,7 @@ def check_legacy(root, layout, table, m):
                     continue
                 full, split = table[g]
                 r, n = (t_rank % etp, etp) if split.startswith("expert_") else (t_rank, tp)
-                want = _with_vocab_padding(rank_piece(full, split, r, n, m), value, g)
+                want = rank_piece(full, split, r, n, m)
                 if not isinstance(value, torch.Tensor) or not same_bits(value, want):
                     problems.append(f"{path}: {chunk}.{name} differs from the HF source ({_difference(value, want)})")
                 seen.add((g, t_rank))
@@ -109,12 +108,12 @@ def check_legacy(root, layout, table, m):
     return problems
 
 
-def check_dist(root, table, m):
+def check_dist(root, table, m, mtp_name="transformer_layer"):
     problems = []
     folder = iteration_folder(root)
     reader = dcp.FileSystemReader(folder)
     metadata = reader.read_metadata()
-    want = dist_tensors(table, m)
+    want = dist_tensors(table, m, mtp_name)
     state = {}
     for key, item in metadata.state_dict_metadata.items():
         if isinstance(item, dcp.metadata.TensorStorageMetadata):
@@ -128,9 +127,8 @@ def check_dist(root, table, m):
         if key not in want:
             problems.append(f"{folder}: {key} is not a parameter of the HF model")
             continue
-        expected = _with_vocab_padding(want[key], value, key)
-        if not same_bits(value, expected):
-            problems.append(f"{folder}: {key} differs from the HF source ({_difference(value, expected)})")
+        if not same_bits(value, want[key]):
+            problems.append(f"{folder}: {key} differs from the HF source ({_difference(value, want[key])})")
     checkpoint_id = getattr(getattr(metadata, "storage_meta", None), "checkpoint_id", None)
     if checkpoint_id is not None and os.path.abspath(str(checkpoint_id)) != os.path.abspath(folder):
         problems.append(f"{folder}/.metadata: storage_meta.checkpoint_id is {checkpoint_id}, not the checkpoint's own folder")

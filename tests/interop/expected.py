@@ -175,7 +175,14 @@ def _layer(out, hf, m, mname, hname, kind, moe):
 def megatron_tensors(folder):
     """Global Megatron name -> (TP=1 tensor, split kind) for every parameter of the HF checkpoint in folder."""
     hf, config = read_hf(folder)
+    return megatron_tensors_of(hf, config)
+
+
+def megatron_tensors_of(hf, config):
+    """As megatron_tensors, from HF tensors already read (or built: a dequantized FP8 release)."""
     m = Model(config, hf)
+    if "mtp.fc.weight" not in hf:
+        m.mtp_layers = 0  # config.json declares MTP but the folder has none: nothing of it is written
     out = {}
     mp, hp = m.mp, m.hp
     if m.vl:
@@ -260,14 +267,15 @@ _GDN_SPLITS = {"self_attention.in_proj.weight": ["query", "key", "value", "z", "
                "self_attention.conv1d.weight": ["query", "key", "value"]}
 
 
-def dist_tensors(table, m):
+def dist_tensors(table, m, mtp_name="transformer_layer"):
     """megatron-core's distributed-checkpoint keys -> global tensor, regrouped from the per-parameter table.
 
     Language-model layers are per-layer keys for the Qwen3.5/3.6 bridges (they set megatron-core's heterogeneous
     checkpoint flag: their layers differ, GDN or attention) and stacked on a leading layer axis otherwise (Qwen3-VL,
     as TransformerBlock.sharded_state_dict does for uniform layers); the vision encoder's layers and deepstack
     mergers are stacked; grouped experts are stacked on an expert axis (after the layer axis); GDN in_proj / conv1d
-    are split into one key per section; the MTP inner layer is saved under ``transformer_layer``.
+    are split into one key per section; the MTP inner layer is saved under ``mtp_name`` (current megatron-core's
+    ``transformer_layer`` by default; older releases used ``mtp_model_layer``).
     """
     per_layer_lm = "linear_attention" in m.layer_types
     out = {}
@@ -275,7 +283,7 @@ def dist_tensors(table, m):
     for name, (t, split) in table.items():
         if name.endswith("output_layer.weight") and m.tied:
             continue
-        name = name.replace(".mtp_model_layer.", ".transformer_layer.")
+        name = name.replace(".mtp_model_layer.", f".{mtp_name}.")
         index = ()
         mt = re.match(r"^(vision_model\.decoder\.(?:layers|deepstack_merger_list)|(?:language_model\.)?decoder\.layers)\.(\d+)\.(.*)$", name)
         if mt and not (per_layer_lm and not mt.group(1).startswith("vision_model")):

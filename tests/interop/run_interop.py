@@ -12,6 +12,9 @@ Cases (a table: add a layout or a variant as one row):
   (rank files, torch_dist's .pt files and torch.save'd objects inside .distcp) must pass the weights-only audit.
 - read/<fixture>/<writer>: checkpoints written by torch.save / torch's DCP writer (torch_writes.py), then
   `megatron-bridge export`; the HF folder must equal the fixture byte for byte.
+- write/<fixture>/<variant>/<layout> and read/<fixture>/torch.save-<variant>-<layout> (WRITE_VARIANTS, READ_VARIANTS):
+  the same checks for MTP left out or renamed, sequential experts, padded vocabularies and FP8 releases (an HF folder
+  built here by hf_builds.py); the expected table is changed accordingly by variants.py.
 - self-test/...: a copy of a written checkpoint with one byte of one tensor flipped must be reported, naming it.
 `--corrupt` flips a byte in every written checkpoint before it is checked: the suite must then fail.
 Prints one line per case and ends with "interop: N passed, N failed"; exits 1 when any case failed.
@@ -45,6 +48,47 @@ READ_WRITERS = [
     ("torch.save-ep2", "legacy", dict(tp=1, pp=1, ep=2), True),
     ("dcp-file-per-rank", "dist", True, False),
     ("dcp-file-per-item", "dist", False, False),
+]
+
+# Variants of the import (MTP, sequential experts, padded vocabularies, FP8 releases): (name, fixtures, layout or None
+# for torch_dist, variant). fixtures: "mtp" / "moe" (those with MTP / routed experts), "all", or a tuple of fixture
+# names (VOCAB_FIXTURES: tied embeddings, Qwen3-VL, Qwen3.5 VL with MTP). Variant keys: hf (the HF folder imported:
+# "without-mtp", the fixture without its mtp.* tensors, or ("fp8", (block rows, block cols), scale dtype), its
+# blockwise FP8 release), args (extra import options), no_mtp (no MTP written), mtp_name (the MTP inner layer's name),
+# sequential (SequentialMLP expert names), vocab (--make-vocab-size-divisible-by), tp (torch_dist: the --tp the
+# padding is computed for).
+VOCAB_FIXTURES = ("qwen35-text-dense-tied-tiny", "qwen3-vl-dense-tiny", "qwen35-vl-moe-tiny")
+WRITE_VARIANTS = [
+    ("no-mtp-folder/torch_dist", "mtp", None, dict(hf="without-mtp", args=["--no-mtp"])),
+    ("no-mtp-folder/tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(hf="without-mtp")),
+    ("no-mtp/tp2-pp2", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=2, ep=1), dict(args=["--no-mtp"], no_mtp=True)),
+    ("mtp-mtp_model_layer/torch_dist", "mtp", None,
+     dict(args=["--mtp-layer-name", "mtp_model_layer"], mtp_name="mtp_model_layer")),
+    ("mtp-transformer_layer/tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1),
+     dict(args=["--mtp-layer-name", "transformer_layer"], mtp_name="transformer_layer")),
+    ("sequential/ep2", "moe", dict(tp=1, pp=1, ep=2), dict(args=["--no-grouped-gemm"], sequential=True)),
+    ("sequential/tp2-ep2-etp1", "moe", dict(tp=2, pp=1, ep=2, etp=1), dict(args=["--no-grouped-gemm"], sequential=True)),
+    # The fixtures' 1024 rows are already a multiple of 128 x 2 (no padding); 96 x 2 pads them to 1152.
+    ("vocab128/tp2", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=1), dict(vocab=128)),
+    ("vocab128/torch_dist", ("qwen35-text-dense-tied-tiny",), None, dict(vocab=128, tp=2)),
+    ("vocab96/tp2-pp2", VOCAB_FIXTURES, dict(tp=2, pp=2, ep=1), dict(vocab=96)),
+    ("vocab96/torch_dist", VOCAB_FIXTURES, None, dict(vocab=96, tp=2)),
+    ("fp8-16x16-f32/torch_dist", ("qwen35-vl-moe-tiny",), None, dict(hf=("fp8", (16, 16), "float32"))),
+    ("fp8-16x16-f32/tp2-ep2-etp1", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=2, etp=1), dict(hf=("fp8", (16, 16), "float32"))),
+    ("fp8-32x24-bf16/torch_dist", ("qwen35-text-moe-tiny",), None, dict(hf=("fp8", (32, 24), "bfloat16"))),
+]
+
+# Checkpoints of the variants written by torch.save (legacy layout) or torch's DCP writer (layout None, one file per
+# rank), for our export to read: (name, fixtures, layout, variant).
+READ_VARIANTS = [
+    ("torch.save-sequential-ep2", "moe", dict(tp=1, pp=1, ep=2), dict(sequential=True)),
+    ("torch.save-sequential-tp2-ep2-etp1", ("qwen35-vl-moe-tiny",), dict(tp=2, pp=1, ep=2, etp=1), dict(sequential=True)),
+    ("torch.save-mtp-transformer_layer-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(mtp_name="transformer_layer")),
+    ("torch.save-no-mtp-tp2-pp2", "mtp", dict(tp=2, pp=2, ep=1), dict(no_mtp=True)),
+    ("torch.save-vocab96-tp2", VOCAB_FIXTURES, dict(tp=2, pp=1, ep=1), dict(vocab=96)),
+    ("dcp-mtp_model_layer", "mtp", None, dict(mtp_name="mtp_model_layer")),
+    ("dcp-no-mtp", ("qwen35-vl-moe-tiny",), None, dict(no_mtp=True)),
+    ("dcp-vocab96-tp2", VOCAB_FIXTURES, None, dict(vocab=96, tp=2)),
 ]
 
 
@@ -123,6 +167,71 @@ class Suite:
         run_cli(["export", "--hf-model", fixture_dir, "--megatron-path", src, "--hf-path", hf])
         return compare_hf(hf, fixture_dir)
 
+    def variant(self, fixture, v, hf_dir):
+        """(HF folder to import, expected table, model, MTP name in torch_dist keys) of a variant."""
+        from hf_builds import fp8_release, without_mtp
+        from variants import drop_mtp, rename_mtp
+        from expected import megatron_tensors, megatron_tensors_of
+        import torch
+        source = os.path.join(REPO, "tests", "fixtures", fixture)
+        if v.get("hf") == "without-mtp":
+            source = without_mtp(source, hf_dir)
+            table, m = megatron_tensors(source)
+        elif isinstance(v.get("hf"), tuple):
+            _, block, scale_dtype = v["hf"]
+            hf, config = fp8_release(source, hf_dir, block, getattr(torch, scale_dtype))
+            source = hf_dir
+            table, m = megatron_tensors_of(hf, config)
+        else:
+            table, m = self.table(fixture)
+        if v.get("no_mtp"):
+            table, m = drop_mtp(table, m)
+        if v.get("mtp_name") == "transformer_layer":
+            table = rename_mtp(table, "transformer_layer")  # legacy files' default is mtp_model_layer
+        return source, table, m, v.get("mtp_name", "transformer_layer")
+
+    def write_variant(self, name, fixture, layout, v):
+        from check_written import check_dist, check_legacy
+        from corrupt import corrupt_dist, corrupt_legacy
+        from variants import pad_vocab
+        out = os.path.join(self.work, f"write-{fixture}-{name.replace('/', '-')}")
+        source, table, m, mtp_name = self.variant(fixture, v, out + "-hf")
+        args = ["import", "--hf-model", source, "--megatron-path", out] + v.get("args", [])
+        if layout:
+            args += ["--format", "torch"] + layout_args(layout)
+        elif v.get("tp"):
+            args += ["--tp", str(v["tp"])]
+        if v.get("vocab"):
+            args += ["--make-vocab-size-divisible-by", str(v["vocab"])]
+            table = pad_vocab(table, v["vocab"], layout["tp"] if layout else v.get("tp", 1))
+        run_cli(args)
+        if layout is None:
+            if self.corrupt:
+                corrupt_dist(out)
+            return check_dist(out, table, m, mtp_name) + audit_dist(out)
+        if self.corrupt:
+            corrupt_legacy(out)
+        return check_legacy(out, layout, table, m, v.get("sequential", False)) + audit_legacy(out)
+
+    def read_variant(self, name, fixture, layout, v):
+        """torch writes the variant; export must give back the fixture (without mtp.* when the case drops it)."""
+        from compare_hf import compare_hf
+        from hf_builds import without_mtp
+        from torch_writes import write_dist, write_legacy
+        from variants import pad_vocab
+        src = os.path.join(self.work, f"read-{fixture}-{name}")
+        _, table, m, mtp_name = self.variant(fixture, v, src + "-unused")
+        if v.get("vocab"):
+            table = pad_vocab(table, v["vocab"], layout["tp"] if layout else v.get("tp", 1))
+        if layout:
+            write_legacy(src, table, m, layout, v.get("sequential", False))
+        else:
+            write_dist(src, table, m, True, mtp_name)
+        fixture_dir = os.path.join(REPO, "tests", "fixtures", fixture)
+        run_cli(["export", "--hf-model", fixture_dir, "--megatron-path", src, "--hf-path", src + "-hf"])
+        want = without_mtp(fixture_dir, src + "-want") if v.get("no_mtp") else fixture_dir
+        return compare_hf(src + "-hf", want)
+
     def self_test(self, fmt):
         """A corrupted byte in one tensor of a written checkpoint must be reported, naming that tensor."""
         from check_written import check_dist, check_legacy
@@ -192,6 +301,12 @@ def audit_dist(root):
     return problems
 
 
+def selected(which, fixture, m):
+    if isinstance(which, tuple):
+        return fixture in which
+    return which == "all" or (which == "mtp" and m.mtp_layers > 0) or (which == "moe" and m.experts > 0)
+
+
 def cases(suite):
     out = []
     for fixture in model_fixtures():
@@ -205,7 +320,14 @@ def cases(suite):
             if moe and not m.experts:
                 continue
             out.append((f"read/{fixture}/{name}", lambda f=fixture, k=kind, o=option: suite.read(f, k, o)))
+        for name, which, layout, v in WRITE_VARIANTS:
+            if selected(which, fixture, m):
+                out.append((f"write/{fixture}/{name}", lambda f=fixture, n=name, l=layout, v=v: suite.write_variant(n, f, l, v)))
+        for name, which, layout, v in READ_VARIANTS:
+            if selected(which, fixture, m):
+                out.append((f"read/{fixture}/{name}", lambda f=fixture, n=name, l=layout, v=v: suite.read_variant(n, f, l, v)))
     if not suite.corrupt:
+        out.append(("self-test/e4m3-codec", lambda: __import__("e4m3").self_check()))
         out.append(("self-test/corrupted-byte-torch_dist", lambda: suite.self_test("torch_dist")))
         out.append(("self-test/corrupted-byte-legacy", lambda: suite.self_test("torch")))
     return out

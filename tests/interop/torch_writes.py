@@ -44,8 +44,10 @@ def _placement(name, m, layout):
     return [(0, 0, name)]
 
 
-def legacy_rank_states(table, m, layout):
-    """{(tp, pp, ep): {chunk key: OrderedDict}} for the layout, tensors cut per tensor-parallel rank."""
+def legacy_rank_states(table, m, layout, sequential=False):
+    """{(tp, pp, ep): {chunk key: OrderedDict}} for the layout, tensors cut per tensor-parallel rank. Routed experts are
+    named as grouped GEMM saves them (``experts.linear_fc1.weightN``) or, with ``sequential``, as megatron-core's
+    SequentialMLP does (``experts.local_experts.N.linear_fc1.weight``)."""
     tp, pp, vpp, ep = layout["tp"], layout["pp"], layout.get("vpp", 1), layout["ep"]
     etp = layout.get("etp", tp)
     local_experts = m.experts // ep if m.experts else 0
@@ -67,6 +69,9 @@ def legacy_rank_states(table, m, layout):
                         if index // local_experts != e:
                             continue
                         local_name = re.sub(r"\d+$", str(index % local_experts), local)
+                        if sequential:
+                            local_name = re.sub(r"\.experts\.(linear_fc[12])\.weight(\d+)$",
+                                                r".experts.local_experts.\2.\1.weight", local_name)
                         piece = rank_piece(full, split, t % etp, etp, m)
                     else:
                         local_name = local
@@ -91,10 +96,10 @@ def _as_views_of_one_storage(state):
     return state
 
 
-def write_legacy(root, table, m, layout):
+def write_legacy(root, table, m, layout, sequential=False):
     tp, pp, ep = layout["tp"], layout["pp"], layout["ep"]
     folder = os.path.join(root, "release")
-    for (t, p, e), chunks in legacy_rank_states(table, m, layout).items():
+    for (t, p, e), chunks in legacy_rank_states(table, m, layout, sequential).items():
         name = f"mp_rank_{t:02d}" + (f"_{p:03d}" if pp > 1 else "") + (f"_{e:03d}" if ep > 1 else "")
         os.makedirs(os.path.join(folder, name))
         # What a Megatron-LM training save holds besides the model: its arguments, the RNG states of the data-parallel
@@ -111,11 +116,12 @@ def write_legacy(root, table, m, layout):
         f.write("release")
 
 
-def write_dist(root, table, m, one_file_per_rank):
-    """A torch_dist checkpoint written by torch's own DCP writer (no process group: one writer rank)."""
+def write_dist(root, table, m, one_file_per_rank, mtp_name="transformer_layer"):
+    """A torch_dist checkpoint written by torch's own DCP writer (no process group: one writer rank); the MTP inner
+    layer's keys use ``mtp_name``."""
     folder = os.path.join(root, "iter_0000000")
     os.makedirs(folder)
-    tensors = dist_tensors(table, m)
+    tensors = dist_tensors(table, m, mtp_name)
     # Views into one larger tensor, as a training process's parameters often are.
     flat = torch.zeros(sum(t.numel() + 3 for t in tensors.values()), dtype=next(iter(tensors.values())).dtype)
     state, offset = {}, 3
