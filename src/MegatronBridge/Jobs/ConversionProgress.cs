@@ -1,4 +1,6 @@
-namespace MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Conversion;
+
+namespace MegatronBridge.Jobs;
 
 /// <summary>Reports bytes written as a conversion goes, for progress bars; thread-safe.</summary>
 public sealed class ConversionProgress

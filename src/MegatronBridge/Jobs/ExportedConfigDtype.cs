@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.Conversion;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Makes an exported config.json state the dtype its tensors were written in: the <c>dtype</c> / <c>torch_dtype</c>

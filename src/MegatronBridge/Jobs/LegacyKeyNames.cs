@@ -1,4 +1,6 @@
-namespace MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Conversion;
+
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// The module names a legacy <c>torch</c> checkpoint's state dict uses where megatron-core versions and options differ:

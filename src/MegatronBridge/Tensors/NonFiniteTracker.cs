@@ -1,6 +1,5 @@
-using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Verification;
+namespace MegatronBridge.Tensors;
 
 /// <summary>
 /// A source that counts NaN / Inf values in the bytes a conversion reads through it, so the warning costs no second

@@ -1,8 +1,9 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Yaml;
 using MegatronBridge.Providers;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// The <c>run_config.yaml</c> Megatron-Bridge keeps in every checkpoint's iteration folder: its

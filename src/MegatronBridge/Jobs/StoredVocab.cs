@@ -1,7 +1,8 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>How many vocabulary rows a Megatron checkpoint's embedding holds (padded by Megatron-LM, or not).</summary>
 public static class StoredVocab

@@ -1,9 +1,10 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// The language model of a Qwen3.5/3.6 VL checkpoint as the LM-only model sees it: HF names

@@ -1,4 +1,6 @@
-namespace MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Conversion;
+
+namespace MegatronBridge.Jobs;
 
 /// <summary>What <c>export</c> does with the weights: write them as the checkpoint holds them, or quantized.</summary>
 public enum ExportQuantization

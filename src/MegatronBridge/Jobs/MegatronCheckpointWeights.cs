@@ -1,13 +1,12 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Reference;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Opens a Megatron checkpoint on disk as in-memory parameters for the reference forward: torch_dist as global TP=1

@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchLegacy;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>One <c>mp_rank_XX[_PPP][_EEE]</c> folder: its TP rank and the numeric suffixes after it (0, 1 or 2).</summary>
 public sealed record LegacyRankFolder(string Name, string File, int TpRank, IReadOnlyList<int> Suffixes);

@@ -1,8 +1,9 @@
 using System.Globalization;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Reads a legacy per-rank <c>torch</c> checkpoint back as one tensor source of gathered shards, named as

@@ -1,7 +1,8 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Writes an exported Hugging Face folder: the tensors of an export plan as safetensors (in the original checkpoint's

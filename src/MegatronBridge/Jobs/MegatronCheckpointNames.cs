@@ -1,7 +1,8 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// The tensor names a Megatron checkpoint holds, read from metadata only (torch_dist keys; every legacy rank file's

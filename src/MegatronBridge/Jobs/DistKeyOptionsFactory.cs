@@ -1,7 +1,8 @@
 using MegatronBridge.Conversion.DistKeys;
+using MegatronBridge.Conversion;
 using MegatronBridge.Providers;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>The facts of a provider that decide megatron-core's torch_dist key layout.</summary>
 public static class DistKeyOptionsFactory

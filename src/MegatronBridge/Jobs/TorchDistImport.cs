@@ -1,9 +1,10 @@
 using MegatronBridge.Conversion.DistKeys;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Writes an HF checkpoint as the torch_dist checkpoint Megatron-Bridge's import produces: global (TP-independent)

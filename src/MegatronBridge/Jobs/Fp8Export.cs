@@ -1,9 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.Conversion;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Which exported tensors <c>export --quantize fp8</c> writes as E4M3 with a <c>_scale_inv</c> tensor beside them, the

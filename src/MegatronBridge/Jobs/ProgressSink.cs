@@ -1,6 +1,7 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>Counts bytes on their way into a sink.</summary>
 internal sealed class ProgressSink(ITensorSink inner, ConversionProgress progress) : ITensorSink

@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
+using MegatronBridge.Conversion;
 using MegatronBridge.IO;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// An output folder built under a hidden sibling name and moved into place only when complete, so an interrupted run

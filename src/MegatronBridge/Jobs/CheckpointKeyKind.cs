@@ -1,4 +1,6 @@
-namespace MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Conversion;
+
+namespace MegatronBridge.Jobs;
 
 /// <summary>What a key of a Megatron checkpoint holds, as far as a weights-only export cares.</summary>
 public enum CheckpointKeyKind

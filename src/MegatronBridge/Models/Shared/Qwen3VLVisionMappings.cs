@@ -1,6 +1,6 @@
 using MegatronBridge.Conversion;
 
-namespace MegatronBridge.Models.Qwen3VL;
+namespace MegatronBridge.Models.Shared;
 
 /// <summary>
 /// The vision encoder rows shared by every VL bridge (Megatron-Bridge's Qwen3-VL and Qwen3.5-VL vision mappings);

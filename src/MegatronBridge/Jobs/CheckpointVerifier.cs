@@ -1,14 +1,13 @@
 using System.Security.Cryptography;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Verification;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Proves a Megatron checkpoint holds exactly what an HF checkpoint maps to: the import mapping is planned again and

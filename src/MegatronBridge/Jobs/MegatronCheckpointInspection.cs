@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>Keys of one kind in a checkpoint: how many, how many tensor bytes.</summary>
 public sealed record MegatronKeyGroup(CheckpointKeyKind Kind, int Count, long Bytes);

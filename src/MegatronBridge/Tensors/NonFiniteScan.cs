@@ -1,9 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Verification;
+namespace MegatronBridge.Tensors;
 
 /// <summary>How many NaN and infinite values one floating-point tensor holds.</summary>
 public sealed record NonFiniteCount(string Tensor, long NaN, long PositiveInfinity, long NegativeInfinity)

@@ -1,8 +1,9 @@
 using MegatronBridge.Conversion.DistKeys;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
 /// Reads a torch_dist checkpoint back as Megatron in-memory parameters (global, TP=1 names), whatever chunk grid it

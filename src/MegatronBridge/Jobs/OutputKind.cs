@@ -1,6 +1,7 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>What a conversion writes, so <c>--force</c> replaces only a folder that is recognisably the same kind of output.</summary>
 public enum OutputKind

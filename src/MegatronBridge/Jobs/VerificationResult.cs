@@ -1,6 +1,7 @@
+using MegatronBridge.Conversion;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Verification;
+namespace MegatronBridge.Jobs;
 
 /// <summary>One Megatron parameter: the bytes the HF checkpoint maps to, against the bytes stored in the checkpoint.</summary>
 /// <param name="Name">The Megatron in-memory parameter name (TP=1).</param>

@@ -1,9 +1,10 @@
 using System.Globalization;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Conversion.Checkpoints;
+namespace MegatronBridge.Jobs;
 
 /// <summary>One <c>model_optim_rng.pt</c> to write: its rank coordinates and the local tensors it holds.</summary>
 public sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string RelativePath, IReadOnlyList<LocalTensor> Tensors)
