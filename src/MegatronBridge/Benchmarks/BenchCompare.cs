@@ -1,4 +1,5 @@
 using System.Globalization;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 
 namespace MegatronBridge.Benchmarks;
@@ -18,7 +19,7 @@ public static class BenchCompare
     {
         long before = WeightReader.BytesRead;
         using var hf = ReferenceModel.LoadHf(hfFolder);
-        using var megatron = ReferenceModel.LoadMegatron(megatronPath, hfFolder);
+        using var megatron = MegatronReferenceModel.Load(megatronPath, hfFolder);
         // Spread over the vocabulary, so that embedding rows come from all over the table.
         var ids = Enumerable.Range(0, Tokens).Select(i => (int)((i * 7919L + 13) % hf.Config.Vocab)).ToArray();
         var side = SideBySide.Run(hf, megatron, ids);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Benchmarks;
 

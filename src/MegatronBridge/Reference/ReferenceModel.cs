@@ -71,25 +71,6 @@ public sealed class ReferenceModel : IDisposable
         return new ReferenceModel(config, MegatronWeightLoader.Load(parameters, config), owner);
     }
 
-    /// <summary>
-    /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
-    /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
-    /// </summary>
-    public static ReferenceModel LoadMegatron(string megatronPath, string hfModel)
-    {
-        var hfConfig = HfConfig.LoadFromFolder(hfModel);
-        var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel);
-        try
-        {
-            return FromMegatron(hfConfig, parameters, owner);
-        }
-        catch
-        {
-            owner.Dispose();
-            throw;
-        }
-    }
-
     /// <summary>Runs the vision tower alone (the features that replace the image tokens).</summary>
     public VisionOutput EncodeImages(ImageInput image)
     {

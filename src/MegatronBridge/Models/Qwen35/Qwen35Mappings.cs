@@ -1,5 +1,5 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Models.Qwen3VL;
+using MegatronBridge.Models.Shared;
 
 namespace MegatronBridge.Models.Qwen35;
 

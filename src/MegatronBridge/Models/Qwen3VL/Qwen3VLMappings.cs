@@ -1,5 +1,6 @@
 using MegatronBridge.Conversion;
 using MegatronBridge.Models.Qwen35;
+using MegatronBridge.Models.Shared;
 
 namespace MegatronBridge.Models.Qwen3VL;
 
