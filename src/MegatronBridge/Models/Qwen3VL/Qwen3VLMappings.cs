@@ -1,5 +1,4 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Shared;
 
 namespace MegatronBridge.Models.Qwen3VL;
@@ -56,7 +55,7 @@ public static class Qwen3VLMappings
         Qwen3VLVisionMappings.Deepstack(t);
         Qwen3VLVisionMappings.Merger(t);
         Qkv(t);
-        Qwen35Mappings.RoutedExperts(t, experts.Decoder);
+        ExpertRows.RoutedExperts(t, experts.Decoder);
         Qwen3VLVisionMappings.Specials(t);
         return t.Build("Qwen3VLMoEBridge");
     }
