@@ -58,7 +58,7 @@ public sealed class ExportPlan
         var expected = new HashSet<string>(StringComparer.Ordinal);
         var dtypes = new Dictionary<string, DType>(StringComparer.Ordinal);
         var kinds = model.Mappings.ToList();
-        if (provider.TiedEmbeddings && options.OriginalHfTensors?.Contains("lm_head.weight") == true)
+        if (provider.ShareEmbeddingsAndOutputWeights && options.OriginalHfTensors?.Contains("lm_head.weight") == true)
         {
             var embedding = model.Mappings.First(m => m.Megatron.Name == model.LanguagePrefix + "embedding.word_embeddings.weight");
             kinds.Add(Kinds.DirectMapping.Column(embedding.Megatron, "lm_head.weight"));

@@ -71,7 +71,7 @@ public sealed class ImportPlan
         foreach (var t in hfTensors)
         {
             if (consumed.Contains(t.Name)) continue;
-            if (options.IgnoredHfTensors.Contains(t.Name) || (provider.TiedEmbeddings && t.Name == "lm_head.weight")) ignored.Add(t.Name);
+            if (options.IgnoredHfTensors.Contains(t.Name) || (provider.ShareEmbeddingsAndOutputWeights && t.Name == "lm_head.weight")) ignored.Add(t.Name);
             else unconsumed.Add(t.Name);
         }
         // A name given to ignore that the checkpoint does not hold is a typo: refuse it rather than ignore nothing.
@@ -115,7 +115,7 @@ public sealed class ImportPlan
             if (embedding is not null)
             {
                 var last = new ParamPlacement(layout.LastStage, layout.Vpp - 1, -1, embedding.Megatron.Name);
-                if (provider.TiedEmbeddings)
+                if (provider.ShareEmbeddingsAndOutputWeights)
                 {
                     var output = new MegatronParam(model.LanguagePrefix + "output_layer.weight", embedding.Megatron.Shape);
                     var copy = Kinds.DirectMapping.Column(output, embedding.HfTensors[0].Name);

@@ -29,7 +29,7 @@ public static class MegatronModelTree
             AddMlp(p, layer, p.IsMoeLayer(i), Add);
         }
         Add($"{mp}decoder.final_layernorm.weight", h);
-        if (!p.TiedEmbeddings) Add($"{mp}output_layer.weight", p.VocabSize, h);
+        if (!p.ShareEmbeddingsAndOutputWeights) Add($"{mp}output_layer.weight", p.VocabSize, h);
 
         if (p.MtpLayers > 0)
         {

@@ -113,7 +113,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
                         if (!expert) _replicas.Add(new LegacyReplica(ShardNames.Of(global, folder.TpRank, tp), file, key, local.Name, local));
                         continue;
                     }
-                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.TiedEmbeddings && global == tiedOutput)))
+                    if (ppRank != Layout.FirstStage && (global == embedding || (provider.ShareEmbeddingsAndOutputWeights && global == tiedOutput)))
                     {
                         // The last stage keeps the word embeddings (its tied output layer): a copy of the first stage's.
                         _replicas.Add(new LegacyReplica(ShardNames.Of(embedding, folder.TpRank, tp), file, key, local.Name, local));
