@@ -8,7 +8,7 @@ namespace MegatronBridge.Benchmarks;
 /// The bench's compare phase: the HF and the Megatron reference forwards side by side on a few tokens, as
 /// <c>compare --megatron-path --input-ids</c> runs them, counting the stored weight bytes they read.
 /// </summary>
-public static class BenchCompare
+internal static class BenchCompare
 {
     public const string PhaseName = "compare HF vs Megatron (8 tokens)";
     private const int Tokens = 8;

@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Options of a Megatron to HF plan.</summary>
-public sealed record ExportOptions
+internal sealed record ExportOptions
 {
     /// <summary>
     /// The original HF checkpoint's tensor names, when known: HF tensors are emitted in that order, and a tied model
@@ -31,7 +31,7 @@ public sealed record ExportOptions
 /// <see cref="MegatronNaming.ToCheckpointName"/>). Checks that every shard is present with the
 /// expected shape and that nothing is left over.
 /// </summary>
-public sealed class ExportPlan
+internal sealed class ExportPlan
 {
     private ExportPlan(IReadOnlyList<TensorRecipe> recipes, IReadOnlyList<string> lossy)
     {

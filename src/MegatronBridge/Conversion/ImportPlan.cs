@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Options of an HF to Megatron plan.</summary>
-public sealed record ImportOptions
+internal sealed record ImportOptions
 {
     /// <summary>
     /// The Megatron parameter dtype; null means the provider's <c>params_dtype</c> (Megatron casts every parameter to
@@ -20,7 +20,7 @@ public sealed record ImportOptions
 /// checkpoint. Planning checks that every Megatron parameter is produced from tensors that exist with the expected
 /// shapes and that every HF tensor is consumed; all problems are reported together.
 /// </summary>
-public sealed class ImportPlan
+internal sealed class ImportPlan
 {
     private ImportPlan(ModelMapping model, ParallelLayout layout, IReadOnlyList<LocalTensor> tensors, IReadOnlyList<string> ignored)
     {

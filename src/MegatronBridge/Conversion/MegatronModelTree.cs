@@ -8,7 +8,7 @@ namespace MegatronBridge.Conversion;
 /// module order, with their global (TP=1, all layers, all experts) shapes. <paramref name="languagePrefix"/> is
 /// "language_model." for VL models and "" for LM-only ones; vision parameters come first, under "vision_model.".
 /// </summary>
-public static class MegatronModelTree
+internal static class MegatronModelTree
 {
     public static IReadOnlyList<MegatronParam> Parameters(GptModelProvider p, string languagePrefix)
     {

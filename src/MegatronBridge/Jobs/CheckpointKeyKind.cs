@@ -17,7 +17,7 @@ public enum CheckpointKeyKind
     OtherState,
 }
 
-public static class CheckpointKeys
+internal static class CheckpointKeys
 {
     /// <summary>Classifies a torch_dist key (tensor key or object unique key) or a legacy top-level key.</summary>
     public static CheckpointKeyKind Classify(string key, bool isTensor)

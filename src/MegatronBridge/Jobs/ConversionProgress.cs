@@ -3,7 +3,7 @@ using MegatronBridge.Conversion;
 namespace MegatronBridge.Jobs;
 
 /// <summary>Reports bytes written as a conversion goes, for progress bars; thread-safe.</summary>
-public sealed class ConversionProgress
+internal sealed class ConversionProgress
 {
     private long _done;
 

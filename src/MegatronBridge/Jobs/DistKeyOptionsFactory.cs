@@ -5,7 +5,7 @@ using MegatronBridge.Providers;
 namespace MegatronBridge.Jobs;
 
 /// <summary>The facts of a provider that decide megatron-core's torch_dist key layout.</summary>
-public static class DistKeyOptionsFactory
+internal static class DistKeyOptionsFactory
 {
     /// <param name="mtpLayerName">The MTP inner-layer key name; null for what current megatron-core reads (<c>transformer_layer</c>).</param>
     public static DistKeyOptions From(GptModelProvider provider, string? mtpLayerName = null) => new(

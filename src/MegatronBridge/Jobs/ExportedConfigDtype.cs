@@ -11,7 +11,7 @@ namespace MegatronBridge.Jobs;
 /// with none of them gets a top-level <c>dtype</c>, transformers 5's name). A config that already says so is left
 /// byte for byte as copied.
 /// </summary>
-public static class ExportedConfigDtype
+internal static class ExportedConfigDtype
 {
     private static readonly string[] Fields = { "dtype", "torch_dtype" };
 

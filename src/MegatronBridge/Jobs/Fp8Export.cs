@@ -12,7 +12,7 @@ namespace MegatronBridge.Jobs;
 /// <c>--hf-model</c> its own choices are kept (the same tensors, block size and scale dtype); with a bf16 one, the set
 /// Qwen's FP8 releases quantize (see <see cref="QuantizedByDefault"/>), 128 x 128 blocks and bf16 scales.
 /// </summary>
-public sealed class Fp8Export
+internal sealed class Fp8Export
 {
     private readonly HashSet<string> _quantized;
 

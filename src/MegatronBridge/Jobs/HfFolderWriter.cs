@@ -9,7 +9,7 @@ namespace MegatronBridge.Jobs;
 /// shard layout when it is known and no shard size is asked for, else sharded by size as save_pretrained does), and
 /// the config, generation, tokenizer and processor files copied from the original folder.
 /// </summary>
-public static class HfFolderWriter
+internal static class HfFolderWriter
 {
     /// <summary>Files of a Hugging Face model folder that travel with the weights.</summary>
     private static readonly string[] SideFilePatterns =

@@ -12,7 +12,7 @@ namespace MegatronBridge.Jobs;
 /// <c>lm_head.weight</c> and <c>mtp.*</c> keep their names. The config is the VL config's <c>text_config</c> with the
 /// LM-only architecture (as <see cref="BridgeRegistry.ForLanguageModelOnly"/> builds it).
 /// </summary>
-public static class LanguageModelOnly
+internal static class LanguageModelOnly
 {
     private const string VlLanguagePrefix = ModelPrefixes.VlHfLanguage;
     private const string VisionPrefix = ModelPrefixes.HfVision;

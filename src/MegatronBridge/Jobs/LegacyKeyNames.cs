@@ -8,7 +8,7 @@ namespace MegatronBridge.Jobs;
 /// <c>experts.linear_fc1.weight{e}</c>, <c>--moe-grouped-gemm</c>) or sequential (SequentialMLP,
 /// <c>experts.local_experts.{e}.linear_fc1.weight</c>).
 /// </summary>
-public sealed record LegacyKeyNames
+internal sealed record LegacyKeyNames
 {
     /// <summary>What current megatron-core writes with <c>--moe-grouped-gemm</c>: <c>mtp_model_layer</c>, grouped experts.</summary>
     public static LegacyKeyNames Default { get; } = new();

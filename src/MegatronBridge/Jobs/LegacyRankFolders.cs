@@ -6,10 +6,10 @@ using MegatronBridge.Formats.TorchLegacy;
 namespace MegatronBridge.Jobs;
 
 /// <summary>One <c>mp_rank_XX[_PPP][_EEE]</c> folder: its TP rank and the numeric suffixes after it (0, 1 or 2).</summary>
-public sealed record LegacyRankFolder(string Name, string File, int TpRank, IReadOnlyList<int> Suffixes);
+internal sealed record LegacyRankFolder(string Name, string File, int TpRank, IReadOnlyList<int> Suffixes);
 
 /// <summary>Finds the rank folders of a legacy per-rank checkpoint's iteration folder and checks they form a full grid.</summary>
-public static partial class LegacyRankFolders
+internal static partial class LegacyRankFolders
 {
     [GeneratedRegex(@"^mp_rank_(\d{2,})(?:_(\d{3,}))?(?:_(\d{3,}))?$", RegexOptions.CultureInvariant)]
     private static partial Regex RankFolderPattern();

@@ -8,7 +8,7 @@ namespace MegatronBridge.Jobs;
 /// The tensor names a Megatron checkpoint holds, read from metadata only (torch_dist keys; every legacy rank file's
 /// rank-local names), to decide what the mapping must expect before the checkpoint is opened for reading.
 /// </summary>
-public static class MegatronCheckpointNames
+internal static class MegatronCheckpointNames
 {
     /// <summary>All tensor names; empty when the folder is neither format (the caller's own checks report that).</summary>
     public static IReadOnlyList<string> Read(string iterationFolder, bool legacyFormat)

@@ -14,7 +14,7 @@ namespace MegatronBridge.Jobs;
 /// Hugging Face folder gives config.json (the model's shape) and, where it has weights, the tensor layout the mapping
 /// was made with. A language-model-only import of a VL model (no <c>language_model.</c> names) is recognised.
 /// </summary>
-public static class MegatronCheckpointWeights
+internal static class MegatronCheckpointWeights
 {
 
     /// <summary>The parameters, and what must stay open while they are read (dispose it when done).</summary>

@@ -7,7 +7,7 @@ namespace MegatronBridge.Jobs;
 /// The reference forward over a Megatron checkpoint on disk: opening the checkpoint (iteration, format, language-only
 /// detection, mapping) is job work, so it lives here and hands the Reference layer a plain tensor source.
 /// </summary>
-public static class MegatronReferenceModel
+internal static class MegatronReferenceModel
 {
     /// <summary>
     /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;

@@ -4,7 +4,7 @@ using MegatronBridge.Formats.TorchDist;
 namespace MegatronBridge.Jobs;
 
 /// <summary>What a conversion writes, so <c>--force</c> replaces only a folder that is recognisably the same kind of output.</summary>
-public enum OutputKind
+internal enum OutputKind
 {
     /// <summary>A Megatron checkpoint: tracker file, <c>iter_*</c> or <c>release</c> folders.</summary>
     MegatronCheckpoint,
@@ -13,7 +13,7 @@ public enum OutputKind
 }
 
 /// <summary>Recognises an existing folder as an output of a kind, or says what it holds instead.</summary>
-public static class OutputRecognition
+internal static class OutputRecognition
 {
     /// <summary>Null when <paramref name="folder"/> is recognisably a <paramref name="kind"/>; otherwise why not, naming what it found.</summary>
     public static string? WhyNot(string folder, OutputKind kind)

@@ -15,7 +15,7 @@ namespace MegatronBridge.Jobs;
 /// write them: torch dtypes and functions as <c>{_target_: name, _call_: false}</c>, HF configs as
 /// <c>{_target_: Class.from_dict, _call_: true, config_dict: {...}}</c>.
 /// </summary>
-public static class RunConfigFile
+internal static class RunConfigFile
 {
     public const string FileName = "run_config.yaml";
 

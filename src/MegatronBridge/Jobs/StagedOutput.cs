@@ -14,7 +14,7 @@ namespace MegatronBridge.Jobs;
 /// folder is first moved aside and compared with the one checked at the start. The old folder is deleted only after
 /// the new one is in place; failing to delete it is a warning.
 /// </summary>
-public sealed partial class StagedOutput : IDisposable
+internal sealed partial class StagedOutput : IDisposable
 {
     private static readonly ConcurrentDictionary<StagedOutput, byte> Live = new();
 

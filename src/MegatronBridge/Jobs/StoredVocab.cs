@@ -5,7 +5,7 @@ using MegatronBridge.Formats.TorchLegacy;
 namespace MegatronBridge.Jobs;
 
 /// <summary>How many vocabulary rows a Megatron checkpoint's embedding holds (padded by Megatron-LM, or not).</summary>
-public static class StoredVocab
+internal static class StoredVocab
 {
     private const string EmbeddingSuffix = "embedding.word_embeddings.weight";
 

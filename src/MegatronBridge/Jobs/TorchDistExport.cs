@@ -9,7 +9,7 @@ namespace MegatronBridge.Jobs;
 /// Reads a torch_dist checkpoint back as Megatron in-memory parameters (global, TP=1 names), whatever chunk grid it
 /// was saved with: the inverse of megatron-core's key layout, mapped onto byte ranges of the stored keys.
 /// </summary>
-public static class TorchDistExport
+internal static class TorchDistExport
 {
     /// <summary>
     /// The checkpoint's tensors under the in-memory names of <paramref name="model"/>. Every parameter must be there with

@@ -12,7 +12,7 @@ namespace MegatronBridge.Jobs;
 /// in <c>iter_0000000/</c> beside <c>latest_checkpointed_iteration.txt</c>. Tensors stream from the source through
 /// their recipes straight into the data file.
 /// </summary>
-public static class TorchDistImport
+internal static class TorchDistImport
 {
     /// <summary>What megatron-core >= 0.19 stores as the common state of a weights-only import.</summary>
     public static PyDict CommonState(long iteration) => new PyDict()

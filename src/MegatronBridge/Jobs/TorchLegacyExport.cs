@@ -13,7 +13,7 @@ namespace MegatronBridge.Jobs;
 /// expert shards from the first TP ranks that hold each expert-TP shard; the last stage's copies of the embedding and of
 /// a tied output layer are left out.
 /// </summary>
-public sealed class TorchLegacyExport : ITensorSource, IDisposable
+internal sealed class TorchLegacyExport : ITensorSource, IDisposable
 {
     private readonly List<LegacyCheckpointFile> _files = new();
     private readonly Dictionary<string, (LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)> _where = new(StringComparer.Ordinal);
@@ -233,7 +233,7 @@ public sealed class TorchLegacyExport : ITensorSource, IDisposable
 }
 
 /// <summary>A stored copy of a shard in a legacy rank file: where it is and which shard it must equal.</summary>
-public sealed record LegacyReplica(string Primary, LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)
+internal sealed record LegacyReplica(string Primary, LegacyCheckpointFile File, string ModelKey, string LocalName, TensorMeta Meta)
 {
     public string Where => $"{File.Description}: '{LocalName}' in '{ModelKey}'";
 }

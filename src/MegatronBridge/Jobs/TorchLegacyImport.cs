@@ -7,7 +7,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Jobs;
 
 /// <summary>One <c>model_optim_rng.pt</c> to write: its rank coordinates and the local tensors it holds.</summary>
-public sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string RelativePath, IReadOnlyList<LocalTensor> Tensors)
+internal sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string RelativePath, IReadOnlyList<LocalTensor> Tensors)
 {
     public long Bytes => Tensors.Sum(t => t.Recipe.Output.ByteLength);
 }
@@ -21,7 +21,7 @@ public sealed record LegacyRankFile(int TpRank, int PpRank, int EpRank, string R
 /// gets its <c>_extra_state</c> (an empty uint8 tensor without FP8; None for Megatron's own output layer) after its
 /// parameters, as <c>state_dict()</c> orders it.
 /// </summary>
-public static class TorchLegacyImport
+internal static class TorchLegacyImport
 {
     /// <summary>The state dict key of virtual pipeline chunk <paramref name="vppChunk"/>.</summary>
     public static string ModelKey(ParallelLayout layout, int vppChunk) =>

@@ -11,7 +11,7 @@ namespace MegatronBridge.Reference;
 /// they stay in the checkpoint and are read a block at a time as the forward reaches them, so memory does not grow
 /// with the model.
 /// </summary>
-public sealed class ReferenceModel : IDisposable
+internal sealed class ReferenceModel : IDisposable
 {
     private readonly IDisposable? _ownedSource;
 

@@ -18,7 +18,7 @@ public sealed record NonFiniteCount(string Tensor, long NaN, long PositiveInfini
 /// buffer. Non-finite weights are legal (a conversion must copy them faithfully) but are almost always a sign of a
 /// broken training run, so the CLI warns about them.
 /// </summary>
-public static class NonFiniteScan
+internal static class NonFiniteScan
 {
     public const int DefaultBufferBytes = 4 << 20;
 

@@ -7,7 +7,7 @@ namespace MegatronBridge.Tensors;
 /// once per tensor-parallel rank, a replicated one once per expert rank); bytes never read are not counted.
 /// Thread-safe: conversions read several blocks at once.
 /// </summary>
-public sealed class NonFiniteTracker(ITensorSource inner) : ITensorSource
+internal sealed class NonFiniteTracker(ITensorSource inner) : ITensorSource
 {
     private sealed class Coverage
     {

@@ -9,7 +9,7 @@ namespace MegatronBridge.Models.Qwen35;
 /// are the Megatron and HF language-model prefixes of <see cref="ModelPrefixes"/>. MTP is always "mtp." on the HF
 /// side. docs/mappings.md describes each kind.
 /// </summary>
-public static class Qwen35Mappings
+internal static class Qwen35Mappings
 {
     /// <summary>Qwen35VLBridge: dense LM + dense MTP + vision.</summary>
     public static MappingTable Qwen35VL()

@@ -8,7 +8,7 @@ namespace MegatronBridge.Models.Qwen3VL;
 /// language model's plain rows, the vision rows, then the fused ones. No MTP, no output gate, no zero-centred norm.
 /// docs/mappings.md describes each kind.
 /// </summary>
-public static class Qwen3VLMappings
+internal static class Qwen3VLMappings
 {
     /// <summary>Qwen3VLBridge.</summary>
     public static MappingTable Qwen3VL()

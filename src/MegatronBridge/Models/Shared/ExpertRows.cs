@@ -3,7 +3,7 @@ using MegatronBridge.Conversion;
 namespace MegatronBridge.Models.Shared;
 
 /// <summary>Expert rows that more than one model family's MoE tables use.</summary>
-public static class ExpertRows
+internal static class ExpertRows
 {
     /// <summary>
     /// Routed experts: megatron-core's grouped-GEMM names (<c>linear_fc1.weight{e}</c>) and SequentialMLP names

@@ -7,7 +7,7 @@ namespace MegatronBridge.Models.Shared;
 /// deepstack mergers for Qwen3-VL only. Megatron <c>vision_model.</c> / HF <c>model.visual.</c>
 /// (<see cref="ModelPrefixes"/>).
 /// </summary>
-public static class Qwen3VLVisionMappings
+internal static class Qwen3VLVisionMappings
 {
     public static MappingTableBuilder Add(MappingTableBuilder t, bool deepstack)
     {
