@@ -51,7 +51,7 @@ internal static class CommandErrors
     /// </summary>
     private static void WaitIfInterrupted()
     {
-        if (MegatronBridge.Conversion.Checkpoints.ConversionProgress.Halted) Thread.Sleep(Timeout.Infinite);
+        if (MegatronBridge.Jobs.ConversionProgress.Halted) Thread.Sleep(Timeout.Infinite);
     }
 
     /// <summary>

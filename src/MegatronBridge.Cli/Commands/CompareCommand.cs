@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using MegatronBridge.Config;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using Spectre.Console;
 
@@ -118,7 +119,7 @@ internal static class CompareCommand
             return Report(rows, layerwise, options.LayoutTolerance, output, gdnModel: false);
         }
 
-        using var megatron = ReferenceModel.LoadMegatron(options.MegatronPath, options.HfModel);
+        using var megatron = MegatronReferenceModel.Load(options.MegatronPath, options.HfModel);
         var hfResults = new List<CaseComparison>();
         var megatronResults = new List<CaseComparison>();
         foreach (var c in cases)

@@ -1,5 +1,5 @@
 using System.Globalization;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using Spectre.Console;
 
 namespace MegatronBridge.Cli.Commands;

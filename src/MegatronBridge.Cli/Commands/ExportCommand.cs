@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Cli.Commands;

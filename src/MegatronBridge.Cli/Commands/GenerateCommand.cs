@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Jobs;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
@@ -93,7 +94,7 @@ internal static class GenerateCommand
             new PromptInputs.Request(options.Prompt, options.InputIds, options.Images, options.PixelValues, options.ImageGridThw, assetFolders), hfConfig);
 
         using var reference = megatron
-            ? ReferenceModel.LoadMegatron(options.Model, configFolder)
+            ? MegatronReferenceModel.Load(options.Model, configFolder)
             : ReferenceModel.LoadHf(options.Model);
         var generated = Greedy.Generate(reference, ids, options.MaxNewTokens, image);
         // Models pad their vocabulary past the tokenizer's; like the tokenizers library, decoding skips ids it lacks.

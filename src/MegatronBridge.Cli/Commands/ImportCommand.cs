@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using Spectre.Console;
 
 namespace MegatronBridge.Cli.Commands;

@@ -1,4 +1,4 @@
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Cli.Commands;
 

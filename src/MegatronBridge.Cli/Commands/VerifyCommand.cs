@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
-using MegatronBridge.Verification;
 
 namespace MegatronBridge.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 
 namespace MegatronBridge.Benchmarks;
@@ -7,7 +8,7 @@ namespace MegatronBridge.Benchmarks;
 /// The bench's compare phase: the HF and the Megatron reference forwards side by side on a few tokens, as
 /// <c>compare --megatron-path --input-ids</c> runs them, counting the stored weight bytes they read.
 /// </summary>
-public static class BenchCompare
+internal static class BenchCompare
 {
     public const string PhaseName = "compare HF vs Megatron (8 tokens)";
     private const int Tokens = 8;
@@ -18,7 +19,7 @@ public static class BenchCompare
     {
         long before = WeightReader.BytesRead;
         using var hf = ReferenceModel.LoadHf(hfFolder);
-        using var megatron = ReferenceModel.LoadMegatron(megatronPath, hfFolder);
+        using var megatron = MegatronReferenceModel.Load(megatronPath, hfFolder);
         // Spread over the vocabulary, so that embedding rows come from all over the table.
         var ids = Enumerable.Range(0, Tokens).Select(i => (int)((i * 7919L + 13) % hf.Config.Vocab)).ToArray();
         var side = SideBySide.Run(hf, megatron, ids);

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace MegatronBridge.Benchmarks;
 
 /// <summary>A real model configuration the benchmark synthesises checkpoints for (embedded from tests/fixtures/real-configs).</summary>
-public sealed record BenchPreset(string Name, string ConfigResource)
+internal sealed record BenchPreset(string Name, string ConfigResource)
 {
     public static IReadOnlyList<BenchPreset> All { get; } =
     [

@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Benchmarks;
 
-public sealed record BenchOptions(string WorkDir)
+internal sealed record BenchOptions(string WorkDir)
 {
     public int Layers { get; init; } = 1;
     /// <summary>Keep the real config's MTP layer (a full MoE layer for the MoE presets); off to fit a smaller disk.</summary>
@@ -34,7 +34,7 @@ public sealed record BenchOptions(string WorkDir)
 /// One phase: bytes moved (source tensor bytes, or bytes written for the legacy import), median time over the rounds
 /// (with the fastest and slowest), throughput, ratio to its raw-copy baseline, peak RssAnon over the rounds.
 /// </summary>
-public sealed record BenchPhase(string Name, long Bytes, double Seconds, long PeakAnonBytes, string? Error)
+internal sealed record BenchPhase(string Name, long Bytes, double Seconds, long PeakAnonBytes, string? Error)
 {
     public double GigabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1e9 : 0;
     public double? RatioToRawCopy { get; init; }
@@ -56,7 +56,7 @@ public sealed record BenchPhase(string Name, long Bytes, double Seconds, long Pe
     public double CpuSecondsPerGigabyte => Bytes > 0 ? CpuSeconds / (Bytes / 1e9) : 0;
 }
 
-public sealed record BenchResult(string Preset, int Layers, bool Mtp, long CheckpointBytes, double SynthesisSeconds, bool PageCacheDropped, IReadOnlyList<BenchPhase> Phases)
+internal sealed record BenchResult(string Preset, int Layers, bool Mtp, long CheckpointBytes, double SynthesisSeconds, bool PageCacheDropped, IReadOnlyList<BenchPhase> Phases)
 {
     /// <summary>Decoder layers of the real model (what the scaling projection extrapolates to).</summary>
     public int FullModelLayers { get; init; }
@@ -71,7 +71,7 @@ public sealed record BenchResult(string Preset, int Layers, bool Mtp, long Check
 /// hold two copies of the checkpoint (source + one output); the legacy phase is skipped, and export reads a
 /// config-only --hf-model, when the free space says they would not fit.
 /// </summary>
-public static class BenchRunner
+internal static class BenchRunner
 {
     public const string FirstCopyName = "raw copy (first)";
     public const string LastCopyName = "raw copy (last)";

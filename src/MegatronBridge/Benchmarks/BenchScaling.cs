@@ -6,7 +6,7 @@ namespace MegatronBridge.Benchmarks;
 /// time ratio is compared with the bytes ratio (<see cref="TimePerByteChange"/> near 0), and the extra time per
 /// layer projects the full model.
 /// </summary>
-public sealed record BenchScalingRow(
+internal sealed record BenchScalingRow(
     string Preset, string Phase, int FromLayers, int ToLayers, double BytesRatio, double TimeRatio,
     long FromPeakAnonBytes, long ToPeakAnonBytes, double SecondsPerLayer, double ProjectedFullModelSeconds, int FullModelLayers)
 {
@@ -14,7 +14,7 @@ public sealed record BenchScalingRow(
     public double TimePerByteChange => TimeRatio / BytesRatio - 1;
 }
 
-public static class BenchScaling
+internal static class BenchScaling
 {
     /// <summary>Rows for the phases that succeeded in both runs of the same preset, in the first run's order.</summary>
     public static IReadOnlyList<BenchScalingRow> Compare(BenchResult smaller, BenchResult larger)

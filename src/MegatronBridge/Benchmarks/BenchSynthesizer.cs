@@ -11,7 +11,7 @@ namespace MegatronBridge.Benchmarks;
 /// mantissa, magnitude in [2^-7, 2^-5) like real weights, so that the reference forward over it computes finite
 /// numbers (random exponents would give NaN and Inf everywhere).
 /// </summary>
-public static class BenchSynthesizer
+internal static class BenchSynthesizer
 {
     private const int FillBufferBytes = 8 << 20;
 

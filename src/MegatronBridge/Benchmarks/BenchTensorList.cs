@@ -7,7 +7,7 @@ namespace MegatronBridge.Benchmarks;
 /// The HF tensor names and shapes of a Qwen3.5 / Qwen3.6 VL checkpoint, computed from its config.json the way
 /// transformers lays them out (packed experts, gated attention, GDN projections, vision tower, MTP), all bf16.
 /// </summary>
-public static class BenchTensorList
+internal static class BenchTensorList
 {
     public static IReadOnlyList<TensorMeta> FromConfig(JsonObject config)
     {

@@ -4,7 +4,7 @@ namespace MegatronBridge.Benchmarks;
 /// Samples this process's anonymous resident memory (RssAnon in /proc/self/status) on a timer thread and keeps the
 /// peak: VmHWM cannot be reset between phases, so each phase gets its own sampled peak. Reports 0 where /proc is absent.
 /// </summary>
-public sealed class MemorySampler : IDisposable
+internal sealed class MemorySampler : IDisposable
 {
     private readonly Thread thread;
     private readonly ManualResetEventSlim stop = new(false);

@@ -7,7 +7,7 @@ namespace MegatronBridge.Benchmarks;
 /// block read while the current one is written (the same overlap the converters get, so the baseline is not a
 /// strawman that leaves the disk idle half the time).
 /// </summary>
-public static class RawCopy
+internal static class RawCopy
 {
     public static long CopyFolder(string source, string destination, int bufferBytes = 32 << 20)
     {

@@ -7,7 +7,7 @@ namespace MegatronBridge.Config;
 /// <c>{quant_method: "fp8", fmt: "e4m3", activation_scheme: "dynamic", weight_block_size: [128, 128],
 /// modules_to_not_convert: [...]}</c>. Looked for at the top level of config.json, then in <c>text_config</c>.
 /// </summary>
-public sealed record Fp8QuantizationConfig(int BlockRows, int BlockCols, IReadOnlyList<string> ModulesToNotConvert, JsonObject Json)
+internal sealed record Fp8QuantizationConfig(int BlockRows, int BlockCols, IReadOnlyList<string> ModulesToNotConvert, JsonObject Json)
 {
     public const string Key = "quantization_config";
     public const int DefaultBlock = 128;

@@ -15,7 +15,7 @@ public enum ExpertLayout
 }
 
 /// <summary>Finds the expert layout of one key prefix (decoder layers or MTP layers) from the checkpoint's tensors.</summary>
-public static class ExpertLayoutDetector
+internal static class ExpertLayoutDetector
 {
     /// <param name="layersPrefix">e.g. "model.language_model.layers.", "model.layers." or "mtp.layers."</param>
     /// <param name="hidden">H, to tell [E, 2I, H] from [E, H, 2I].</param>

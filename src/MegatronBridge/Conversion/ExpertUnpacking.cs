@@ -9,7 +9,7 @@ namespace MegatronBridge.Conversion;
 /// [E, H, I] becomes <c>experts.{e}.down_proj.weight</c> [H, I]. Qwen's FP8 releases store experts this way (one
 /// 2-D weight, with its block scales, per expert) even where the bf16 release packs them.
 /// </summary>
-public static partial class ExpertUnpacking
+internal static partial class ExpertUnpacking
 {
     [GeneratedRegex(@"^(?<prefix>.+\.mlp\.experts\.)(?<which>gate_up_proj|down_proj)$", RegexOptions.CultureInvariant)]
     private static partial Regex PackedName();

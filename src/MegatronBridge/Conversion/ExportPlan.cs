@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Options of a Megatron to HF plan.</summary>
-public sealed record ExportOptions
+internal sealed record ExportOptions
 {
     /// <summary>
     /// The original HF checkpoint's tensor names, when known: HF tensors are emitted in that order, and a tied model
@@ -31,7 +31,7 @@ public sealed record ExportOptions
 /// <see cref="MegatronNaming.ToCheckpointName"/>). Checks that every shard is present with the
 /// expected shape and that nothing is left over.
 /// </summary>
-public sealed class ExportPlan
+internal sealed class ExportPlan
 {
     private ExportPlan(IReadOnlyList<TensorRecipe> recipes, IReadOnlyList<string> lossy)
     {
@@ -58,7 +58,7 @@ public sealed class ExportPlan
         var expected = new HashSet<string>(StringComparer.Ordinal);
         var dtypes = new Dictionary<string, DType>(StringComparer.Ordinal);
         var kinds = model.Mappings.ToList();
-        if (provider.TiedEmbeddings && options.OriginalHfTensors?.Contains("lm_head.weight") == true)
+        if (provider.ShareEmbeddingsAndOutputWeights && options.OriginalHfTensors?.Contains("lm_head.weight") == true)
         {
             var embedding = model.Mappings.First(m => m.Megatron.Name == model.LanguagePrefix + "embedding.word_embeddings.weight");
             kinds.Add(Kinds.DirectMapping.Column(embedding.Megatron, "lm_head.weight"));

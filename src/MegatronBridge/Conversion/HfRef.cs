@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion;
 /// expert of a packed tensor, possibly transposed (the Qwen3-VL-MoE hub layout). <see cref="View"/> has the logical
 /// shape the mapping works with, e.g. [rows, cols] of one expert matrix.
 /// </summary>
-public sealed record HfRef(string Name, StridedView View)
+internal sealed record HfRef(string Name, StridedView View)
 {
     public static HfRef Whole(string name, TensorShape shape) => new(name, StridedView.Contiguous(shape));
 

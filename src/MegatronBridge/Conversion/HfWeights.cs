@@ -4,7 +4,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>The tensors of a Hugging Face folder as conversions read them: blockwise FP8 weights dequantised.</summary>
-public static class HfWeights
+internal static class HfWeights
 {
     /// <summary>
     /// <paramref name="checkpoint"/> itself when it holds no FP8 tensor; otherwise a <see cref="BlockScaledFp8Source"/>

@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Options of an HF to Megatron plan.</summary>
-public sealed record ImportOptions
+internal sealed record ImportOptions
 {
     /// <summary>
     /// The Megatron parameter dtype; null means the provider's <c>params_dtype</c> (Megatron casts every parameter to
@@ -20,7 +20,7 @@ public sealed record ImportOptions
 /// checkpoint. Planning checks that every Megatron parameter is produced from tensors that exist with the expected
 /// shapes and that every HF tensor is consumed; all problems are reported together.
 /// </summary>
-public sealed class ImportPlan
+internal sealed class ImportPlan
 {
     private ImportPlan(ModelMapping model, ParallelLayout layout, IReadOnlyList<LocalTensor> tensors, IReadOnlyList<string> ignored)
     {
@@ -71,7 +71,7 @@ public sealed class ImportPlan
         foreach (var t in hfTensors)
         {
             if (consumed.Contains(t.Name)) continue;
-            if (options.IgnoredHfTensors.Contains(t.Name) || (provider.TiedEmbeddings && t.Name == "lm_head.weight")) ignored.Add(t.Name);
+            if (options.IgnoredHfTensors.Contains(t.Name) || (provider.ShareEmbeddingsAndOutputWeights && t.Name == "lm_head.weight")) ignored.Add(t.Name);
             else unconsumed.Add(t.Name);
         }
         // A name given to ignore that the checkpoint does not hold is a typo: refuse it rather than ignore nothing.
@@ -115,7 +115,7 @@ public sealed class ImportPlan
             if (embedding is not null)
             {
                 var last = new ParamPlacement(layout.LastStage, layout.Vpp - 1, -1, embedding.Megatron.Name);
-                if (provider.TiedEmbeddings)
+                if (provider.ShareEmbeddingsAndOutputWeights)
                 {
                     var output = new MegatronParam(model.LanguagePrefix + "output_layer.weight", embedding.Megatron.Shape);
                     var copy = Kinds.DirectMapping.Column(output, embedding.HfTensors[0].Name);

@@ -10,7 +10,7 @@ namespace MegatronBridge.Conversion;
 /// <param name="EpRank">EP rank for routed-expert weights, -1 otherwise.</param>
 /// <param name="IsDuplicate">A copy Megatron keeps on another stage (tied output layer, MTP embedding with PP &gt; 1);
 /// written on import, never read on export.</param>
-public sealed record LocalTensor(
+internal sealed record LocalTensor(
     MegatronParam Param,
     string LocalName,
     string ShardName,

@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion;
 /// <c>{HP}</c> standing for the Megatron and HF language-model prefixes, which are parameters of the table rather than
 /// copies of it.
 /// </summary>
-public sealed class MappingTableBuilder
+internal sealed class MappingTableBuilder
 {
     private readonly List<MappingRow> _rows = new();
     private readonly string _mp;

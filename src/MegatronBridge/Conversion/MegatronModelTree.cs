@@ -8,7 +8,7 @@ namespace MegatronBridge.Conversion;
 /// module order, with their global (TP=1, all layers, all experts) shapes. <paramref name="languagePrefix"/> is
 /// "language_model." for VL models and "" for LM-only ones; vision parameters come first, under "vision_model.".
 /// </summary>
-public static class MegatronModelTree
+internal static class MegatronModelTree
 {
     public static IReadOnlyList<MegatronParam> Parameters(GptModelProvider p, string languagePrefix)
     {
@@ -29,7 +29,7 @@ public static class MegatronModelTree
             AddMlp(p, layer, p.IsMoeLayer(i), Add);
         }
         Add($"{mp}decoder.final_layernorm.weight", h);
-        if (!p.TiedEmbeddings) Add($"{mp}output_layer.weight", p.VocabSize, h);
+        if (!p.ShareEmbeddingsAndOutputWeights) Add($"{mp}output_layer.weight", p.VocabSize, h);
 
         if (p.MtpLayers > 0)
         {

@@ -5,14 +5,14 @@ namespace MegatronBridge.Conversion;
 
 /// <summary>Where a global Megatron parameter lives and what it is called there.</summary>
 /// <param name="EpRank">-1 for parameters that are not routed-expert weights.</param>
-public readonly record struct ParamPlacement(int PpRank, int VppChunk, int EpRank, string LocalName);
+internal readonly record struct ParamPlacement(int PpRank, int VppChunk, int EpRank, string LocalName);
 
 /// <summary>
 /// Global (unsplit, all layers, all experts) Megatron names to the names each rank uses: decoder layers renumbered
 /// within their (stage, chunk), experts renumbered within their EP rank. The embedding and vision encoder sit on the
 /// first stage, the final norm, output layer and MTP on the last.
 /// </summary>
-public sealed class MegatronNaming
+internal sealed class MegatronNaming
 {
     private readonly string _mp;
     private readonly int _numLayers;

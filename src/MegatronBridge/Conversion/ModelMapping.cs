@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion;
 /// A model's complete mapping: every Megatron parameter the provider builds, in module order, with its resolved
 /// mapping kind. Building it fails, listing every parameter no table row covers.
 /// </summary>
-public sealed class ModelMapping
+internal sealed class ModelMapping
 {
     private ModelMapping(GptModelProvider provider, MappingTable table, string languagePrefix, IReadOnlyList<MappingKind> mappings)
     {

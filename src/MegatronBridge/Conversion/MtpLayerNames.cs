@@ -8,7 +8,7 @@ namespace MegatronBridge.Conversion;
 /// (legacy files with <c>transformer_layer</c>) or while the torch_dist remap was missing (torch_dist keys with
 /// <c>mtp_model_layer</c>) exist too, so both names are read everywhere; the mappings use <c>mtp_model_layer</c>.
 /// </summary>
-public static class MtpLayerNames
+internal static class MtpLayerNames
 {
     public const string ModelLayer = "mtp_model_layer";
     public const string TransformerLayer = "transformer_layer";

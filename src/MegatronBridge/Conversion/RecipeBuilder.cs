@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Turns the links of mapping kinds into <see cref="TensorRecipe"/>s, in either direction.</summary>
-public static class RecipeBuilder
+internal static class RecipeBuilder
 {
     /// <summary>The recipe of one TP shard of a Megatron parameter; pieces read HF tensors by their checkpoint names.</summary>
     public static TensorRecipe ToMegatron(MappingKind kind, int tp, int rank, DType dtype, string outputName)

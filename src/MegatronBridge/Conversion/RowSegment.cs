@@ -3,10 +3,10 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>Rows [Start, Start+Length) of an HF source (dimension 0 of its logical view).</summary>
-public readonly record struct RowSegment(HfRef Source, long Start, long Length);
+internal readonly record struct RowSegment(HfRef Source, long Start, long Length);
 
 /// <summary>Helpers for the mappings that only rearrange rows (dimension 0).</summary>
-public static class RowLayout
+internal static class RowLayout
 {
     /// <summary>Links for shards each assembled from a list of row segments, in order, along dimension 0.</summary>
     public static IReadOnlyList<ViewLink> ShardsFromRows(IReadOnlyList<IReadOnlyList<RowSegment>> perRank, TensorShape shardShape, string param)

@@ -6,7 +6,7 @@ namespace MegatronBridge.Conversion;
 /// Names of tensor-parallel shards when all ranks' tensors are gathered in one <see cref="Tensors.ITensorSource"/>
 /// for export: the global parameter name at TP size 1, else the name with a <c>#tp{rank}</c> suffix.
 /// </summary>
-public static class ShardNames
+internal static class ShardNames
 {
     private const string Marker = "#tp";
 

@@ -12,7 +12,7 @@ namespace MegatronBridge.Conversion;
 /// <c>_truncate_vocab_padding</c>). Here a padded conversion is planned over a provider whose vocab_size is the padded
 /// one, with the HF vocab tensors seen zero-padded (import, verify) or cut back to the HF rows (export).
 /// </summary>
-public static class VocabPadding
+internal static class VocabPadding
 {
     private static readonly string[] VocabParams = { "embedding.word_embeddings.weight", "output_layer.weight" };
 

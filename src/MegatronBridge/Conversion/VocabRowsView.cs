@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion;
 /// output layer) shown whole and cut to the HF vocab_size: the padding rows Megatron-LM adds are dropped, as
 /// Megatron-Bridge's export does, so the reference forward sees the HF model's shapes. Other tensors pass through.
 /// </summary>
-public sealed class VocabRowsView : ITensorSource
+internal sealed class VocabRowsView : ITensorSource
 {
     private readonly ITensorSource _inner;
     // Global name -> (its shards in rank order, rows per shard, the view's meta).

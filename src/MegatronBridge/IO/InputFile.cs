@@ -4,7 +4,7 @@ namespace MegatronBridge.IO;
 /// Refuses, before anything opens it, an input that is not a regular file (or a symlink to one): opening a FIFO
 /// blocks forever, and a device or socket is never a checkpoint.
 /// </summary>
-public static class InputFile
+internal static class InputFile
 {
     /// <summary>Throws an <see cref="IOException"/> naming <paramref name="path"/> unless it is a regular file, following symlinks.</summary>
     public static void EnsureRegular(string path)

@@ -4,7 +4,7 @@ namespace MegatronBridge.IO;
 /// Absolute paths with every symlink resolved, component by component, as the kernel would follow them; a path (or
 /// its tail) that does not exist yet is kept as written. Used to tell whether an output lies on an input.
 /// </summary>
-public static class RealPath
+internal static class RealPath
 {
     private const int MaxLinks = 40;
 

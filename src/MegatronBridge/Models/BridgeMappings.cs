@@ -7,7 +7,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Models;
 
 /// <summary>Puts a bridge, its provider and an HF checkpoint's keys together into a <see cref="ModelMapping"/>.</summary>
-public static class BridgeMappings
+internal static class BridgeMappings
 {
     /// <summary>
     /// The mapping for a checkpoint whose tensors are <paramref name="hfTensors"/> (used to detect the expert layouts

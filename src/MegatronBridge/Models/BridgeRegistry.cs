@@ -11,7 +11,7 @@ namespace MegatronBridge.Models;
 /// Chooses a bridge by HF architecture name, as Megatron-Bridge's registry does: the first <c>architectures</c> entry
 /// that is registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below.
 /// </summary>
-public static class BridgeRegistry
+internal static class BridgeRegistry
 {
     public static IReadOnlyList<BridgeRegistration> All { get; } = new[]
     {

@@ -5,7 +5,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Models;
 
 /// <summary>The one JSON object <c>megatron-bridge inspect --json</c> prints.</summary>
-public static class ModelInspectionJson
+internal static class ModelInspectionJson
 {
     public static JsonObject ToJson(ModelInspection inspection)
     {

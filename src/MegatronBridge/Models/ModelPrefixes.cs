@@ -8,7 +8,7 @@ namespace MegatronBridge.Models;
 /// <c>mtp.</c> in both, and the HF output head is <c>lm_head.weight</c>. These follow the prefixes of
 /// Megatron-Bridge's Qwen3.5 and Qwen3-VL bridges.
 /// </summary>
-public static class ModelPrefixes
+internal static class ModelPrefixes
 {
     /// <summary>Megatron language model of a VL model.</summary>
     public const string VlMegatronLanguage = "language_model.";

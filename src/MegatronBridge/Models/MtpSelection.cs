@@ -16,7 +16,7 @@ public sealed record MtpOmission(int ConfigLayers, string Reason, IReadOnlyList<
 /// strips the <c>mtp.</c> prefix from the source keys it expects when the built model's <c>mtp_num_layers</c> is unset,
 /// see its _model_omits_mtp and _mtp_source_key_prefixes).
 /// </summary>
-public static class MtpSelection
+internal static class MtpSelection
 {
     public const string HfPrefix = "mtp.";
 

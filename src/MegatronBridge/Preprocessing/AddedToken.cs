@@ -4,4 +4,4 @@ namespace MegatronBridge.Preprocessing;
 /// A token of tokenizer.json's <c>added_tokens</c>: matched literally in the text before BPE runs, never split.
 /// LStrip/RStrip absorb the whitespace next to it; Special marks tokens that decoding can skip.
 /// </summary>
-public sealed record AddedToken(int Id, string Content, bool Special, bool LStrip = false, bool RStrip = false, bool SingleWord = false);
+internal sealed record AddedToken(int Id, string Content, bool Special, bool LStrip = false, bool RStrip = false, bool SingleWord = false);

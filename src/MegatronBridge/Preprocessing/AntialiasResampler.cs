@@ -6,7 +6,7 @@ namespace MegatronBridge.Preprocessing;
 /// aliasing), weights normalised to sum 1, quantised to fixed point, a horizontal pass into an 8-bit intermediate
 /// image, then a vertical pass. Bicubic uses Keys' cubic with a = -0.5 (as Pillow and torch's antialias path do).
 /// </summary>
-public static class AntialiasResampler
+internal static class AntialiasResampler
 {
     private const double CubicA = -0.5;
     private const int PillowPrecisionBits = 22;

@@ -5,7 +5,7 @@ namespace MegatronBridge.Preprocessing;
 /// the other 68 bytes (controls, space, 0x7F-0xA0, 0xAD) take the code points 256, 257, ... in byte order
 /// (so a space becomes 'Ġ' U+0120 and a newline 'Ċ' U+010A).
 /// </summary>
-public static class ByteLevelAlphabet
+internal static class ByteLevelAlphabet
 {
     private static readonly char[] ByteToChar = BuildTable();
     private static readonly Dictionary<char, byte> CharToByte =

@@ -9,7 +9,7 @@ namespace MegatronBridge.Preprocessing;
 /// A piece is split into its characters, then the adjacent pair with the lowest merge rank is merged, leftmost
 /// first, until no pair has a rank; the resulting symbols are looked up in the vocabulary.
 /// </summary>
-public sealed class BytePairModel
+internal sealed class BytePairModel
 {
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<(string Left, string Right), int> _ranks;

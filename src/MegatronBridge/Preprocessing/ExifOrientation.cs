@@ -7,7 +7,7 @@ namespace MegatronBridge.Preprocessing;
 /// <c>ImageOps.exif_transpose</c> does inside transformers' <c>load_image</c>: phone photos are stored sideways with
 /// this tag. A missing or damaged EXIF block means orientation 1 (as stored).
 /// </summary>
-public static class ExifOrientation
+internal static class ExifOrientation
 {
     private const ushort OrientationTag = 0x0112;
 

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>An image's patch grid as transformers' <c>image_grid_thw</c> row: temporal, height and width in patches.</summary>
-public readonly record struct GridThw(int T, int H, int W)
+internal readonly record struct GridThw(int T, int H, int W)
 {
     /// <summary>Rows of pixel_values for this image (one per patch).</summary>
     public int NumPatches => checked(T * H * W);

@@ -9,7 +9,7 @@ namespace MegatronBridge.Preprocessing;
 /// JPEGs upright by their EXIF orientation, as transformers' <c>load_image</c> does for a path; <see cref="Decode"/>
 /// gives the pixels as stored.
 /// </summary>
-public static class ImageDecoder
+internal static class ImageDecoder
 {
     /// <summary>Larger images are refused before decoding (Pillow's decompression-bomb limit is of the same order).</summary>
     public const long MaxPixels = 1L << 28;

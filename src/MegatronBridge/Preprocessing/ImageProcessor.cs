@@ -6,7 +6,7 @@ namespace MegatronBridge.Preprocessing;
 /// repeat to the temporal patch size, and patchify. Mirrors transformers 5's default (torchvision-backed) processor;
 /// <see cref="ResampleArithmetic.Pillow"/> mirrors its PIL backend.
 /// </summary>
-public sealed class ImageProcessor
+internal sealed class ImageProcessor
 {
     public ImageProcessor(ImageProcessorConfig config, ResampleArithmetic arithmetic = ResampleArithmetic.Torchvision)
     {

@@ -8,7 +8,7 @@ namespace MegatronBridge.Preprocessing;
 /// The settings of a Qwen2-VL-family image processor (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5), read from
 /// preprocessor_config.json. Absent fields take transformers' class defaults, so a sparse config behaves as it does there.
 /// </summary>
-public sealed record ImageProcessorConfig
+internal sealed record ImageProcessorConfig
 {
     // transformers' Qwen2VLImageProcessor class defaults (OPENAI_CLIP mean/std, 56*56 .. 28*28*1280 pixels, patch 14).
     private static readonly float[] ClipMean = { 0.48145466f, 0.4578275f, 0.40821073f };

@@ -5,7 +5,7 @@ namespace MegatronBridge.Preprocessing;
 /// headers (it reads zeros past the end), so a file must hold a frame header, a scan and an end-of-image marker,
 /// with every segment inside the file, before it is handed to the decoder.
 /// </summary>
-public static class JpegStructure
+internal static class JpegStructure
 {
     public static bool HasSignature(ReadOnlySpan<byte> data) => data.Length >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 

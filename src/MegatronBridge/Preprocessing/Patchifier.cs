@@ -5,7 +5,7 @@ namespace MegatronBridge.Preprocessing;
 /// patch, and rows run in transformers' order (grid_t, grid_h/merge, grid_w/merge, merge, merge) so that the
 /// merge x merge patches the vision merger folds into one token are adjacent; each row holds (C, T, P, P).
 /// </summary>
-public static class Patchifier
+internal static class Patchifier
 {
     /// <param name="planes">channel-major image (C, H, W) float32.</param>
     public static float[] Patchify(ReadOnlySpan<float> planes, int channels, int height, int width,

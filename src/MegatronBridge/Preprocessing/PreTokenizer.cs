@@ -8,7 +8,7 @@ namespace MegatronBridge.Preprocessing;
 /// use_regex, optional prefix space, then byte-to-character mapping), <c>Split</c> (a regex, as Qwen uses) and
 /// <c>Sequence</c>. Each turns a list of pieces into a finer list; the final pieces are byte-level strings.
 /// </summary>
-public abstract class PreTokenizer
+internal abstract class PreTokenizer
 {
     /// <summary>GPT-2's split pattern, which ByteLevel uses when use_regex is true.</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -67,7 +67,7 @@ public abstract class PreTokenizer
     }
 }
 
-public sealed class ByteLevelPreTokenizer : PreTokenizer
+internal sealed class ByteLevelPreTokenizer : PreTokenizer
 {
     private static readonly Regex Gpt2 = new(Gpt2Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
     private readonly bool _addPrefixSpace;
@@ -89,7 +89,7 @@ public sealed class ByteLevelPreTokenizer : PreTokenizer
     }
 }
 
-public sealed class SplitPreTokenizer : PreTokenizer
+internal sealed class SplitPreTokenizer : PreTokenizer
 {
     private enum SplitMode { MatchesAndGaps, MatchesOnly, GapsOnly }
 
@@ -153,7 +153,7 @@ public sealed class SplitPreTokenizer : PreTokenizer
     }
 }
 
-public sealed class SequencePreTokenizer : PreTokenizer
+internal sealed class SequencePreTokenizer : PreTokenizer
 {
     private readonly IReadOnlyList<PreTokenizer> _steps;
 

@@ -4,7 +4,7 @@ namespace MegatronBridge.Preprocessing;
 /// Several images as the processor returns them for one prompt: pixel_values of all images stacked row-wise
 /// [sum of rows, RowLength] and one image_grid_thw row per image, in input order.
 /// </summary>
-public sealed class ProcessedBatch
+internal sealed class ProcessedBatch
 {
     public ProcessedBatch(float[] pixelValues, int rowLength, IReadOnlyList<GridThw> grids)
     {

@@ -4,7 +4,7 @@ namespace MegatronBridge.Preprocessing;
 /// One image ready for the vision encoder: <c>pixel_values</c> [Rows, RowLength] row-major float32, with
 /// RowLength = channels * temporal_patch_size * patch_size^2, and its <c>image_grid_thw</c>.
 /// </summary>
-public sealed class ProcessedImage
+internal sealed class ProcessedImage
 {
     public ProcessedImage(float[] pixelValues, int rowLength, GridThw grid, int resizedHeight, int resizedWidth)
     {

@@ -3,7 +3,7 @@ using MegatronBridge.Config;
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>Token ids ready for the model, with <c>mm_token_type_ids</c> (0 text, 1 image) of the same length.</summary>
-public sealed record ExpandedPrompt(int[] InputIds, int[] MmTokenTypeIds);
+internal sealed record ExpandedPrompt(int[] InputIds, int[] MmTokenTypeIds);
 
 /// <summary>
 /// Expands image placeholders the way the Qwen2-VL-family processors do. The chat template writes each image as
@@ -11,7 +11,7 @@ public sealed record ExpandedPrompt(int[] InputIds, int[] MmTokenTypeIds);
 /// once per merged patch, grid_t * grid_h * grid_w / merge^2 times. A placeholder that the template did not frame
 /// gets the vision start / end tokens added, so both prompt styles give the same ids.
 /// </summary>
-public static class PromptBuilder
+internal static class PromptBuilder
 {
     public const int TextTokenType = 0;
     public const int ImageTokenType = 1;

@@ -15,7 +15,7 @@ namespace MegatronBridge.Preprocessing;
 /// Google.Protobuf with a restore warning, so this small reader does the whole job; it supports what Qwen-family
 /// and GPT-2-style files use and rejects anything else with a message naming the field.
 /// </remarks>
-public sealed class QwenTokenizer
+internal sealed class QwenTokenizer
 {
     private readonly BytePairModel _model;
     private readonly PreTokenizer _preTokenizer;

@@ -5,7 +5,7 @@ namespace MegatronBridge.Preprocessing;
 /// weights and run two separable passes (horizontal, then vertical) through an 8-bit intermediate image; they differ
 /// only in the fixed-point precision of the weights, which moves a rare output value by one level.
 /// </summary>
-public enum ResampleArithmetic
+internal enum ResampleArithmetic
 {
     /// <summary>
     /// torch's uint8 antialias kernel, used by torchvision's <c>resize(..., antialias=True)</c> on uint8 images, which

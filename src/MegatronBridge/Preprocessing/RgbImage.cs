@@ -1,7 +1,7 @@
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>An 8-bit RGB image, row-major, channels interleaved (height, width, 3), as PIL's "RGB" mode holds it.</summary>
-public sealed class RgbImage
+internal sealed class RgbImage
 {
     public const int Channels = 3;
 

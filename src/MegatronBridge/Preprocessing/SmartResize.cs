@@ -5,7 +5,7 @@ namespace MegatronBridge.Preprocessing;
 /// count lands within [minPixels, maxPixels], and the aspect ratio stays as close as the rounding allows.
 /// Same arithmetic as Python (double division, round half to even, floor/ceil), so sizes agree exactly.
 /// </summary>
-public static class SmartResize
+internal static class SmartResize
 {
     /// <summary>The largest long side / short side ratio transformers accepts.</summary>
     public const double MaxAspectRatio = 200;

@@ -7,7 +7,7 @@ namespace MegatronBridge.Preprocessing;
 /// The repository runs with InvariantGlobalization, where <see cref="string.Normalize()"/> leaves non-ASCII text
 /// unchanged, so the tokenizer's NFC normalizer needs its own; it also keeps results independent of the ICU version.
 /// </summary>
-public static class UnicodeNfc
+internal static class UnicodeNfc
 {
     private const int HangulSBase = 0xAC00, HangulLBase = 0x1100, HangulVBase = 0x1161, HangulTBase = 0x11A7;
     private const int HangulLCount = 19, HangulVCount = 21, HangulTCount = 28;

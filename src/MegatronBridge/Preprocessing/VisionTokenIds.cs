@@ -3,7 +3,7 @@ using MegatronBridge.Config;
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>The special token ids that frame an image in the prompt, as the model's config.json names them.</summary>
-public sealed record VisionTokenIds(int ImageTokenId, int VisionStartTokenId, int VisionEndTokenId)
+internal sealed record VisionTokenIds(int ImageTokenId, int VisionStartTokenId, int VisionEndTokenId)
 {
     /// <summary>Reads image_token_id, vision_start_token_id and vision_end_token_id; each must be present.</summary>
     public static VisionTokenIds FromConfig(HfConfig config)

@@ -7,7 +7,7 @@ public enum DecoderLayerKind
     Attention,
 }
 
-public static class DecoderLayerKinds
+internal static class DecoderLayerKinds
 {
     /// <summary>"G" for Gated DeltaNet, "A" for standard attention (the letters of the layout string).</summary>
     public static char Letter(this DecoderLayerKind kind) => kind == DecoderLayerKind.GatedDeltaNet ? 'G' : 'A';

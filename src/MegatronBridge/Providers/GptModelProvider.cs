@@ -146,8 +146,6 @@ public record GptModelProvider
 
     [JsonIgnore] public bool HasVision => Vision is not null;
     [JsonIgnore] public int MtpLayers => MtpNumLayers ?? 0;
-    [JsonIgnore] public bool TiedEmbeddings => ShareEmbeddingsAndOutputWeights;
-    [JsonIgnore] public bool ZeroCenteredNorms => LayernormZeroCenteredGamma;
     [JsonIgnore] public int NumExperts => NumMoeExperts ?? 0;
     /// <summary>Routed expert FFN size (mcore falls back to ffn_hidden_size).</summary>
     [JsonIgnore] public int MoeExpertFfnHiddenSize => MoeFfnHiddenSize ?? FfnHiddenSize;

@@ -10,7 +10,7 @@ namespace MegatronBridge.Providers;
 /// names are the Python names in PascalCase, so the snake_case naming policy spells them; a property that does not
 /// follow that rule would carry its own <see cref="JsonPropertyNameAttribute"/>.
 /// </summary>
-public static class ProviderJson
+internal static class ProviderJson
 {
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 /// The Python objects behind a provider's fields, as Megatron-Bridge's run_config.yaml names them for its
 /// <c>instantiate</c>: the provider class, the layer-spec function, the activation, and the HF vision config class.
 /// </summary>
-public static class ProviderPythonNames
+internal static class ProviderPythonNames
 {
     /// <summary>Full Python path of the provider class (Megatron-Bridge's module layout).</summary>
     public static string ProviderClass(GptModelProvider provider) => provider.ProviderName switch

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>Qwen3.5 MoE / Qwen3.6 MoE vision-language provider; class defaults = Qwen3.5-397B-A17B geometry, as
 /// Megatron-Bridge declares them.</summary>
-public sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
+internal sealed record Qwen35VLMoEModelProvider : Qwen35VLModelProvider
 {
     public Qwen35VLMoEModelProvider()
     {

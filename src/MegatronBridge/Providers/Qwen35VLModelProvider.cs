@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>Qwen3.5 / Qwen3.6 dense vision-language provider; class defaults = Qwen3.5-27B geometry, as Megatron-Bridge
 /// declares them.</summary>
-public record Qwen35VLModelProvider : VisionLanguageModelProvider
+internal record Qwen35VLModelProvider : VisionLanguageModelProvider
 {
     /// <summary>The hybrid GDN / attention block spec every Qwen3.5 provider uses.</summary>
     public const string HybridLayerSpec = "get_transformer_block_with_experimental_attention_variant_spec";

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>Qwen3-VL MoE vision-language provider (no shared experts; defaults as Megatron-Bridge's
 /// <c>Qwen3VLMoEModelProvider</c> declares them).</summary>
-public sealed record Qwen3VLMoEModelProvider : Qwen3VLModelProvider
+internal sealed record Qwen3VLMoEModelProvider : Qwen3VLModelProvider
 {
     public Qwen3VLMoEModelProvider()
     {

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>Qwen3-VL dense vision-language provider (plain attention in every layer; defaults as Megatron-Bridge's
 /// <c>Qwen3VLModelProvider</c> declares them).</summary>
-public record Qwen3VLModelProvider : VisionLanguageModelProvider
+internal record Qwen3VLModelProvider : VisionLanguageModelProvider
 {
     public Qwen3VLModelProvider()
     {

@@ -6,7 +6,7 @@ namespace MegatronBridge.Providers;
 /// Fields shared by the Qwen3.5/3.6 and Qwen3-VL vision-language providers (the Python classes declare them
 /// separately; the C# records share them here). Token ids default to the Qwen3.5 values; Qwen3-VL overrides them.
 /// </summary>
-public abstract record VisionLanguageModelProvider : GptModelProvider
+internal abstract record VisionLanguageModelProvider : GptModelProvider
 {
     protected VisionLanguageModelProvider()
     {

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>Element-wise activations, matching torch's float32 definitions.</summary>
-public static class Activations
+internal static class Activations
 {
     /// <summary>x * sigmoid(x), in place.</summary>
     public static void SiluInPlace(Span<float> x)

@@ -7,7 +7,7 @@ namespace MegatronBridge.Reference;
 /// 1/sqrt(head_dim). Qwen3.5 variant: the projections also yield an output gate per head and the output is multiplied
 /// by sigmoid(gate) before o_proj.
 /// </summary>
-public static class Attention
+internal static class Attention
 {
     /// <summary>
     /// Attention of <paramref name="tokens"/> new tokens; with a cache they also see (and are appended to) the keys

@@ -1,10 +1,10 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>What one decoder layer keeps between decode steps.</summary>
-public abstract class LayerCache;
+internal abstract class LayerCache;
 
 /// <summary>Keys and values (after norm and RoPE) of every token seen so far by one attention layer.</summary>
-public sealed class AttentionCache : LayerCache
+internal sealed class AttentionCache : LayerCache
 {
     public List<float> Keys { get; } = new();
     public List<float> Values { get; } = new();
@@ -12,7 +12,7 @@ public sealed class AttentionCache : LayerCache
 }
 
 /// <summary>Gated DeltaNet state: the last (kernel - 1) conv inputs and the recurrent state per value head.</summary>
-public sealed class LinearAttentionCache(int convChannels, int kernel, int valueHeads, int keyHeadDim, int valueHeadDim) : LayerCache
+internal sealed class LinearAttentionCache(int convChannels, int kernel, int valueHeads, int keyHeadDim, int valueHeadDim) : LayerCache
 {
     /// <summary>[kernel - 1, channels]: the conv inputs of the latest tokens, oldest first (zeros before the start).</summary>
     public float[] ConvInputs { get; } = new float[(kernel - 1) * convChannels];
@@ -24,7 +24,7 @@ public sealed class LinearAttentionCache(int convChannels, int kernel, int value
 /// Everything a decoder needs to continue a sequence one token at a time: per-layer caches and the next text
 /// position (mRoPE positions continue from the largest prompt position + 1).
 /// </summary>
-public sealed class DecodeCache
+internal sealed class DecodeCache
 {
     public DecodeCache(ReferenceConfig c)
     {

@@ -5,7 +5,7 @@ namespace MegatronBridge.Reference;
 /// (<paramref name="Stage"/>, one of <see cref="ForwardStages"/>) of layer or block <paramref name="Index"/>, or the
 /// final logits. <paramref name="Values"/> is the live state: read it before asking for the next step.
 /// </summary>
-public sealed record ForwardStep(string Stage, int Index, float[] Values)
+internal sealed record ForwardStep(string Stage, int Index, float[] Values)
 {
     /// <summary>"decoder layer 3, attention", "vision block 0", "logits".</summary>
     public string Where => Stage switch
@@ -18,7 +18,7 @@ public sealed record ForwardStep(string Stage, int Index, float[] Values)
 }
 
 /// <summary>The sub-blocks after which <see cref="ReferenceModel.Steps"/> reports the hidden state.</summary>
-public static class ForwardStages
+internal static class ForwardStages
 {
     public const string VisionPatchEmbedding = "vision patch embedding";
     public const string VisionBlock = "vision block";

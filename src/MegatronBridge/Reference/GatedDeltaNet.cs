@@ -8,7 +8,7 @@ namespace MegatronBridge.Reference;
 /// q, k L2-normalised per head, q / sqrt(dk); key heads serve nv/nk consecutive value heads; the gated delta rule
 /// recurrence; gated RMSNorm with silu(z); out_proj.
 /// </summary>
-public static class GatedDeltaNet
+internal static class GatedDeltaNet
 {
     /// <summary>
     /// The mixer over <paramref name="tokens"/> new tokens; with a cache it continues from (and updates) the conv

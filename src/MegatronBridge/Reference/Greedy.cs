@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>Greedy decoding: argmax of the last position, appended, repeated.</summary>
-public static class Greedy
+internal static class Greedy
 {
     /// <summary>Prefill once, then one cached decode step per new token.</summary>
     public static int[] Generate(ReferenceModel model, IReadOnlyList<int> inputIds, int maxNewTokens, ImageInput? image = null)

@@ -7,7 +7,7 @@ namespace MegatronBridge.Reference;
 /// names): matrices stay stored and are read when used, vectors are read as float32 when their layer is reached. Knows the three expert layouts: per-expert tensors, packed
 /// <c>gate_up_proj [E, 2I, H]</c> + <c>down_proj [E, H, I]</c>, and the hub-transposed <c>[E, H, 2I]</c> + <c>[E, I, H]</c>.
 /// </summary>
-public sealed class HfWeightLoader
+internal sealed class HfWeightLoader
 {
     private readonly ITensorSource _source;
     private readonly ReferenceConfig _config;

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>Where a stored <see cref="Matrix"/> reads its rows from (a tensor on disk, or several joined).</summary>
-public interface IMatrixRows
+internal interface IMatrixRows
 {
     /// <summary>Rows [start, start + count) as float32, count x cols values.</summary>
     void ReadRows(int start, int count, Span<float> destination);

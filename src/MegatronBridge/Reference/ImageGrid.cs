@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>One image's patch grid (temporal, height, width in patches), as image_grid_thw gives it.</summary>
-public readonly record struct ImageGrid(int T, int H, int W)
+internal readonly record struct ImageGrid(int T, int H, int W)
 {
     public int Patches => T * H * W;
 

@@ -3,7 +3,7 @@ using System.Collections;
 namespace MegatronBridge.Reference;
 
 /// <summary>A read-only list whose items are built on every access and not kept (layer-by-layer streaming).</summary>
-public sealed class LazyList<T>(int count, Func<int, T> load) : IReadOnlyList<T>
+internal sealed class LazyList<T>(int count, Func<int, T> load) : IReadOnlyList<T>
 {
     public int Count => count;
 

@@ -8,7 +8,7 @@ namespace MegatronBridge.Reference;
 /// a block of rows at a time (the next block read while one is multiplied), so a matmul holds two blocks of float32,
 /// never the whole matrix; every output value is the same single dot product either way.
 /// </summary>
-public static class Linear
+internal static class Linear
 {
     // Below this many multiply-adds a Parallel.For costs more than it saves.
     private const long ParallelThreshold = 1 << 16;

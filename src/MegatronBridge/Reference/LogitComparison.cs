@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>How far computed values are from reference values.</summary>
-public readonly record struct Difference(double MaxAbs, double MeanAbs, int Count)
+internal readonly record struct Difference(double MaxAbs, double MeanAbs, int Count)
 {
     public static Difference Of(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
@@ -20,7 +20,7 @@ public readonly record struct Difference(double MaxAbs, double MeanAbs, int Coun
 }
 
 /// <summary>The result of running one reference case.</summary>
-public sealed record CaseComparison(string Name, Difference Logits, Difference? ImageEmbeds, int[] ExpectedGreedy, int[] ActualGreedy)
+internal sealed record CaseComparison(string Name, Difference Logits, Difference? ImageEmbeds, int[] ExpectedGreedy, int[] ActualGreedy)
 {
     /// <summary>The logits the model computed (for comparing two models on the same case).</summary>
     public float[] ActualLogits { get; init; } = Array.Empty<float>();

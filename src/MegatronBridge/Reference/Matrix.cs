@@ -9,7 +9,7 @@ namespace MegatronBridge.Reference;
 /// model's weights never have to fit in memory.
 /// </para>
 /// </summary>
-public sealed class Matrix
+internal sealed class Matrix
 {
     private readonly float[]? _data;
     private readonly IMatrixRows? _stored;

@@ -22,7 +22,7 @@ namespace MegatronBridge.Reference;
 /// replicated ones must agree on every rank. Routed experts use the expert-tensor-parallel shard count.
 /// </para>
 /// </summary>
-public sealed class MegatronWeightLoader
+internal sealed class MegatronWeightLoader
 {
     private readonly ITensorSource _source;
     private readonly ReferenceConfig _config;

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>Dense SwiGLU MLP: down(silu(gate x) * up x).</summary>
-public static class Mlp
+internal static class Mlp
 {
     public static float[] Forward(ReadOnlySpan<float> x, int tokens, MlpWeights w)
     {

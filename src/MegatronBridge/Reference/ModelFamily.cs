@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>The decoder families the reference forward knows.</summary>
-public enum ModelFamily
+internal enum ModelFamily
 {
     /// <summary>Qwen3.5 / Qwen3.6: hybrid Gated DeltaNet + gated attention, zero-centred RMSNorms.</summary>
     Qwen35,

@@ -5,7 +5,7 @@ namespace MegatronBridge.Reference;
 // tensors); fused projections are described as ProjectionSets, so the math never sees tensor names or layouts.
 
 /// <summary>Part indices of an attention layer's <see cref="AttentionWeights.Qkv"/> projections.</summary>
-public static class AttentionParts
+internal static class AttentionParts
 {
     /// <summary>[heads * head_dim], heads consecutive.</summary>
     public const int Query = 0;
@@ -17,10 +17,10 @@ public static class AttentionParts
 }
 
 /// <summary>Softmax attention: query (+ output gate), key and value projections, output projection, q/k norms.</summary>
-public sealed record AttentionWeights(ProjectionSet Qkv, Matrix O, float[] QNorm, float[] KNorm);
+internal sealed record AttentionWeights(ProjectionSet Qkv, Matrix O, float[] QNorm, float[] KNorm);
 
 /// <summary>Part indices of a Gated DeltaNet layer's <see cref="GatedDeltaNetWeights.InProj"/> projections.</summary>
-public static class GdnParts
+internal static class GdnParts
 {
     /// <summary>The conv1d input [q (nk*dk) ; k (nk*dk) ; v (nv*dv)].</summary>
     public const int Qkv = 0;
@@ -33,11 +33,11 @@ public static class GdnParts
 }
 
 /// <summary>Gated DeltaNet token mixer; <paramref name="Norm"/> is the plain multiplier of the gated RMSNorm.</summary>
-public sealed record GatedDeltaNetWeights(
+internal sealed record GatedDeltaNetWeights(
     ProjectionSet InProj, float[] Conv1d, float[] DtBias, float[] ALog, float[] Norm, Matrix OutProj);
 
 /// <summary>SwiGLU MLP: down(silu(gate x) * up x); <paramref name="GateUp"/> has part 0 = gate, part 1 = up.</summary>
-public sealed record MlpWeights(ProjectionSet GateUp, Matrix Down)
+internal sealed record MlpWeights(ProjectionSet GateUp, Matrix Down)
 {
     public MlpWeights(Matrix gate, Matrix up, Matrix down) : this(ProjectionSet.Separate(gate, up), down) { }
 
@@ -46,9 +46,9 @@ public sealed record MlpWeights(ProjectionSet GateUp, Matrix Down)
 }
 
 /// <summary>Routed experts (+ optional shared expert with a sigmoid gate).</summary>
-public sealed record MoeWeights(Matrix Router, IReadOnlyList<MlpWeights> Experts, MlpWeights? SharedExpert, Matrix? SharedExpertGate);
+internal sealed record MoeWeights(Matrix Router, IReadOnlyList<MlpWeights> Experts, MlpWeights? SharedExpert, Matrix? SharedExpertGate);
 
-public sealed record DecoderLayerWeights(
+internal sealed record DecoderLayerWeights(
     float[] InputNorm, float[] PostAttentionNorm,
     AttentionWeights? Attention, GatedDeltaNetWeights? LinearAttention,
     MlpWeights? Mlp, MoeWeights? Moe);
@@ -57,16 +57,16 @@ public sealed record DecoderLayerWeights(
 /// A vision block: LayerNorm, qkv attention with bias (parts 0/1/2 = q/k/v, heads consecutive), LayerNorm, GELU MLP
 /// with bias.
 /// </summary>
-public sealed record VisionBlockWeights(
+internal sealed record VisionBlockWeights(
     float[] Norm1Weight, float[] Norm1Bias, ProjectionSet Qkv, Matrix Proj, float[] ProjBias,
     float[] Norm2Weight, float[] Norm2Bias, Matrix Fc1, float[] Fc1Bias, Matrix Fc2, float[] Fc2Bias);
 
 /// <summary>Patch merger: LayerNorm (per patch, or after the 2x2 shuffle for deepstack), fc1, GELU, fc2.</summary>
-public sealed record PatchMergerWeights(float[] NormWeight, float[] NormBias, Matrix Fc1, float[] Fc1Bias, Matrix Fc2, float[] Fc2Bias, bool PostShuffleNorm);
+internal sealed record PatchMergerWeights(float[] NormWeight, float[] NormBias, Matrix Fc1, float[] Fc1Bias, Matrix Fc2, float[] Fc2Bias, bool PostShuffleNorm);
 
-public sealed record VisionWeights(
+internal sealed record VisionWeights(
     Matrix PatchEmbed, float[] PatchEmbedBias, Matrix PositionEmbedding,
     IReadOnlyList<VisionBlockWeights> Blocks, PatchMergerWeights Merger, IReadOnlyList<PatchMergerWeights> DeepstackMergers);
 
-public sealed record ModelWeights(
+internal sealed record ModelWeights(
     Matrix Embedding, IReadOnlyList<DecoderLayerWeights> Layers, float[] FinalNorm, Matrix LmHead, VisionWeights? Vision);

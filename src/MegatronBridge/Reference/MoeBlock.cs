@@ -5,7 +5,7 @@ namespace MegatronBridge.Reference;
 /// Qwen3.5 / Qwen3-VL routers always do), the chosen experts' SwiGLU outputs summed with those weights, plus the
 /// shared expert scaled by sigmoid(shared_expert_gate x) where the model has one (unscaled when it has no gate).
 /// </summary>
-public static class MoeBlock
+internal static class MoeBlock
 {
     public static float[] Forward(ReadOnlySpan<float> x, int tokens, MoeWeights w, int topK)
     {

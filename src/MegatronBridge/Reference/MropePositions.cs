@@ -5,7 +5,7 @@ namespace MegatronBridge.Reference;
 /// position in all three rows; each run of image tokens takes the next image grid and gets t/h/w indices of the
 /// merged grid offset by the current position, after which the position advances by max(h, w) / merge.
 /// </summary>
-public static class MropePositions
+internal static class MropePositions
 {
     public static int[][] Compute(IReadOnlyList<int> inputIds, int? imageTokenId, IReadOnlyList<ImageGrid> grids, int mergeSize)
     {

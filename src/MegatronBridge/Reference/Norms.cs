@@ -1,7 +1,7 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>How an RMSNorm applies its weight.</summary>
-public enum RmsNormStyle
+internal enum RmsNormStyle
 {
     /// <summary>x̂ * w (Qwen3-VL, and the gated GDN output norm).</summary>
     Plain,
@@ -10,7 +10,7 @@ public enum RmsNormStyle
 }
 
 /// <summary>Row-wise normalisations in float32.</summary>
-public static class Norms
+internal static class Norms
 {
     /// <summary>RMSNorm over consecutive rows of <paramref name="weight"/>.Length values, in place.</summary>
     public static void RmsNormInPlace(Span<float> x, ReadOnlySpan<float> weight, float eps, RmsNormStyle style)

@@ -4,10 +4,10 @@ namespace MegatronBridge.Reference;
 /// <paramref name="Rows"/> consecutive output rows of a fused weight that belong to one part of the projection (query,
 /// gate, key, ...), starting at row <paramref name="PartRow"/> of that part.
 /// </summary>
-public readonly record struct RowBlock(int Part, int PartRow, int Rows);
+internal readonly record struct RowBlock(int Part, int PartRow, int Rows);
 
 /// <summary>One weight matrix (with optional bias) whose output rows are scattered to parts as its blocks say, in order.</summary>
-public sealed record FusedProjection(Matrix Weight, float[]? Bias, IReadOnlyList<RowBlock> Blocks);
+internal sealed record FusedProjection(Matrix Weight, float[]? Bias, IReadOnlyList<RowBlock> Blocks);
 
 /// <summary>
 /// Several projections of the same input computed as few matmuls: each fused weight is applied once and its output
@@ -15,7 +15,7 @@ public sealed record FusedProjection(Matrix Weight, float[]? Bias, IReadOnlyList
 /// The HF layout is the same thing with other blocks (a plain matrix is one block). Every part column is produced
 /// exactly once; that is checked when the set is built, so a wrong layout fails at load time, not in the math.
 /// </summary>
-public sealed class ProjectionSet
+internal sealed class ProjectionSet
 {
     private readonly int[] _widths;
 

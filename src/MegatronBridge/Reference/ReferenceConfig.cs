@@ -3,7 +3,7 @@ using MegatronBridge.Config;
 namespace MegatronBridge.Reference;
 
 /// <summary>Vision encoder sizes, validated from vision_config.</summary>
-public sealed record VisionDims(
+internal sealed record VisionDims(
     int Depth, int Hidden, int Intermediate, int Heads, int InChannels, int PatchSize, int TemporalPatchSize,
     int SpatialMergeSize, int OutHidden, int NumPositionEmbeddings, double RopeTheta, IReadOnlyList<int> DeepstackIndexes,
     bool MlpGeluTanh = true, bool PositionAlignCorners = true)
@@ -17,7 +17,7 @@ public sealed record VisionDims(
 /// Everything the reference forward needs from config.json, read once and validated (a missing or bad field is an
 /// <see cref="InvalidDataException"/> naming the file and the field).
 /// </summary>
-public sealed class ReferenceConfig
+internal sealed class ReferenceConfig
 {
     public required string Where { get; init; }
     public required ModelFamily Family { get; init; }

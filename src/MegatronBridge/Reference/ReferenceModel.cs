@@ -11,7 +11,7 @@ namespace MegatronBridge.Reference;
 /// they stay in the checkpoint and are read a block at a time as the forward reaches them, so memory does not grow
 /// with the model.
 /// </summary>
-public sealed class ReferenceModel : IDisposable
+internal sealed class ReferenceModel : IDisposable
 {
     private readonly IDisposable? _ownedSource;
 
@@ -69,25 +69,6 @@ public sealed class ReferenceModel : IDisposable
     {
         var config = ReferenceConfig.FromHf(hfConfig);
         return new ReferenceModel(config, MegatronWeightLoader.Load(parameters, config), owner);
-    }
-
-    /// <summary>
-    /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
-    /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
-    /// </summary>
-    public static ReferenceModel LoadMegatron(string megatronPath, string hfModel)
-    {
-        var hfConfig = HfConfig.LoadFromFolder(hfModel);
-        var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel);
-        try
-        {
-            return FromMegatron(hfConfig, parameters, owner);
-        }
-        catch
-        {
-            owner.Dispose();
-            throw;
-        }
     }
 
     /// <summary>Runs the vision tower alone (the features that replace the image tokens).</summary>

@@ -5,13 +5,13 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>One case of a reference file: inputs and what transformers computed for them.</summary>
-public sealed record ReferenceCase(string Name, int[] InputIds, float[] Logits, int[] GreedyTokens, ImageInput? Image, float[]? ImageEmbeds);
+internal sealed record ReferenceCase(string Name, int[] InputIds, float[] Logits, int[] GreedyTokens, ImageInput? Image, float[]? ImageEmbeds);
 
 /// <summary>
 /// Reads <c>reference_outputs.safetensors</c>: <c>text_*</c> and, for VL models, <c>image_*</c> tensors (input ids,
 /// logits [1, T, V], greedy tokens [1, N], pixel values, grid, and the vision features where stored).
 /// </summary>
-public static class ReferenceOutputs
+internal static class ReferenceOutputs
 {
     public const string FileName = "reference_outputs.safetensors";
 

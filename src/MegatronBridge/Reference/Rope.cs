@@ -5,7 +5,7 @@ namespace MegatronBridge.Reference;
 /// from the T, H or W row of the 3-row position ids as mrope_section says (interleaved THWTHW... or in blocks).
 /// Vision: 2-D rotary, frequencies of the row index then of the column index.
 /// </summary>
-public sealed class RopeTable
+internal sealed class RopeTable
 {
     private RopeTable(float[] cos, float[] sin, int tokens, int frequencies)
     {

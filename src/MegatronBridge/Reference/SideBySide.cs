@@ -1,14 +1,14 @@
 namespace MegatronBridge.Reference;
 
 /// <summary>How far model B's state is from model A's after one step of the forward.</summary>
-public sealed record StepDifference(string Where, Difference Difference);
+internal sealed record StepDifference(string Where, Difference Difference);
 
 /// <summary>
 /// Two forwards of one model from two layouts (HF and Megatron) run in lockstep, one sub-block at a time, with the
 /// hidden states compared after every step: only the two layers being run are read from disk, and a mismatch is
 /// pinned to the first layer and sub-block where the states part.
 /// </summary>
-public sealed record SideBySide(IReadOnlyList<StepDifference> Steps, float[] LogitsA, float[] LogitsB, float[]? ImageEmbedsA, float[]? ImageEmbedsB)
+internal sealed record SideBySide(IReadOnlyList<StepDifference> Steps, float[] LogitsA, float[] LogitsB, float[]? ImageEmbedsA, float[]? ImageEmbedsB)
 {
     /// <summary>The first step whose max |Δ| exceeds <paramref name="tolerance"/> (NaN counts as infinite), or null.</summary>
     public StepDifference? FirstDivergence(double tolerance) => Steps.FirstOrDefault(s => !(s.Difference.MaxAbs <= tolerance));

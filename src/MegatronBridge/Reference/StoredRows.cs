@@ -7,7 +7,7 @@ namespace MegatronBridge.Reference;
 /// The rows of a [rows, cols] block of a row-major tensor, starting at element <paramref name="firstElement"/> (a
 /// whole weight, or one expert of a packed expert tensor), read from the source in its stored dtype when asked.
 /// </summary>
-public sealed class TensorRows(ITensorSource source, string name, long firstElement, int cols) : IMatrixRows
+internal sealed class TensorRows(ITensorSource source, string name, long firstElement, int cols) : IMatrixRows
 {
     public bool ReadsWhole => false;
 
@@ -29,7 +29,7 @@ public sealed class TensorRows(ITensorSource source, string name, long firstElem
 /// A matrix stored transposed, as [in, out] (the hub's packed Qwen3-VL experts): row o of the matrix is column o of
 /// the stored block, so every read goes through the whole block, a bounded number of input rows at a time.
 /// </summary>
-public sealed class TransposedTensorRows(ITensorSource source, string name, long firstElement, int inFeatures, int outFeatures) : IMatrixRows
+internal sealed class TransposedTensorRows(ITensorSource source, string name, long firstElement, int inFeatures, int outFeatures) : IMatrixRows
 {
     private const int ChunkElements = 1 << 20;
 
@@ -68,7 +68,7 @@ public sealed class TransposedTensorRows(ITensorSource source, string name, long
 /// Matrices with the same columns stacked by rows (tensor-parallel shards of a column-parallel weight), of which the
 /// first <c>rows</c> rows are used (the shards of a padded vocabulary hold a few rows more).
 /// </summary>
-public sealed class StackedRows(IReadOnlyList<Matrix> parts) : IMatrixRows
+internal sealed class StackedRows(IReadOnlyList<Matrix> parts) : IMatrixRows
 {
     public bool ReadsWhole => false;
 
@@ -92,7 +92,7 @@ public sealed class StackedRows(IReadOnlyList<Matrix> parts) : IMatrixRows
 /// Matrices with the same rows joined along their columns (tensor-parallel shards of a row-parallel weight: rank r
 /// holds input features [r * cols / tp, (r + 1) * cols / tp)).
 /// </summary>
-public sealed class JoinedColumns(IReadOnlyList<Matrix> parts) : IMatrixRows
+internal sealed class JoinedColumns(IReadOnlyList<Matrix> parts) : IMatrixRows
 {
     public bool ReadsWhole => false;
 

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace MegatronBridge.Reference;
 
 /// <summary>The vision encoder's results: merged image features and, for Qwen3-VL, the deepstack features.</summary>
-public sealed record VisionOutput(float[] ImageEmbeds, int Tokens, IReadOnlyList<float[]> Deepstack);
+internal sealed record VisionOutput(float[] ImageEmbeds, int Tokens, IReadOnlyList<float[]> Deepstack);
 
 /// <summary>
 /// Qwen3-VL / Qwen3.5 vision tower. Patches arrive in spatial-merge-block order (each m x m window contiguous, as
@@ -11,7 +11,7 @@ public sealed record VisionOutput(float[] ImageEmbeds, int Tokens, IReadOnlyList
 /// position table resampled bilinearly (align_corners) to the grid, 2-D rotary attention within each frame, blocks
 /// of LayerNorm / attention / LayerNorm / GELU MLP (tanh form unless hidden_act is gelu), then the m x m patch merger (and deepstack mergers).
 /// </summary>
-public static class VisionEncoder
+internal static class VisionEncoder
 {
     private const float LayerNormEps = 1e-6f;
 

@@ -7,7 +7,7 @@ namespace MegatronBridge.Reference;
 /// Reads weights as float32 through a bounded buffer of stored bytes (embeddings of real models exceed 2 GiB of
 /// bf16), and counts the bytes it read (what a forward pass costs in reading).
 /// </summary>
-public static class WeightReader
+internal static class WeightReader
 {
     private const int ChunkBytes = 1 << 22;
     private static long _bytesRead;

@@ -13,7 +13,7 @@ namespace MegatronBridge.Tensors;
 /// (import, verify, the reference forward) then see dequantised weights without knowing about FP8; values are
 /// produced per read, so memory stays bounded by the caller's buffer plus one FP8 block of it.
 /// </summary>
-public sealed class BlockScaledFp8Source : ITensorSource
+internal sealed class BlockScaledFp8Source : ITensorSource
 {
     public const string ScaleSuffix = "_scale_inv";
 

@@ -7,7 +7,7 @@ namespace MegatronBridge.Tensors;
 /// own exception (an IOException for a full disk, an InvalidDataException naming the tensor), not as an
 /// AggregateException, so callers and the CLI report it like a sequential failure.
 /// </summary>
-public static class BoundedParallel
+internal static class BoundedParallel
 {
     /// <summary>The default number of writers at once: the cores, at most 4 (more only adds seeks on one disk).</summary>
     public static int DefaultDegree => Math.Clamp(Environment.ProcessorCount, 1, 4);

@@ -17,7 +17,7 @@ public enum DType
     F8E5M2,
 }
 
-public static class DTypes
+internal static class DTypes
 {
     public static int Size(this DType dtype) => dtype switch
     {

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace MegatronBridge.Tensors;
 
 /// <summary>Element conversions between floating dtypes, rounding to nearest even as PyTorch does.</summary>
-public static class ElementConvert
+internal static class ElementConvert
 {
     public static float BFloat16ToSingle(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 

@@ -5,7 +5,7 @@ namespace MegatronBridge.Tensors;
 /// 3 mantissa bits. There are no infinities: S.1111.111 is NaN (both signs), every other pattern is finite, the
 /// largest being S.1111.110 = 448. Exponent 0 holds the subnormals (mantissa x 2^-9).
 /// </summary>
-public static class Float8E4M3
+internal static class Float8E4M3
 {
     public const float MaxValue = 448f;
 

@@ -10,7 +10,7 @@ namespace MegatronBridge.Tensors;
 /// clamped to +-448 and rounded to nearest even into E4M3. The 1e-12 floor is transformers' <c>Fp8Quantize</c>
 /// choice: a block of zeros gets a tiny positive scale (and zeros), never a division by zero.
 /// </summary>
-public static class Fp8BlockQuantizer
+internal static class Fp8BlockQuantizer
 {
     public const float MinAmax = 1e-12f;
 

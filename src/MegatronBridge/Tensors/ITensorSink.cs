@@ -7,7 +7,7 @@ public interface ITensorSink
     void Write(long byteOffset, ReadOnlySpan<byte> data);
 }
 
-public sealed class MemoryTensorSink(long length) : ITensorSink
+internal sealed class MemoryTensorSink(long length) : ITensorSink
 {
     public byte[] Buffer { get; } = new byte[checked((int)length)];
     public void Write(long byteOffset, ReadOnlySpan<byte> data) => data.CopyTo(Buffer.AsSpan(checked((int)byteOffset)));

@@ -18,7 +18,7 @@ public interface ITensorSource
     void Read(string name, long byteOffset, Span<byte> destination);
 }
 
-public static class TensorSourceExtensions
+internal static class TensorSourceExtensions
 {
     public static TensorMeta Get(this ITensorSource source, string name) =>
         source.TryGet(name, out var meta)

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Tensors;
 
 /// <summary>Tensors held in memory: for tests, tiny models and reassembled results.</summary>
-public sealed class MemoryTensorSource : ITensorSource
+internal sealed class MemoryTensorSource : ITensorSource
 {
     private readonly List<TensorMeta> _order = new();
     private readonly Dictionary<string, (TensorMeta Meta, byte[] Data)> _tensors = new(StringComparer.Ordinal);

@@ -1,14 +1,14 @@
 namespace MegatronBridge.Tensors;
 
 /// <summary>A contiguous byte range of a tensor in an underlying source.</summary>
-public sealed record ByteSegment(string Source, long Start, long Length);
+internal sealed record ByteSegment(string Source, long Start, long Length);
 
 /// <summary>
 /// Presents tensors that are concatenations of byte ranges of another source's tensors, e.g. a Megatron in-memory
 /// parameter assembled from the sub-keys and chunks a torch_dist checkpoint stores it as. Reads map straight onto
 /// the underlying ranges, so nothing is copied ahead of time.
 /// </summary>
-public sealed class SegmentedTensorSource : ITensorSource
+internal sealed class SegmentedTensorSource : ITensorSource
 {
     private readonly ITensorSource _inner;
     private readonly Dictionary<string, (TensorMeta Meta, ByteSegment[] Segments, long[] Starts)> _tensors = new(StringComparer.Ordinal);

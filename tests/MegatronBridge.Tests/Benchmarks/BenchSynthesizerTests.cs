@@ -78,8 +78,8 @@ public class BenchSynthesizerTests
         string hf = Path.Combine(dir.Path, "hf");
         BenchSynthesizer.Write(ShrunkConfig(2), hf);
         string dist = Path.Combine(dir.Path, "dist"), back = Path.Combine(dir.Path, "back");
-        MegatronBridge.Conversion.Checkpoints.CheckpointConverter.Import(new(hf, dist));
-        var exported = MegatronBridge.Conversion.Checkpoints.CheckpointConverter.Export(new(hf, dist, back));
+        MegatronBridge.Jobs.CheckpointConverter.Import(new(hf, dist));
+        var exported = MegatronBridge.Jobs.CheckpointConverter.Export(new(hf, dist, back));
         // Norms stored as w-1 in Megatron go through float (x+1-1) and are reported lossy for random bytes; the rest is a copy.
         var lossy = exported.LossyTensors.ToHashSet();
         Assert.True(lossy.Count < 12, string.Join(", ", lossy));
@@ -117,7 +117,7 @@ public class BenchSynthesizerTests
         var config = ShrunkConfig(2);
         config["vision_config"]!["num_heads"] = 4L; // the vision rotary embedding needs a head dim divisible by 4
         long checkpointBytes = BenchSynthesizer.Write(config, hf);
-        MegatronBridge.Conversion.Checkpoints.CheckpointConverter.Import(new(hf, dist));
+        MegatronBridge.Jobs.CheckpointConverter.Import(new(hf, dist));
 
         var (bytesRead, summary) = BenchCompare.Run(hf, dist);
 

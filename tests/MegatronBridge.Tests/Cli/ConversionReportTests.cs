@@ -1,6 +1,6 @@
 using System.Globalization;
 using MegatronBridge.Cli.Commands;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using Xunit;
 
 namespace MegatronBridge.Tests.Cli;

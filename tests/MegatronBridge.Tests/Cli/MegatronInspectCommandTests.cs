@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Conversion.Checkpoints;
 using MegatronBridge.Tests.Support;
 using Xunit;

@@ -46,9 +46,9 @@ public class RealConfigTranslationTests
         Assert.False(p.IsMoe);
         Assert.False(p.IsMoeLayer(0));
         Assert.Equal(1, p.MtpLayers);
-        Assert.False(p.TiedEmbeddings);
+        Assert.False(p.ShareEmbeddingsAndOutputWeights);
         Assert.True(p.AttentionOutputGate);
-        Assert.True(p.ZeroCenteredNorms);
+        Assert.True(p.LayernormZeroCenteredGamma);
         Assert.False(p.AddQkvBias);
         Assert.Equal(248044, p.BosTokenId);
         Assert.Equal(248044, p.EosTokenId);
@@ -111,7 +111,7 @@ public class RealConfigTranslationTests
         Assert.Equal(1.0, p.RotaryPercent);
         Assert.Equal(new[] { 24, 20, 20 }, p.MropeSection);
         Assert.False(p.AttentionOutputGate);
-        Assert.False(p.ZeroCenteredNorms);
+        Assert.False(p.LayernormZeroCenteredGamma);
         Assert.Equal(0, p.MtpLayers);
         Assert.Equal((151643, 151645), (p.BosTokenId, p.EosTokenId));
         var v = p.Vision!;

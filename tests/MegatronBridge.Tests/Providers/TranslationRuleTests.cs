@@ -110,10 +110,10 @@ public class TranslationRuleTests
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         config["tie_word_embeddings"] = true;
         ConfigBuilder.Text(config)["tie_word_embeddings"] = false;
-        Assert.True(Provider(config).TiedEmbeddings);
+        Assert.True(Provider(config).ShareEmbeddingsAndOutputWeights);
         config.Remove("tie_word_embeddings");
         ConfigBuilder.Text(config)["tie_word_embeddings"] = true;
-        Assert.False(Provider(config).TiedEmbeddings);
+        Assert.False(Provider(config).ShareEmbeddingsAndOutputWeights);
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;

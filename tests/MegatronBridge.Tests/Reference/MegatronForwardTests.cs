@@ -1,7 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
@@ -99,7 +99,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
         var folder = TestPaths.Fixture(fixture);
         var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
         using var hfModel = LoadHfAsImported(folder);
-        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
+        using var megatron = MegatronReferenceModel.Load(imported.MegatronPath, folder);
         AssertSameForward(fixture, hfModel, megatron);
     }
 
@@ -186,7 +186,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
         var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("legacy")) { Format = MegatronFormat.Torch, Layout = layout });
         Assert.True(Directory.Exists(Path.Combine(imported.IterationFolder, "mp_rank_01_001")) || Directory.Exists(Path.Combine(imported.IterationFolder, "mp_rank_01_001_001")));
         using var hfModel = LoadHfAsImported(folder);
-        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
+        using var megatron = MegatronReferenceModel.Load(imported.MegatronPath, folder);
         AssertSameForward(fixture, hfModel, megatron);
     }
 
@@ -203,7 +203,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
             LanguageOnly = true, Format = format, Layout = format == MegatronFormat.Torch ? new ParallelLayout(tp: 2) : ParallelLayout.Single,
         });
         using var hfModel = LoadHfAsImported(folder);
-        using var megatron = ReferenceModel.LoadMegatron(imported.MegatronPath, folder);
+        using var megatron = MegatronReferenceModel.Load(imported.MegatronPath, folder);
         Assert.Null(megatron.Weights.Vision);
         var text = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "text");
         var diff = Difference.Of(megatron.Forward(text.InputIds), hfModel.Forward(text.InputIds));

@@ -1,7 +1,7 @@
 using MegatronBridge.Config;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Cli;

@@ -1,6 +1,6 @@
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Verification;
+using MegatronBridge.Jobs;
+using MegatronBridge.Tensors;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

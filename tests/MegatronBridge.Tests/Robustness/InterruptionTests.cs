@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Verification;
+using MegatronBridge.Jobs;
+using MegatronBridge.Tensors;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

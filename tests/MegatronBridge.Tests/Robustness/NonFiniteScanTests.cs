@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
-using MegatronBridge.Verification;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
-using MegatronBridge.Verification;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

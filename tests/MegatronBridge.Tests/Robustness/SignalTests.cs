@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

@@ -2,8 +2,9 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.Jobs;
+using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
-using MegatronBridge.Verification;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;

@@ -12,7 +12,7 @@ namespace MegatronBridge.Conversion.DistKeys;
 /// <param name="GdnQkDim">nk * dk: rows of the GDN query and key sections.</param>
 /// <param name="GdnVDim">nv * dv: rows of the GDN value and z sections.</param>
 /// <param name="GdnValueHeads">nv: rows of the GDN beta and alpha sections.</param>
-public sealed record DistKeyOptions(
+internal sealed record DistKeyOptions(
     bool LanguagePerLayer,
     int NumLayers,
     int VisionDepth,

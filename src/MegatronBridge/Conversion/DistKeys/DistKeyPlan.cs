@@ -7,13 +7,13 @@ namespace MegatronBridge.Conversion.DistKeys;
 /// <see cref="Param"/> (TP=1, full), stored at <see cref="Offsets"/> of the key's global tensor with
 /// <see cref="Sizes"/> (which include the length-1 prepended layer/expert axes).
 /// </summary>
-public sealed record DistChunk(string Param, long RowStart, long RowCount, long[] Offsets, long[] Sizes, int? IndexHint);
+internal sealed record DistChunk(string Param, long RowStart, long RowCount, long[] Offsets, long[] Sizes, int? IndexHint);
 
 /// <summary>A torch_dist tensor key with its global shape and chunks, in write order.</summary>
-public sealed record DistTensorKey(string Key, DType DType, long[] GlobalShape, IReadOnlyList<DistChunk> Chunks);
+internal sealed record DistTensorKey(string Key, DType DType, long[] GlobalShape, IReadOnlyList<DistChunk> Chunks);
 
 /// <summary>What a ShardedObject holds for a module's TransformerEngine <c>_extra_state</c>.</summary>
-public enum ExtraStateValue
+internal enum ExtraStateValue
 {
     /// <summary>TransformerEngine without FP8: an empty uint8 tensor.</summary>
     EmptyUint8Tensor,
@@ -22,12 +22,12 @@ public enum ExtraStateValue
 }
 
 /// <summary>A ShardedObject entry, named by its unique key (<c>key/shard_offsets_shape</c>).</summary>
-public sealed record DistObjectKey(string UniqueKey, ExtraStateValue Value);
+internal sealed record DistObjectKey(string UniqueKey, ExtraStateValue Value);
 
 /// <summary>Everything a torch_dist checkpoint holds for a model: tensor keys and objects, in first-occurrence order.</summary>
-public sealed record DistKeyPlan(IReadOnlyList<DistTensorKey> Tensors, IReadOnlyList<DistObjectKey> Objects);
+internal sealed record DistKeyPlan(IReadOnlyList<DistTensorKey> Tensors, IReadOnlyList<DistObjectKey> Objects);
 
-public static class DistKeyPlanExtensions
+internal static class DistKeyPlanExtensions
 {
     /// <summary>
     /// For each in-memory parameter, the byte ranges of the stored keys it is made of, in row order: the inverse of

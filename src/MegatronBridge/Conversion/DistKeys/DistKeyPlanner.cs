@@ -10,7 +10,7 @@ namespace MegatronBridge.Conversion.DistKeys;
 /// sub-keys, gated linear_fc1 saved as two halves of one key, MTP's inner layer under its legacy name
 /// <c>transformer_layer</c> (or <see cref="DistKeyOptions.MtpLayerName"/>), and one <c>_extra_state</c> object per TransformerEngine linear.
 /// </summary>
-public static partial class DistKeyPlanner
+internal static partial class DistKeyPlanner
 {
     private static readonly string[] GdnInProjParts = { "query", "key", "value", "z", "beta", "alpha" };
     private static readonly string[] GdnConvParts = { "query", "key", "value" };

@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// K; V] (heads consecutive in each) becomes per head [Q_h; K_h; V_h] (QKV fusion with as many groups as heads, no
 /// gate), then a contiguous TP split. Weights and biases.
 /// </summary>
-public sealed class ConcatenatedQkvMapping : MappingKind
+internal sealed class ConcatenatedQkvMapping : MappingKind
 {
     private readonly QkvGeometry _g;
     private readonly HfRef _qkv;

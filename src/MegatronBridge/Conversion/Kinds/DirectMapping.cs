@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// tensors such as row-parallel biases are replicated) or replicated (Megatron-Bridge's column / row / replicated
 /// mappings; docs/mappings.md, Direct).
 /// </summary>
-public sealed class DirectMapping : MappingKind
+internal sealed class DirectMapping : MappingKind
 {
     private readonly HfRef _source;
     private readonly TpSplit _split;

@@ -9,7 +9,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// are read through a view of expert e (transposed for the hub layout), so several mappings share one HF tensor and its
 /// export recipe is assembled from all experts.
 /// </summary>
-public static class ExpertMappings
+internal static class ExpertMappings
 {
     /// <param name="gateOrPacked">per-expert: the gate_proj name; packed: the gate_up_proj name.</param>
     /// <param name="up">per-expert: the up_proj name; packed: ignored.</param>

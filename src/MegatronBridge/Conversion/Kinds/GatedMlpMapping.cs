@@ -8,7 +8,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// rows of r]. Used for dense, shared-expert, MTP and routed-expert fc1 (for experts, gate and up may be views of a
 /// packed tensor).
 /// </summary>
-public sealed class GatedMlpMapping : MappingKind
+internal sealed class GatedMlpMapping : MappingKind
 {
     private readonly HfRef _gate;
     private readonly HfRef _up;

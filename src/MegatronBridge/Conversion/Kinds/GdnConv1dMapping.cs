@@ -6,7 +6,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// GDN <c>conv1d.weight</c> [CD, 1, Kc] (Megatron-Bridge's <c>GDNConv1dMapping</c>; docs/mappings.md, GDN conv1d):
 /// channels [q; k; v]; TP rank r holds [q_r; k_r; v_r], each component split separately. Identity at TP 1.
 /// </summary>
-public sealed class GdnConv1dMapping : MappingKind
+internal sealed class GdnConv1dMapping : MappingKind
 {
     private readonly GdnGeometry _g;
     private readonly HfRef _conv;

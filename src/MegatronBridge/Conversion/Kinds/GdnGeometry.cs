@@ -2,7 +2,7 @@ namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>Gated DeltaNet geometry: key heads nk, value heads nv, head dims dk, dv (docs/mappings.md, GDN
 /// in_proj).</summary>
-public sealed record GdnGeometry(int KeyHeads, int ValueHeads, int KeyHeadDim, int ValueHeadDim)
+internal sealed record GdnGeometry(int KeyHeads, int ValueHeads, int KeyHeadDim, int ValueHeadDim)
 {
     public long QkDim => (long)KeyHeads * KeyHeadDim;
     public long VDim => (long)ValueHeads * ValueHeadDim;

@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// in_proj_qkv [Q; K; V], in_proj_z, in_proj_b, in_proj_a to Megatron's rank-major layout: for each TP rank r, [Q, K of
 /// its key heads; V, Z of its value heads; b; a of its value heads]. At TP 1 this is cat(qkv, z, b, a).
 /// </summary>
-public sealed class GdnInProjMapping : MappingKind
+internal sealed class GdnInProjMapping : MappingKind
 {
     private readonly GdnGeometry _g;
     private readonly HfRef _qkv, _z, _b, _a;

@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion.Kinds;
 
 /// <summary>Attention geometry for QKV fusion: heads, query groups (KV heads), head dim, output gate.</summary>
-public sealed record QkvGeometry(int Heads, int Groups, int HeadDim, bool OutputGate)
+internal sealed record QkvGeometry(int Heads, int Groups, int HeadDim, bool OutputGate)
 {
     public int HeadsPerGroup => Heads / Groups;
     public long QRows => (long)Heads * HeadDim * (OutputGate ? 2 : 1);
@@ -17,7 +17,7 @@ public sealed record QkvGeometry(int Heads, int Groups, int HeadDim, bool Output
 /// h as [query_h; gate_h]), K_g, V_g. TP cuts the fused tensor in contiguous chunks, so each rank holds whole groups.
 /// Works for weights and 1-D biases.
 /// </summary>
-public sealed class QkvMapping : MappingKind
+internal sealed class QkvMapping : MappingKind
 {
     private readonly QkvGeometry _g;
     private readonly HfRef _q, _k, _v;

@@ -8,7 +8,7 @@ namespace MegatronBridge.Conversion.Kinds;
 /// and export adds 1 (computed in float32, rounded to the output dtype). Replicated. The only lossy mapping:
 /// bf16(bf16(w - 1) + 1) differs from w where w - 1 is not representable.
 /// </summary>
-public sealed class ZeroCenteredNormMapping : MappingKind
+internal sealed class ZeroCenteredNormMapping : MappingKind
 {
     private readonly HfRef _source;
 

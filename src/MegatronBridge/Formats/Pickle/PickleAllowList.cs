@@ -5,7 +5,7 @@ namespace MegatronBridge.Formats.Pickle;
 /// <see cref="PyGlobal"/> value and calls on it become inert <see cref="PyInstance"/> records. Every other name is
 /// rejected, because a pickle naming os.system or builtins.eval is an attack, not a checkpoint.
 /// </summary>
-public sealed class PickleAllowList
+internal sealed class PickleAllowList
 {
     private readonly HashSet<string> _names;
     private readonly List<string> _modulePrefixes;

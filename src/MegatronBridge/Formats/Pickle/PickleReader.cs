@@ -11,7 +11,7 @@ namespace MegatronBridge.Formats.Pickle;
 /// PyValues.cs. Globals must be on the <see cref="PickleAllowList"/>; calls (REDUCE, NEWOBJ, BUILD) only record
 /// what would be constructed. Nothing is executed.
 /// </summary>
-public sealed class PickleReader
+internal sealed class PickleReader
 {
     private static readonly object MarkObject = new();
 

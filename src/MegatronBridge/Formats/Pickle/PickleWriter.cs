@@ -10,7 +10,7 @@ namespace MegatronBridge.Formats.Pickle;
 /// byte: memo after every new string/tuple/list/dict/global/instance, BINGET for re-referenced objects, dict and list
 /// batching of 1000, and (protocol 4) 64 KiB framing checked at the start of every object.
 /// </summary>
-public sealed class PickleWriter
+internal sealed class PickleWriter
 {
     private const int BatchSize = 1000;
     private const int FrameSizeTarget = 64 * 1024;

@@ -9,14 +9,14 @@ namespace MegatronBridge.Formats.Pickle;
 // always pickled as a new object; a PyStr instance is one Python string object that may be referenced many times.
 
 /// <summary>One Python str object with identity (pickled once, then re-referenced from the memo).</summary>
-public sealed class PyStr(string value)
+internal sealed class PyStr(string value)
 {
     public string Value { get; } = value;
     public override string ToString() => Value;
 }
 
 /// <summary>A Python tuple.</summary>
-public sealed class PyTuple(IReadOnlyList<object?> items)
+internal sealed class PyTuple(IReadOnlyList<object?> items)
 {
     public static PyTuple Of(params object?[] items) => new(items);
     public IReadOnlyList<object?> Items { get; } = items;
@@ -37,7 +37,7 @@ public sealed class PyTuple(IReadOnlyList<object?> items)
 }
 
 /// <summary>A Python dict (or OrderedDict) with its insertion order.</summary>
-public sealed class PyDict
+internal sealed class PyDict
 {
     private readonly List<KeyValuePair<object?, object?>> _items = new();
 
@@ -104,7 +104,7 @@ public sealed class PyDict
 }
 
 /// <summary>A module-level Python name (class, function, dtype object), e.g. torch.bfloat16.</summary>
-public sealed class PyGlobal(string module, string name, PyStr? moduleString = null)
+internal sealed class PyGlobal(string module, string name, PyStr? moduleString = null)
 {
     public string Module { get; } = module;
     public string Name { get; } = name;
@@ -121,7 +121,7 @@ public sealed class PyGlobal(string module, string name, PyStr? moduleString = n
 /// optionally followed by BUILD with <see cref="State"/>. The reader produces these for allow-listed globals and
 /// never runs anything; the writer emits them.
 /// </summary>
-public sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
+internal sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
 {
     public PyGlobal Type { get; } = type;
     public PyTuple Args { get; } = args;
@@ -165,13 +165,13 @@ public sealed class PyInstance(PyGlobal type, PyTuple args, bool viaReduce)
 }
 
 /// <summary>A persistent id (BINPERSID): the pickle refers to an object stored outside it (torch storages).</summary>
-public sealed class PyPersistentId(object? id)
+internal sealed class PyPersistentId(object? id)
 {
     public object? Id { get; } = id;
 }
 
 /// <summary>Formatting and equality helpers for the object model.</summary>
-public static class PyFormat
+internal static class PyFormat
 {
     public static bool KeyEquals(object? a, object? b)
     {

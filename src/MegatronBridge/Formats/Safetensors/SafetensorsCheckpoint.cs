@@ -6,7 +6,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// A Hugging Face checkpoint folder: one model.safetensors, or shards listed by model.safetensors.index.json.
 /// Presents all tensors as one <see cref="ITensorSource"/>.
 /// </summary>
-public sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
+internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
 {
     public const string SingleFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Formats.Safetensors;
 
 /// <summary>How a checkpoint folder is written.</summary>
-public sealed record SafetensorsCheckpointWriteOptions
+internal sealed record SafetensorsCheckpointWriteOptions
 {
     public static readonly SafetensorsCheckpointWriteOptions Default = new();
 

@@ -9,7 +9,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// place and the index written last (itself through a temporary name). A crash at any point leaves no folder that
 /// opens as a finished checkpoint of mixed content. Sinks may be written from several threads.
 /// </summary>
-public sealed partial class SafetensorsCheckpointWriter : IDisposable
+internal sealed partial class SafetensorsCheckpointWriter : IDisposable
 {
     private readonly Dictionary<string, SafetensorsWriter> _writerOf = new(StringComparer.Ordinal);
     private readonly List<SafetensorsWriter> _writers = new();

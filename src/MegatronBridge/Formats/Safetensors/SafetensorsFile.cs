@@ -5,12 +5,12 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.Safetensors;
 
 /// <summary>One entry of a safetensors header: the tensor and where its bytes lie in the file.</summary>
-public sealed record SafetensorsEntry(TensorMeta Meta, long DataStart, long DataEnd);
+internal sealed record SafetensorsEntry(TensorMeta Meta, long DataStart, long DataEnd);
 
 /// <summary>
 /// A single .safetensors file opened for random reads. Only the header is parsed; tensor bytes are read on demand.
 /// </summary>
-public sealed class SafetensorsFile : IDisposable
+internal sealed class SafetensorsFile : IDisposable
 {
     /// <summary>The header size limit of the reference implementation (100 MB).</summary>
     public const int MaxHeaderBytes = 100_000_000;

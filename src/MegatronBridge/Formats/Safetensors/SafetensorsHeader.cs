@@ -5,7 +5,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.Safetensors;
 
 /// <summary>Where the <c>__metadata__</c> entry sits among the header keys (writers differ; rewriting keeps it).</summary>
-public enum SafetensorsMetadataPosition
+internal enum SafetensorsMetadataPosition
 {
     /// <summary>Before the tensors: what the Rust/Python <c>safetensors</c> library writes.</summary>
     First,
@@ -14,7 +14,7 @@ public enum SafetensorsMetadataPosition
 }
 
 /// <summary>A parsed and fully validated safetensors header.</summary>
-public sealed record SafetensorsHeaderInfo(
+internal sealed record SafetensorsHeaderInfo(
     List<SafetensorsEntry> Entries,
     Dictionary<string, string> Metadata,
     SafetensorsMetadataPosition? MetadataPosition);
@@ -23,7 +23,7 @@ public sealed record SafetensorsHeaderInfo(
 /// Parses and validates a safetensors JSON header: JSON shape, dtypes, dtype x shape = byte length, no duplicate
 /// names, offsets that tile the data section exactly (no overlap, no gap, nothing missing or left over).
 /// </summary>
-public static class SafetensorsHeader
+internal static class SafetensorsHeader
 {
     public const string MetadataKey = "__metadata__";
 

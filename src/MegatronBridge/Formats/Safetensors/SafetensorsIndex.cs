@@ -9,7 +9,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// model.safetensors.index.json: which shard file holds each tensor. Reading validates the JSON shape, rejects
 /// duplicate tensor names and shard names that are not plain file names in the same folder.
 /// </summary>
-public sealed class SafetensorsIndex
+internal sealed class SafetensorsIndex
 {
     /// <summary>Real indexes are a few MB even for the largest models; anything far bigger is not an index.</summary>
     public const long MaxIndexBytes = 256L << 20;

@@ -9,7 +9,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// The planned bytes of a .safetensors file before any data is written: the header (serde_json compact JSON,
 /// padded with spaces to a multiple of 8 bytes, as the safetensors library writes it) and each tensor's data range.
 /// </summary>
-public sealed class SafetensorsLayout
+internal sealed class SafetensorsLayout
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private readonly Dictionary<string, int> _indexOf;

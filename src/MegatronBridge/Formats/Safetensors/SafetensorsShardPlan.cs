@@ -4,7 +4,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.Safetensors;
 
 /// <summary>One output file of a checkpoint and the tensors it holds (in the order they were assigned).</summary>
-public sealed record SafetensorsShard(string FileName, IReadOnlyList<TensorMeta> Tensors)
+internal sealed record SafetensorsShard(string FileName, IReadOnlyList<TensorMeta> Tensors)
 {
     public long ByteLength => Tensors.Sum(t => t.ByteLength);
 }
@@ -13,7 +13,7 @@ public sealed record SafetensorsShard(string FileName, IReadOnlyList<TensorMeta>
 /// Which file of a Hugging Face checkpoint folder each tensor goes to, and whether an index is written.
 /// Pure planning: no file is touched.
 /// </summary>
-public sealed class SafetensorsShardPlan
+internal sealed class SafetensorsShardPlan
 {
     private readonly Dictionary<string, string> _fileOf;
 

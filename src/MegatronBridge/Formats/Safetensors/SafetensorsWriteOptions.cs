@@ -1,7 +1,7 @@
 namespace MegatronBridge.Formats.Safetensors;
 
 /// <summary>Order of the tensors inside one written file (header keys and data follow the same order).</summary>
-public enum SafetensorsTensorOrder
+internal enum SafetensorsTensorOrder
 {
     /// <summary>
     /// What the <c>safetensors</c> library (and so transformers' save_pretrained) does whatever order it is given:
@@ -13,7 +13,7 @@ public enum SafetensorsTensorOrder
 }
 
 /// <summary>How a single .safetensors file is laid out and written.</summary>
-public sealed record SafetensorsWriteOptions
+internal sealed record SafetensorsWriteOptions
 {
     /// <summary>The metadata transformers writes (<c>{"format": "pt"}</c>).</summary>
     public static readonly IReadOnlyList<KeyValuePair<string, string>> PyTorchMetadata = [new("format", "pt")];

@@ -12,7 +12,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// Writes from several threads are safe (serialised by a lock); concurrent writes to different tensors do not
 /// merge, so give each thread large pieces.
 /// </summary>
-public sealed class SafetensorsWriter : IDisposable
+internal sealed class SafetensorsWriter : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly Lock _gate = new();

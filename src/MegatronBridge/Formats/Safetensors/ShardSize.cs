@@ -8,7 +8,7 @@ namespace MegatronBridge.Formats.Safetensors;
 /// computed in double precision exactly as Python does. The binary units TiB/GiB/MiB/KiB (powers of 2, accepted by
 /// transformers 4) and a bare whole number of bytes are accepted too.
 /// </summary>
-public static class ShardSize
+internal static class ShardSize
 {
     /// <summary>save_pretrained's default max_shard_size in transformers 5 ("50GB").</summary>
     public const long TransformersDefault = 50_000_000_000L;

@@ -3,32 +3,32 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchDist;
 
 /// <summary>One chunk of a global tensor as saved: its offsets in the global tensor and its sizes.</summary>
-public sealed record DcpChunk(long[] Offsets, long[] Sizes)
+internal sealed record DcpChunk(long[] Offsets, long[] Sizes)
 {
     public long NumElements => Sizes.Aggregate(1L, (a, b) => checked(a * b));
     public override string ToString() => $"offsets ({string.Join(", ", Offsets)}) sizes ({string.Join(", ", Sizes)})";
 }
 
 /// <summary>A state_dict_metadata entry: a tensor (TensorStorageMetadata) or a bytes object (BytesStorageMetadata).</summary>
-public abstract record DcpEntry(string Fqn);
+internal abstract record DcpEntry(string Fqn);
 
-public sealed record DcpTensorEntry(string Fqn, DType DType, long[] Size, IReadOnlyList<DcpChunk> Chunks) : DcpEntry(Fqn)
+internal sealed record DcpTensorEntry(string Fqn, DType DType, long[] Size, IReadOnlyList<DcpChunk> Chunks) : DcpEntry(Fqn)
 {
     public TensorShape Shape => new(Size);
 }
 
-public sealed record DcpBytesEntry(string Fqn) : DcpEntry(Fqn);
+internal sealed record DcpBytesEntry(string Fqn) : DcpEntry(Fqn);
 
 /// <summary>A storage_data key (MetadataIndex): fqn, chunk offsets (null for bytes items) and the optional index hint.</summary>
-public sealed record DcpStorageKey(string Fqn, long[]? Offset, long? Index);
+internal sealed record DcpStorageKey(string Fqn, long[]? Offset, long? Index);
 
 /// <summary>Where an item lives (filesystem _StorageInfo): file name inside the checkpoint folder, byte offset, length.</summary>
-public sealed record DcpStorageInfo(string RelativePath, long Offset, long Length);
+internal sealed record DcpStorageInfo(string RelativePath, long Offset, long Length);
 
-public sealed record DcpStorageItem(DcpStorageKey Key, DcpStorageInfo Info);
+internal sealed record DcpStorageItem(DcpStorageKey Key, DcpStorageInfo Info);
 
 /// <summary>The content of a DCP <c>.metadata</c> file, as far as a reader or writer needs it.</summary>
-public sealed class DcpMetadata
+internal sealed class DcpMetadata
 {
     public List<DcpEntry> Entries { get; } = new();
 

@@ -8,7 +8,7 @@ namespace MegatronBridge.Formats.TorchDist;
 /// protocol-4 output for Megatron's Metadata object byte for byte (docs/formats.md, Pickles): which strings and objects
 /// are shared is modelled with PyStr / shared instances.
 /// </summary>
-public static class DcpMetadataPickle
+internal static class DcpMetadataPickle
 {
     private const string MetadataModule = "torch.distributed.checkpoint.metadata";
     private const string FilesystemModule = "torch.distributed.checkpoint.filesystem";

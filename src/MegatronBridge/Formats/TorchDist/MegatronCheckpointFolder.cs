@@ -7,13 +7,13 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchDist;
 
 /// <summary>Where one saved iteration lives: its folder, its iteration (from the tracker or folder name) and whether it is a release.</summary>
-public sealed record MegatronIterationFolder(string Folder, long? Iteration, bool IsRelease);
+internal sealed record MegatronIterationFolder(string Folder, long? Iteration, bool IsRelease);
 
 /// <summary>
 /// The Megatron-LM layout around a checkpoint: <c>&lt;root&gt;/latest_checkpointed_iteration.txt</c> (digits or
 /// "release", no newline) and the folders <c>iter_{:07d}</c> / <c>release</c>.
 /// </summary>
-public static partial class MegatronCheckpointFolder
+internal static partial class MegatronCheckpointFolder
 {
     public const string TrackerFileName = "latest_checkpointed_iteration.txt";
     public const string ReleaseFolderName = "release";

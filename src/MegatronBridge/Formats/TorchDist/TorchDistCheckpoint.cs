@@ -13,7 +13,7 @@ namespace MegatronBridge.Formats.TorchDist;
 /// <c>__&lt;rank&gt;_&lt;n&gt;.distcp</c> files, reading only the bytes needed (runs that are contiguous in a chunk are
 /// fetched with one read). Bytes objects and the Megatron common state are unpickled with the allow-listed reader.
 /// </summary>
-public sealed class TorchDistCheckpoint : ITensorSource, IDisposable
+internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
 {
     private const int ScatterBufferBytes = 4 << 20;
 

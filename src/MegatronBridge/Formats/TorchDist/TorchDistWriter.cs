@@ -9,7 +9,7 @@ namespace MegatronBridge.Formats.TorchDist;
 /// row-major bytes (sizes include any prepended length-1 axes), and the optional storage index hint of
 /// storage_data (Megatron writes 0, 1, ... only for keys one rank held as several non-prepended shards).
 /// </summary>
-public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensorSink> WriteData, long? StorageIndex = null)
+internal sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensorSink> WriteData, long? StorageIndex = null)
 {
     /// <summary>
     /// The rank whose data file <c>__{rank}_0.distcp</c> holds this chunk, as when many training processes save in
@@ -28,7 +28,7 @@ public sealed record TorchDistChunk(long[] Offsets, long[] Sizes, Action<ITensor
 /// <c>metadata.json</c>. Entries appear in <c>.metadata</c> in the order they were added. The writer knows nothing
 /// about models.
 /// </summary>
-public sealed class TorchDistWriter
+internal sealed class TorchDistWriter
 {
     public const string DataFileName = "__0_0.distcp";
 

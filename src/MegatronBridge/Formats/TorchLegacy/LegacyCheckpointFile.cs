@@ -11,7 +11,7 @@ namespace MegatronBridge.Formats.TorchLegacy;
 /// rng_state, ...) are parsed by the allow-listed unpickler but not exposed; they are listed in
 /// <see cref="SkippedKeys"/>. Non-tensor state-dict values (<c>_extra_state</c>) are kept in <see cref="ModelExtras"/>.
 /// </summary>
-public sealed class LegacyCheckpointFile : ITensorSource, IDisposable
+internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
 {
     private readonly SafeFileHandle _file;
     private readonly Dictionary<string, TorchTensorRef> _tensors = new(StringComparer.Ordinal);

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace MegatronBridge.Formats.TorchLegacy;
 
 /// <summary>Megatron-LM's legacy per-rank layout: <c>&lt;iter folder&gt;/mp_rank_XX[_PPP][_EEE]/model_optim_rng.pt</c>.</summary>
-public static class LegacyCheckpointNames
+internal static class LegacyCheckpointNames
 {
     public const string FileName = "model_optim_rng.pt";
 

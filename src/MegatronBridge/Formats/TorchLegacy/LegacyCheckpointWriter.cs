@@ -11,7 +11,7 @@ namespace MegatronBridge.Formats.TorchLegacy;
 /// streamed from producers while the file is written. No optimizer or RNG state is written (load with --finetune,
 /// --no-load-optim --no-load-rng, or as a release).
 /// </summary>
-public sealed class LegacyCheckpointWriter
+internal sealed class LegacyCheckpointWriter
 {
     private readonly string _path;
     private readonly Dictionary<string, (PyDict Items, HashSet<string> Names)> _chunks = new(StringComparer.Ordinal);

@@ -4,10 +4,10 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchZip;
 
 /// <summary>A storage of a torch archive: its data record and element type.</summary>
-public sealed record TorchStorageRef(string Key, DType DType, long NumElements, TorchZipRecord Record);
+internal sealed record TorchStorageRef(string Key, DType DType, long NumElements, TorchZipRecord Record);
 
 /// <summary>A tensor found in data.pkl: a strided view of a storage. Its data stays in the archive until read.</summary>
-public sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef Storage, long StorageOffset, long[] Shape, long[] Strides)
+internal sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef Storage, long StorageOffset, long[] Shape, long[] Strides)
 {
     public DType DType => Storage.DType;
     public TensorShape TensorShape => new(Shape);
@@ -48,7 +48,7 @@ public sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef Sto
 /// torch.load without Python: interprets data.pkl with the allow-listed unpickler; tensors become
 /// <see cref="TorchTensorRef"/> values (validated against their storages), everything else plain values.
 /// </summary>
-public static class TorchLoad
+internal static class TorchLoad
 {
     public static object? Load(TorchZipArchive archive)
     {

@@ -7,7 +7,7 @@ namespace MegatronBridge.Formats.TorchZip;
 /// with protocol 2 as torch does and writes the zip archive. <see cref="Prepare"/> computes the exact archive size
 /// before any tensor data is produced.
 /// </summary>
-public static class TorchSave
+internal static class TorchSave
 {
     public static PreparedTorchSave Prepare(object? value, string archiveName = "archive")
     {
@@ -109,7 +109,7 @@ public static class TorchSave
 }
 
 /// <summary>A torch.save whose pickle is built and whose size is known; tensor data is produced on <see cref="WriteTo"/>.</summary>
-public sealed class PreparedTorchSave
+internal sealed class PreparedTorchSave
 {
     private readonly string _archiveName;
     private readonly byte[] _dataPkl;

@@ -4,7 +4,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Formats.TorchZip;
 
 /// <summary>The legacy typed-storage class names that torch.save puts in data.pkl (torch.BFloat16Storage, ...).</summary>
-public static class TorchStorageTypes
+internal static class TorchStorageTypes
 {
     public static string StorageClassName(DType dtype) => dtype switch
     {

@@ -6,7 +6,7 @@ namespace MegatronBridge.Formats.TorchZip;
 /// A contiguous CPU tensor to torch.save: dtype, shape and a producer that writes its row-major bytes into a sink
 /// (called once, while the archive is written, so the data never has to be held in memory).
 /// </summary>
-public sealed class TorchTensorValue
+internal sealed class TorchTensorValue
 {
     public TorchTensorValue(DType dtype, long[] shape, Action<ITensorSink> writeData)
     {

@@ -6,14 +6,14 @@ using Microsoft.Win32.SafeHandles;
 namespace MegatronBridge.Formats.TorchZip;
 
 /// <summary>One stored record of a torch zip archive: name without the archive prefix, absolute data position, size.</summary>
-public sealed record TorchZipRecord(string Name, long DataOffset, long Length, uint Crc32);
+internal sealed record TorchZipRecord(string Name, long DataOffset, long Length, uint Crc32);
 
 /// <summary>
 /// Reads and validates a torch.save zip archive lying in a byte range of a file (a whole .pt file or one .distcp
 /// item): end records, central directory, one shared archive prefix, stored (uncompressed) records inside the range,
 /// no path traversal. Record data is read by range; nothing else is loaded.
 /// </summary>
-public sealed class TorchZipArchive
+internal sealed class TorchZipArchive
 {
     private readonly SafeFileHandle _file;
     private readonly Dictionary<string, TorchZipRecord> _records = new(StringComparer.Ordinal);

@@ -13,7 +13,7 @@ namespace MegatronBridge.Formats.TorchZip;
 /// never sit in memory. Offsets inside the archive are relative to the stream position at construction, so an archive
 /// can be appended to a larger file (a DCP .distcp item).
 /// </summary>
-public sealed class TorchZipWriter
+internal sealed class TorchZipWriter
 {
     public const int Alignment = 64;
     private const int LocalHeaderSize = 30;

@@ -11,7 +11,7 @@ namespace MegatronBridge.Formats.Yaml;
 /// YAML escapes), floats (values made from a double, or JSON numbers with a point or exponent) always with a decimal point and a signed exponent (PyYAML resolves <c>1e-06</c> as a
 /// string), integers, booleans and null plain. Empty objects and arrays are written as <c>{}</c> and <c>[]</c>.
 /// </summary>
-public static class YamlEmitter
+internal static class YamlEmitter
 {
     public static string Write(JsonObject root)
     {

@@ -1,5 +1,5 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Models.Qwen3VL;
+using MegatronBridge.Models.Shared;
 
 namespace MegatronBridge.Models.Qwen35;
 
@@ -9,7 +9,7 @@ namespace MegatronBridge.Models.Qwen35;
 /// are the Megatron and HF language-model prefixes of <see cref="ModelPrefixes"/>. MTP is always "mtp." on the HF
 /// side. docs/mappings.md describes each kind.
 /// </summary>
-public static class Qwen35Mappings
+internal static class Qwen35Mappings
 {
     /// <summary>Qwen35VLBridge: dense LM + dense MTP + vision.</summary>
     public static MappingTable Qwen35VL()
@@ -91,7 +91,7 @@ public static class Qwen35Mappings
         MixerRows(t);
         AttentionQkv(t);
         GdnFusedRows(t);
-        RoutedExperts(t, experts);
+        ExpertRows.RoutedExperts(t, experts);
         return t
             .GatedMlp("{MP}decoder.layers.*.mlp.shared_experts.linear_fc1.weight",
                 "{HP}layers.*.mlp.shared_expert.gate_proj.weight", "{HP}layers.*.mlp.shared_expert.up_proj.weight")
@@ -112,21 +112,6 @@ public static class Qwen35Mappings
             "{HP}layers.*.linear_attn.in_proj_qkv.weight", "{HP}layers.*.linear_attn.in_proj_z.weight",
             "{HP}layers.*.linear_attn.in_proj_b.weight", "{HP}layers.*.linear_attn.in_proj_a.weight")
         .ZeroCenteredNorm("{MP}decoder.layers.*.self_attention.out_norm.weight", "{HP}layers.*.linear_attn.norm.weight");
-
-    /// <summary>
-    /// Routed experts: megatron-core's grouped-GEMM names (<c>linear_fc1.weight{e}</c>) and SequentialMLP names
-    /// (<c>local_experts.{e}.linear_fc1.weight</c>), both from the HF layout the checkpoint uses (per expert or packed).
-    /// </summary>
-    public static MappingTableBuilder RoutedExperts(MappingTableBuilder t, ExpertLayout layout, string mp = "{MP}decoder", string hp = "{HP}layers") =>
-        layout == ExpertLayout.PerExpert
-            ? t.ExpertFc1($"{mp}.layers.*.mlp.experts.linear_fc1.weight*", layout, $"{hp}.*.mlp.experts.*.gate_proj.weight", $"{hp}.*.mlp.experts.*.up_proj.weight")
-               .ExpertFc2($"{mp}.layers.*.mlp.experts.linear_fc2.weight*", layout, $"{hp}.*.mlp.experts.*.down_proj.weight")
-               .ExpertFc1($"{mp}.layers.*.mlp.experts.local_experts.*.linear_fc1.weight", layout, $"{hp}.*.mlp.experts.*.gate_proj.weight", $"{hp}.*.mlp.experts.*.up_proj.weight")
-               .ExpertFc2($"{mp}.layers.*.mlp.experts.local_experts.*.linear_fc2.weight", layout, $"{hp}.*.mlp.experts.*.down_proj.weight")
-            : t.ExpertFc1($"{mp}.layers.*.mlp.experts.linear_fc1.weight*", layout, $"{hp}.*.mlp.experts.gate_up_proj")
-               .ExpertFc2($"{mp}.layers.*.mlp.experts.linear_fc2.weight*", layout, $"{hp}.*.mlp.experts.down_proj")
-               .ExpertFc1($"{mp}.layers.*.mlp.experts.local_experts.*.linear_fc1.weight", layout, $"{hp}.*.mlp.experts.gate_up_proj")
-               .ExpertFc2($"{mp}.layers.*.mlp.experts.local_experts.*.linear_fc2.weight", layout, $"{hp}.*.mlp.experts.down_proj");
 
     /// <summary>Dense MTP (several rows are hard-wired to MTP layer 0, as in Megatron-Bridge's Qwen3.5 bridge).</summary>
     public static MappingTableBuilder DenseMtp(MappingTableBuilder t) => MtpCommon(t)

@@ -1,5 +1,5 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Models.Qwen35;
+using MegatronBridge.Models.Shared;
 
 namespace MegatronBridge.Models.Qwen3VL;
 
@@ -8,7 +8,7 @@ namespace MegatronBridge.Models.Qwen3VL;
 /// language model's plain rows, the vision rows, then the fused ones. No MTP, no output gate, no zero-centred norm.
 /// docs/mappings.md describes each kind.
 /// </summary>
-public static class Qwen3VLMappings
+internal static class Qwen3VLMappings
 {
     /// <summary>Qwen3VLBridge.</summary>
     public static MappingTable Qwen3VL()
@@ -55,7 +55,7 @@ public static class Qwen3VLMappings
         Qwen3VLVisionMappings.Deepstack(t);
         Qwen3VLVisionMappings.Merger(t);
         Qkv(t);
-        Qwen35Mappings.RoutedExperts(t, experts.Decoder);
+        ExpertRows.RoutedExperts(t, experts.Decoder);
         Qwen3VLVisionMappings.Specials(t);
         return t.Build("Qwen3VLMoEBridge");
     }

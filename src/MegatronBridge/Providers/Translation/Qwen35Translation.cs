@@ -7,7 +7,7 @@ namespace MegatronBridge.Providers;
 /// Megatron-Bridge's Qwen3.5 bridges: the LM-only bridges (<c>Qwen35Bridge</c>, <c>Qwen35MoEBridge</c>) and the VL
 /// bridges (<c>Qwen35VLBridge</c>, <c>Qwen35VLMoEBridge</c>).
 /// </summary>
-public static class Qwen35Translation
+internal static class Qwen35Translation
 {
     /// <summary>Qwen3_5ForCausalLM / Qwen3_5MoeForCausalLM: a GPTModelProvider from the top-level (flat) config.</summary>
     public static GptModelProvider LanguageModel(HfConfig cfg, bool moe)

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>HF config -> provider for Qwen3-VL (<c>provider_bridge</c> of Megatron-Bridge's <c>Qwen3VLBridge</c> and
 /// <c>Qwen3VLMoEBridge</c>): plain attention, no output gate.</summary>
-public static class Qwen3VLTranslation
+internal static class Qwen3VLTranslation
 {
     /// <summary>Qwen3VLForConditionalGeneration.</summary>
     public static Qwen3VLModelProvider VisionLanguage(HfConfig cfg)

@@ -4,7 +4,7 @@ namespace MegatronBridge.Providers;
 
 /// <summary>HF vision_config -> <see cref="VisionTransformerConfig"/> (Megatron-Bridge's
 /// <c>get_vision_model_config</c>).</summary>
-public static class VisionTranslation
+internal static class VisionTranslation
 {
     public static VisionTransformerConfig FromHf(HfConfig cfg, int tensorModelParallelSize)
     {

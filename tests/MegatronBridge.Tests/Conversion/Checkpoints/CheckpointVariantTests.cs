@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;

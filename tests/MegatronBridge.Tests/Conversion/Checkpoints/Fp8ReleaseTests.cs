@@ -1,11 +1,10 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
-using MegatronBridge.Verification;
 using Xunit;
 using Xunit.Abstractions;
 

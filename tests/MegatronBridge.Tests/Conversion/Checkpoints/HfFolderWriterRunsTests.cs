@@ -1,4 +1,4 @@
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using Xunit;
 

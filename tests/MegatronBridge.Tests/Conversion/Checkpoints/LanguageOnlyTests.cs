@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

@@ -1,5 +1,5 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

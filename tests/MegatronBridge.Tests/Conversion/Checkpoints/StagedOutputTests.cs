@@ -1,4 +1,4 @@
-using MegatronBridge.Conversion.Checkpoints;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

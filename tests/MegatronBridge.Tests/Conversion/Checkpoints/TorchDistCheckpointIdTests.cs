@@ -1,5 +1,5 @@
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

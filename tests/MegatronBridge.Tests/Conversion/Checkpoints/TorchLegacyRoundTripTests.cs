@@ -1,7 +1,7 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;

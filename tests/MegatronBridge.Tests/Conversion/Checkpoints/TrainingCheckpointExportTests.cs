@@ -1,6 +1,6 @@
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;

@@ -1,9 +1,9 @@
-using MegatronBridge.Conversion;
-using MegatronBridge.Conversion.Checkpoints;
 using MegatronBridge.Conversion.DistKeys;
+using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 

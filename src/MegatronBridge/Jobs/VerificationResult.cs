@@ -1,0 +1,45 @@
+using MegatronBridge.Conversion;
+using MegatronBridge.Tensors;
+
+namespace MegatronBridge.Jobs;
+
+/// <summary>One Megatron parameter: the bytes the HF checkpoint maps to, against the bytes stored in the checkpoint.</summary>
+/// <param name="Name">The Megatron in-memory parameter name (TP=1).</param>
+/// <param name="HfSources">The HF tensors the mapping builds it from.</param>
+/// <param name="ExpectedSha256">SHA-256 (hex) of the recipe output over the HF checkpoint.</param>
+/// <param name="StoredSha256">SHA-256 (hex) of the tensor as stored in the Megatron checkpoint.</param>
+/// <param name="FirstDifference">Byte offset of the first differing byte, when they differ.</param>
+public sealed record TensorVerification(
+    string Name,
+    IReadOnlyList<string> HfSources,
+    DType DType,
+    TensorShape Shape,
+    long Bytes,
+    string ExpectedSha256,
+    string StoredSha256,
+    long? FirstDifference)
+{
+    public bool Matches => FirstDifference is null;
+}
+
+/// <summary>The outcome of <see cref="CheckpointVerifier.Verify"/>.</summary>
+/// <param name="UnmappedKeys">Stored keys no parameter uses (optimizer state and the like); informative only.</param>
+public sealed record VerificationResult(
+    string HfModel,
+    string MegatronFolder,
+    string Architecture,
+    string Bridge,
+    IReadOnlyList<TensorVerification> Tensors,
+    IReadOnlyList<string> UnmappedKeys)
+{
+    /// <summary>
+    /// Every further stored copy of a verified tensor (a legacy checkpoint's replicas on other expert ranks and the last
+    /// pipeline stage's embeddings), each compared byte for byte with the copy checked against the HF checkpoint.
+    /// </summary>
+    public IReadOnlyList<TensorVerification> Replicas { get; init; } = Array.Empty<TensorVerification>();
+    /// <summary>Stored copies checked: one per tensor plus every replica.</summary>
+    public int StoredCopies => Tensors.Count + Replicas.Count;
+    public IReadOnlyList<TensorVerification> Differences => Tensors.Concat(Replicas).Where(t => !t.Matches).ToList();
+    public bool Matches => Tensors.All(t => t.Matches) && Replicas.All(t => t.Matches);
+    public long Bytes => Tensors.Sum(t => t.Bytes);
+}
