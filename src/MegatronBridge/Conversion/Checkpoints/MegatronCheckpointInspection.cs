@@ -43,6 +43,9 @@ public sealed record MegatronCheckpointInfo(
 
     /// <summary>Legacy files: how routed experts are stored per prefix ("decoder: grouped", "mtp: sequential"); empty for torch_dist (same keys for both).</summary>
     public IReadOnlyList<string> ExpertModules { get; init; } = Array.Empty<string>();
+
+    /// <summary>What the files could not settle (a legacy layout inferred from the rank folders found); empty when all is known.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 public static partial class MegatronCheckpointInspection
@@ -53,10 +56,11 @@ public static partial class MegatronCheckpointInspection
     [GeneratedRegex(@"^__(\d+)_\d+\.distcp$", RegexOptions.CultureInvariant)]
     private static partial Regex DataFileRank();
 
-    public static MegatronCheckpointInfo Inspect(string path)
+    /// <param name="hfModel">The model's HF folder, if given: its config.json tells whether legacy TP rank folders are missing.</param>
+    public static MegatronCheckpointInfo Inspect(string path, string? hfModel = null)
     {
         var iteration = MegatronCheckpointFolder.Resolve(path);
-        if (LegacyRankFolders.IsLegacy(iteration.Folder)) return InspectLegacy(iteration);
+        if (LegacyRankFolders.IsLegacy(iteration.Folder)) return InspectLegacy(iteration, hfModel);
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         return InspectTorchDist(iteration);
@@ -139,9 +143,10 @@ public static partial class MegatronCheckpointInspection
         return new SavedLayout(tp, pp, null, ep, files.Count);
     }
 
-    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration)
+    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration, string? hfModel)
     {
         var folders = LegacyRankFolders.List(iteration.Folder);
+        var warning = LegacyMissingRanks.Check(iteration.Folder, folders, hfModel);
         var groups = new Dictionary<CheckpointKeyKind, (int Count, long Bytes)>();
         var other = new List<string>();
         int tensors = 0, objects = 0, vpp = 1;
@@ -195,6 +200,7 @@ public static partial class MegatronCheckpointInspection
         {
             MtpLayerNames = MtpNames(names),
             ExpertModules = MegatronCheckpointNames.ExpertModules(names),
+            Warnings = warning is null ? Array.Empty<string>() : new[] { warning },
         };
     }
 
