@@ -57,11 +57,13 @@ internal static class VerifyCommand
             ("bytes", ConversionReport.Bytes(result.Bytes)),
             ("differences", result.Differences.Count.ToString()),
             ("unmapped keys", result.UnmappedKeys.Count.ToString()),
+            ("states checked", $"{result.States.Count} (extra states, common state)"),
             ("checkpoint", result.MegatronFolder),
         });
         output.WriteLine(result.Matches
             ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel} ({result.StoredCopies} stored copies checked)"
             : $"FAILED: {result.Differences.Count} of {result.StoredCopies} stored copies differ ({result.Tensors.Count} tensors)");
+        foreach (var entry in result.NotChecked) output.WriteLine($"not checked: {entry}");
     }
 
     private static JsonObject ToJson(VerificationResult result)
@@ -95,6 +97,8 @@ internal static class VerifyCommand
             ["unmapped_keys"] = new JsonArray(result.UnmappedKeys.Select(k => (JsonNode?)k).ToArray()),
             ["bytes"] = result.Bytes,
             ["tensors"] = tensors,
+            ["states_checked"] = result.States.Count,
+            ["not_checked"] = new JsonArray(result.NotChecked.Select(k => (JsonNode?)k).ToArray()),
         };
     }
 }

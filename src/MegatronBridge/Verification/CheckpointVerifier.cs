@@ -72,9 +72,12 @@ public static class CheckpointVerifier
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var results = CompareAll(mapping, HfFor, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
             var replicas = legacy.Replicas.Select(r => CompareReplica(r, legacy, results, blockBytes)).ToList();
+            var (legacyStates, legacyNotChecked) = StoredStateCheck.Legacy(iteration.Folder);
             return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
             {
                 Replicas = replicas,
+                States = legacyStates,
+                NotChecked = legacyNotChecked,
             };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
@@ -83,7 +86,12 @@ public static class CheckpointVerifier
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
         var checks = CompareAll(mapping, HfFor, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
-        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
+        var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint);
+        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
+        {
+            States = states,
+            NotChecked = notChecked,
+        };
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public class ConversionOutputTests
     private static readonly string[] ExportFields =
         { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "mtp_left_out", "seconds", "dtype" };
     private static readonly string[] VerifyFields =
-        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors" };
+        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors", "states_checked", "not_checked" };
 
     [Fact]
     public void ImportExportVerify_Json()

@@ -1,0 +1,100 @@
+using System.Text.Json.Nodes;
+using MegatronBridge.Formats.TorchDist;
+using Xunit;
+
+namespace MegatronBridge.Tests.Robustness;
+
+/// <summary>
+/// verify compares the non-tensor state too: a flipped byte in a torch_dist <c>_extra_state</c> object or in the
+/// common state makes it exit 2 naming the entry; an intact import counts them among the stored copies.
+/// </summary>
+public class VerifyStoredStateTests
+{
+    private static (DamagedCheckpoint Work, string Megatron) Import()
+    {
+        var work = new DamagedCheckpoint();
+        var megatron = Path.Combine(work.Root, "mg");
+        var run = Cli.CliRunner.Run("import", "--hf-model", work.Input, "--megatron-path", megatron);
+        Assert.True(run.ExitCode == 0, run.Error);
+        return (work, megatron);
+    }
+
+    /// <summary>Flips one byte in the middle of the stored object <paramref name="key"/> (located through the DCP metadata).</summary>
+    private static void FlipObjectByte(string megatron, string key)
+    {
+        var folder = Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0));
+        string file;
+        long at;
+        using (var checkpoint = TorchDistCheckpoint.Open(folder))
+        {
+            var item = checkpoint.Metadata.StorageData.Single(s => s.Key.Fqn == key && s.Key.Offset is null);
+            file = Path.Combine(folder, item.Info.RelativePath);
+            at = item.Info.Offset + item.Info.Length / 2;
+        }
+        var bytes = File.ReadAllBytes(file);
+        bytes[at] ^= 0x01;
+        File.WriteAllBytes(file, bytes);
+    }
+
+    [Fact]
+    public void AnIntactImportCountsItsExtraStatesAndCommonState()
+    {
+        var (work, megatron) = Import();
+        using var _ = work;
+        var ok = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
+        Assert.True(ok.ExitCode == 0, ok.Error);
+        var json = JsonNode.Parse(ok.Output)!;
+        int objects;
+        using (var checkpoint = TorchDistCheckpoint.Open(Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0))))
+            objects = checkpoint.ObjectKeys.Count;
+        Assert.True(objects > 1, "the import wrote no extra states");
+        Assert.Equal(objects, (int)json["states_checked"]!);
+        Assert.Equal((int)json["tensors_checked"]! + objects, (int)json["stored_copies"]!);
+        Assert.Empty(json["not_checked"]!.AsArray());
+    }
+
+    [Fact]
+    public void AFlippedByteInAnExtraStateIsReported()
+    {
+        var (work, megatron) = Import();
+        using var _ = work;
+        string key;
+        using (var checkpoint = TorchDistCheckpoint.Open(Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0))))
+            key = checkpoint.ObjectKeys.First(k => k.Contains("linear_qkv._extra_state", StringComparison.Ordinal));
+        FlipObjectByte(megatron, key);
+        var before = TreeSnapshot.Take(work.Root);
+        var bad = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
+        Assert.Equal(2, bad.ExitCode);
+        var name = Assert.Single(JsonNode.Parse(bad.Output)!["differences"]!.AsArray())!.GetValue<string>();
+        Assert.Contains(key, name);
+        Assert.Contains(key, bad.Error);
+        before.AssertAllPreserved();
+    }
+
+    [Fact]
+    public void AFlippedByteInTheCommonStateIsReported()
+    {
+        var (work, megatron) = Import();
+        using var _ = work;
+        FlipObjectByte(megatron, TorchDistCheckpoint.CommonStateKey);
+        var bad = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains(TorchDistCheckpoint.CommonStateKey, bad.Error);
+        Assert.Contains("FAILED", bad.Output);
+    }
+
+    [Fact]
+    public void ALegacyImportsExtraStatesAndTopLevelEntriesAreChecked()
+    {
+        using var work = new DamagedCheckpoint();
+        var megatron = Path.Combine(work.Root, "mg");
+        var run = Cli.CliRunner.Run("import", "--hf-model", work.Input, "--megatron-path", megatron, "--format", "torch", "--tp", "2");
+        Assert.True(run.ExitCode == 0, run.Error);
+        var ok = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
+        Assert.True(ok.ExitCode == 0, ok.Error);
+        var json = JsonNode.Parse(ok.Output)!;
+        // Two rank files, each with checkpoint_version, iteration and at least one extra state.
+        Assert.True((int)json["states_checked"]! >= 2 * 3, json["states_checked"]!.ToJsonString());
+        Assert.Empty(json["not_checked"]!.AsArray());
+    }
+}
