@@ -76,6 +76,8 @@ internal static class MegatronInspectCommand
         ["mtp_layer_name"] = info.MtpLayerNames.Count == 0 ? null : string.Join(" + ", info.MtpLayerNames),
         ["expert_modules"] = new JsonArray(info.ExpertModules.Select(k => (JsonNode)k).ToArray()),
         ["warnings"] = new JsonArray(info.Warnings.Select(k => (JsonNode)k).ToArray()),
+        ["stored_tensors"] = info.Tensors,
+        ["stored_copies"] = info.StoredCopies,
     };
 
     private static void WriteTables(MegatronCheckpointInfo info, TextWriter writer)
@@ -89,6 +91,8 @@ internal static class MegatronInspectCommand
         Row(summary, "variant", info.Variant);
         Row(summary, "checkpoint_version", info.CheckpointVersion?.ToString(CultureInfo.InvariantCulture) ?? "none");
         Row(summary, "tensors", $"{info.Tensors} ({ConversionReport.Bytes(info.Bytes)})");
+        Row(summary, "stored tensors", info.Tensors.ToString(CultureInfo.InvariantCulture));
+        Row(summary, "stored copies", $"{info.StoredCopies} (stored tensors, extra states, common state)");
         Row(summary, "saved layout", info.Layout.ToString());
         Row(summary, "MTP inner layer", info.MtpLayerNames.Count == 0 ? "none (no MTP tensors)" : string.Join(" + ", info.MtpLayerNames));
         if (info.ExpertModules.Count > 0) Row(summary, "experts", string.Join(", ", info.ExpertModules));

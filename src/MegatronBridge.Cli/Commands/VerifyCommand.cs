@@ -53,6 +53,7 @@ internal static class VerifyCommand
             ("architecture", result.Architecture),
             ("bridge", result.Bridge),
             ("tensors", result.Tensors.Count.ToString()),
+            ("stored tensors", result.StoredTensors.ToString()),
             ("stored copies", result.StoredCopies.ToString()),
             ("bytes", ConversionReport.Bytes(result.Bytes)),
             ("differences", result.Differences.Count.ToString()),
@@ -99,6 +100,7 @@ internal static class VerifyCommand
             ["tensors"] = tensors,
             ["states_checked"] = result.States.Count,
             ["not_checked"] = new JsonArray(result.NotChecked.Select(k => (JsonNode?)k).ToArray()),
+            ["stored_tensors"] = result.StoredTensors,
         };
     }
 }

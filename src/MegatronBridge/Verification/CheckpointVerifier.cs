@@ -87,8 +87,11 @@ public static class CheckpointVerifier
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
         var checks = CompareAll(mapping, HfFor, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
         var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint);
+        var unmappedKeys = unmapped.ToHashSet(StringComparer.Ordinal);
         return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
         {
+            // One parameter may be stored under several keys: each key its parameters cover is a stored tensor checked.
+            StoredTensorCount = checkpoint.Tensors.Count(t => !unmappedKeys.Contains(t.Name)),
             States = states,
             NotChecked = notChecked,
         };

@@ -49,7 +49,7 @@ public class VerifyStoredStateTests
             objects = checkpoint.ObjectKeys.Count;
         Assert.True(objects > 1, "the import wrote no extra states");
         Assert.Equal(objects, (int)json["states_checked"]!);
-        Assert.Equal((int)json["tensors_checked"]! + objects, (int)json["stored_copies"]!);
+        Assert.Equal((int)json["stored_tensors"]! + objects, (int)json["stored_copies"]!);
         Assert.Empty(json["not_checked"]!.AsArray());
     }
 

@@ -44,6 +44,12 @@ public sealed record MegatronCheckpointInfo(
     /// <summary>Legacy files: how routed experts are stored per prefix ("decoder: grouped", "mtp: sequential"); empty for torch_dist (same keys for both).</summary>
     public IReadOnlyList<string> ExpertModules { get; init; } = Array.Empty<string>();
 
+    /// <summary>
+    /// Every stored tensor (<see cref="Tensors"/>), extra state and common state entry (torch_dist <c>common_state</c>;
+    /// a legacy file's <c>checkpoint_version</c> and <c>iteration</c>): what verify compares and counts as stored copies.
+    /// </summary>
+    public int StoredCopies { get; init; }
+
     /// <summary>What the files could not settle (a legacy layout inferred from the rank folders found); empty when all is known.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
@@ -92,7 +98,11 @@ public static partial class MegatronCheckpointInspection
         }
         return new MegatronCheckpointInfo(checkpoint.Folder, checkpoint.Iteration, checkpoint.IsRelease, MegatronFormat.TorchDist, variant, version,
             checkpoint.Tensors.Count, checkpoint.Tensors.Sum(t => t.ByteLength), checkpoint.ObjectKeys.Count, TorchDistLayout(checkpoint),
-            Groups(groups), other) { MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)) };
+            Groups(groups), other)
+        {
+            MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)),
+            StoredCopies = checkpoint.Tensors.Count + checkpoint.ObjectKeys.Count(k => CheckpointKeys.Classify(k, isTensor: false) is CheckpointKeyKind.ExtraState or CheckpointKeyKind.CommonState),
+        };
     }
 
     /// <summary>
@@ -149,7 +159,7 @@ public static partial class MegatronCheckpointInspection
         var warning = LegacyMissingRanks.Check(iteration.Folder, folders, hfModel);
         var groups = new Dictionary<CheckpointKeyKind, (int Count, long Bytes)>();
         var other = new List<string>();
-        int tensors = 0, objects = 0, vpp = 1;
+        int tensors = 0, objects = 0, vpp = 1, states = 0;
         long bytes = 0;
         long? iter = null;
         double? version = null;
@@ -171,6 +181,7 @@ public static partial class MegatronCheckpointInspection
                     if (kind == CheckpointKeyKind.ExtraState)
                     {
                         objects++;
+                        states++;
                         continue;
                     }
                     tensors++;
@@ -180,6 +191,9 @@ public static partial class MegatronCheckpointInspection
                     if (folder == folders[0]) firstWhole |= t.Name.Contains("decoder.final_layernorm.", StringComparison.Ordinal);
                 }
             }
+            // Non-tensor extra states (None for the output layer), and the file's checkpoint_version and iteration.
+            states += file.ModelExtras.Keys.Count(k => k.EndsWith(TorchLegacyImport.ExtraStateSuffix, StringComparison.Ordinal))
+                      + (file.CheckpointVersion is null ? 0 : 1) + (file.Iteration is null ? 0 : 1);
             foreach (var key in file.OtherStateKeys)
             {
                 objects++;
@@ -201,6 +215,7 @@ public static partial class MegatronCheckpointInspection
             MtpLayerNames = MtpNames(names),
             ExpertModules = MegatronCheckpointNames.ExpertModules(names),
             Warnings = warning is null ? Array.Empty<string>() : new[] { warning },
+            StoredCopies = tensors + states,
         };
     }
 
