@@ -86,7 +86,7 @@ public static class CheckpointVerifier
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
         var checks = CompareAll(mapping, HfFor, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
-        var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint);
+        var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint, unmapped);
         var unmappedKeys = unmapped.ToHashSet(StringComparer.Ordinal);
         return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
         {

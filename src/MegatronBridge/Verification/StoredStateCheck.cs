@@ -12,18 +12,20 @@ namespace MegatronBridge.Verification;
 /// The non-tensor state of a Megatron checkpoint against what <c>import</c> writes: TransformerEngine
 /// <c>_extra_state</c> entries (None for Megatron's own output layer, an empty uint8 tensor for every other linear
 /// module) and the common state (checkpoint_version 3.0, iteration 0, and for torch_dist the content metadata).
-/// A checkpoint whose common state holds more than import writes (args, optimizer, rng state: trained by Megatron) was
-/// not written by import: its common state and extra states are listed as not checked rather than failed, since
+/// A checkpoint holding what import never writes (args in its common state, optimizer or rng state beside the weights,
+/// <c>common.pt</c>: trained or saved by Megatron) was not written by import: its common state and extra states are listed as not checked rather than failed, since
 /// training legitimately changes them (FP8 scaling state, the iteration).
 /// </summary>
 public static class StoredStateCheck
 {
     /// <summary>What a torch_dist checkpoint's bytes objects (extra states, common state) hold against import's bytes.</summary>
-    public static (List<TensorVerification> Checked, List<string> NotChecked) TorchDist(TorchDistCheckpoint checkpoint)
+    /// <param name="unmappedKeys">Stored keys no parameter uses: optimizer state and the like, which import never writes.</param>
+    public static (List<TensorVerification> Checked, List<string> NotChecked) TorchDist(TorchDistCheckpoint checkpoint, IReadOnlyCollection<string> unmappedKeys)
     {
         var checkedStates = new List<TensorVerification>();
         var notChecked = new List<string>();
-        bool writtenByImport = true;
+        // Training state (optimizer tensors, rng and rerun-state objects) beside the weights: saved by a training run.
+        bool writtenByImport = unmappedKeys.Count == 0;
         if (File.Exists(Path.Combine(checkpoint.Folder, "common.pt")))
         {
             // import never writes common.pt (megatron-core <= 0.18 did): another writer's common state.

@@ -84,6 +84,24 @@ public class VerifyStoredStateTests
     }
 
     [Fact]
+    public void ATrainedCheckpointsStateIsListedAsNotCheckedRatherThanFailed()
+    {
+        using var tmp = Support.TestPaths.NewTempDir();
+        var hf = Support.TestPaths.Fixture(DamagedCheckpoint.SmallFixture);
+        var root = tmp.Sub("train");
+        Conversion.Checkpoints.TrainingCheckpointFixture.Write(hf, root, new Conversion.Checkpoints.TrainingSave(1, 1, 1) { TrainingState = true });
+        var run = Cli.CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", root, "--json");
+        Assert.True(run.ExitCode == 0, run.Error + run.Output);
+        var json = JsonNode.Parse(run.Output)!;
+        var notChecked = json["not_checked"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.Contains(notChecked, n => n.StartsWith(TorchDistCheckpoint.CommonStateKey, StringComparison.Ordinal) && n.Contains("not written by import"));
+        Assert.Equal(0, (int)json["states_checked"]!);
+        var text = Cli.CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", root);
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("not checked: " + TorchDistCheckpoint.CommonStateKey + " (not written by import)", text.Output);
+    }
+
+    [Fact]
     public void ALegacyImportsExtraStatesAndTopLevelEntriesAreChecked()
     {
         using var work = new DamagedCheckpoint();
