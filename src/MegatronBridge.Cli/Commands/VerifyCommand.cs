@@ -37,7 +37,9 @@ internal static class VerifyCommand
                 if (asJson) JsonOutput.Write(output, ToJson(result));
                 else WriteText(output, result);
                 foreach (var t in result.Differences.Take(MaxListed))
-                    error.WriteLine($"verify: {result.MegatronFolder}: tensor '{t.Name}' differs from the HF mapping (first at byte {t.FirstDifference}; from {string.Join(", ", t.HfSources)}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})");
+                    error.WriteLine(t.HfSources.Count == 0 && result.States.Contains(t)
+                        ? $"verify: {result.MegatronFolder}: '{t.Name}' differs from what import writes (first at byte {t.FirstDifference}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})"
+                        : $"verify: {result.MegatronFolder}: tensor '{t.Name}' differs from the HF mapping (first at byte {t.FirstDifference}; from {string.Join(", ", t.HfSources)}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})");
                 if (result.Differences.Count > MaxListed)
                     error.WriteLine($"verify: {result.Differences.Count - MaxListed} more tensors differ");
                 return result.Matches ? 0 : DifferencesExitCode;

@@ -80,6 +80,7 @@ public class VerifyStoredStateTests
         var bad = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron);
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains(TorchDistCheckpoint.CommonStateKey, bad.Error);
+        Assert.Contains("differs from what import writes", bad.Error);
         Assert.Contains("FAILED", bad.Output);
     }
 
