@@ -1,5 +1,9 @@
 using System.Text.Json.Nodes;
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.Formats.TorchZip;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;
@@ -115,5 +119,58 @@ public class VerifyStoredStateTests
         // Two rank files, each with checkpoint_version, iteration and at least one extra state.
         Assert.True((int)json["states_checked"]! >= 2 * 3, json["states_checked"]!.ToJsonString());
         Assert.Empty(json["not_checked"]!.AsArray());
+    }
+
+    [Fact]
+    public void ALegacyExtraStateOfAnotherDtypeIsReported()
+    {
+        using var work = new DamagedCheckpoint();
+        var megatron = Path.Combine(work.Root, "mg");
+        var run = Cli.CliRunner.Run("import", "--hf-model", work.Input, "--megatron-path", megatron, "--format", "torch");
+        Assert.True(run.ExitCode == 0, run.Error);
+        var file = Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0), "mp_rank_00", "model_optim_rng.pt");
+
+        // The first uint8 storage in data.pkl is an _extra_state (the weights are bf16): make it int8, with the record's
+        // CRC-32 updated in its local header and the central directory so that the file stays a valid archive.
+        var bytes = File.ReadAllBytes(file);
+        List<TorchZipRecord> records;
+        using (var handle = File.OpenHandle(file))
+            records = TorchZipArchive.Open(handle, file, 0, bytes.Length).Records.ToList();
+        var pkl = records.Single(r => r.Name.EndsWith("data.pkl", StringComparison.Ordinal));
+        var data = bytes.AsSpan((int)pkl.DataOffset, (int)pkl.Length);
+        int at = data.IndexOf(Encoding.ASCII.GetBytes("ByteStorage"));
+        Assert.True(at >= 0, "no uint8 storage in data.pkl");
+        Encoding.ASCII.GetBytes("CharStorage").CopyTo(data[at..]);
+        var oldCrc = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(oldCrc, pkl.Crc32);
+        var newCrc = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(newCrc, Crc32.HashToUInt32(data));
+        int replaced = 0;
+        for (int i = 0; i + 4 <= bytes.Length; i++)
+        {
+            // Headers and the central directory: anywhere outside every record's data.
+            bool inData = records.Any(r => i + 4 > r.DataOffset && i < r.DataOffset + r.Length);
+            if (pkl.Crc32 != 0 && !inData && bytes.AsSpan(i, 4).SequenceEqual(oldCrc))
+            {
+                newCrc.CopyTo(bytes, i);
+                replaced++;
+            }
+        }
+        // A writer that stores no CRC (0) leaves nothing to update.
+        Assert.True(pkl.Crc32 == 0 || replaced >= 2, $"CRC found {replaced} time(s)");
+        File.WriteAllBytes(file, bytes);
+
+        var bad = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
+        Assert.Equal(2, bad.ExitCode);
+        // The pickle names the storage type once (memoised), so every extra state of the file now reads as int8.
+        var names = JsonNode.Parse(bad.Output)!["differences"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.NotEmpty(names);
+        Assert.All(names, name =>
+        {
+            Assert.Contains("_extra_state", name);
+            Assert.Contains("mp_rank_00", name);
+            Assert.Contains("tensor I8 [0], import writes tensor U8 [0]", name);
+        });
+        Assert.Contains("_extra_state", bad.Error);
     }
 }
