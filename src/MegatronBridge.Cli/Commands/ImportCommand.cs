@@ -69,6 +69,8 @@ internal static class ImportCommand
                         + $"{MtpJson.Names(mtp.HfTensors)} not converted. {MtpSelection.MegatronHint}");
                 NonFiniteWarnings.WriteScales(error, "import", result.OutOfRangeScales);
                 ConversionReport.Warnings(error, "import", result.Warnings);
+                // Counted from what was written, as inspect --megatron-path and verify count them (metadata only).
+                var stored = MegatronCheckpointInspection.Inspect(result.IterationFolder);
                 if (asJson)
                 {
                     JsonOutput.Write(output, new JsonObject
@@ -87,6 +89,8 @@ internal static class ImportCommand
                         ["sequential_experts"] = result.SequentialExperts,
                         ["seconds"] = result.Elapsed.TotalSeconds,
                         ["vocab_rows"] = result.VocabRows,
+                        ["stored_tensors"] = stored.Tensors,
+                        ["stored_copies"] = stored.StoredCopies,
                     });
                 }
                 else
@@ -97,6 +101,8 @@ internal static class ImportCommand
                         ("bridge", result.Bridge),
                         ("format", result.Format == MegatronFormat.Torch ? $"torch (legacy per-rank, {result.Layout})" : "torch_dist"),
                         ("tensors", result.Tensors.ToString()),
+                        ("stored tensors", stored.Tensors.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        ("stored copies", stored.StoredCopies.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                         ("vocabulary rows", result.VocabRows.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                         ("bytes", ConversionReport.Bytes(result.Bytes)),
                         ("MTP", MtpJson.Summary(result.MtpLeftOut, result.MtpLayerName)),

@@ -19,13 +19,14 @@ internal static class InspectCommand
         command.Arguments.Add(folder);
         command.Options.Add(json);
         var megatronPath = MegatronInspectCommand.Attach(command, folder);
+        var hfModel = MegatronInspectCommand.AttachHfModel(command, megatronPath);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             bool asJson = parse.GetValue(json);
             return CommandErrors.Run("inspect", parse.InvocationConfiguration.Error, () =>
             {
-                if (parse.GetValue(megatronPath) is { } path) return MegatronInspectCommand.Run(path, asJson, output);
+                if (parse.GetValue(megatronPath) is { } path) return MegatronInspectCommand.Run(path, asJson, output, parse.GetValue(hfModel));
                 var inspection = ModelInspection.Inspect(parse.GetValue(folder)!.FullName);
                 if (asJson)
                     JsonOutput.Write(output, ModelInspectionJson.ToJson(inspection));

@@ -30,10 +30,26 @@ internal static class MegatronInspectCommand
         return megatronPath;
     }
 
-    /// <summary>Prints the inspection of the checkpoint at <paramref name="path"/>; failures are left to <see cref="CommandErrors"/>.</summary>
-    public static int Run(DirectoryInfo path, bool asJson, TextWriter output)
+    /// <summary>Adds --hf-model: the model's HF folder, whose config.json checks a legacy checkpoint for missing TP rank folders.</summary>
+    public static Option<DirectoryInfo?> AttachHfModel(Command inspect, Option<DirectoryInfo?> megatronPath)
     {
-        var info = MegatronCheckpointInspection.Inspect(path.FullName);
+        var hfModel = new Option<DirectoryInfo?>("--hf-model")
+        {
+            Description = "With --megatron-path: the model's HF folder; its config.json checks that no tensor-parallel rank folder of a legacy checkpoint is missing.",
+        };
+        inspect.Options.Add(hfModel);
+        inspect.Validators.Add(result =>
+        {
+            if (result.GetValue(hfModel) is not null && result.GetValue(megatronPath) is null)
+                result.AddError("inspect: --hf-model goes with --megatron-path (to inspect an HF folder, give it as the argument)");
+        });
+        return hfModel;
+    }
+
+    /// <summary>Prints the inspection of the checkpoint at <paramref name="path"/>; failures are left to <see cref="CommandErrors"/>.</summary>
+    public static int Run(DirectoryInfo path, bool asJson, TextWriter output, DirectoryInfo? hfModel = null)
+    {
+        var info = MegatronCheckpointInspection.Inspect(path.FullName, hfModel?.FullName);
         if (asJson) JsonOutput.Write(output, ToJson(info));
         else WriteTables(info, output);
         return 0;
@@ -59,6 +75,9 @@ internal static class MegatronInspectCommand
         ["other_state_keys"] = new JsonArray(info.OtherKeys.Select(k => (JsonNode)k).ToArray()),
         ["mtp_layer_name"] = info.MtpLayerNames.Count == 0 ? null : string.Join(" + ", info.MtpLayerNames),
         ["expert_modules"] = new JsonArray(info.ExpertModules.Select(k => (JsonNode)k).ToArray()),
+        ["warnings"] = new JsonArray(info.Warnings.Select(k => (JsonNode)k).ToArray()),
+        ["stored_tensors"] = info.Tensors,
+        ["stored_copies"] = info.StoredCopies,
     };
 
     private static void WriteTables(MegatronCheckpointInfo info, TextWriter writer)
@@ -72,9 +91,12 @@ internal static class MegatronInspectCommand
         Row(summary, "variant", info.Variant);
         Row(summary, "checkpoint_version", info.CheckpointVersion?.ToString(CultureInfo.InvariantCulture) ?? "none");
         Row(summary, "tensors", $"{info.Tensors} ({ConversionReport.Bytes(info.Bytes)})");
+        Row(summary, "stored tensors", info.Tensors.ToString(CultureInfo.InvariantCulture));
+        Row(summary, "stored copies", $"{info.StoredCopies} (stored tensors, extra states, common state)");
         Row(summary, "saved layout", info.Layout.ToString());
         Row(summary, "MTP inner layer", info.MtpLayerNames.Count == 0 ? "none (no MTP tensors)" : string.Join(" + ", info.MtpLayerNames));
         if (info.ExpertModules.Count > 0) Row(summary, "experts", string.Join(", ", info.ExpertModules));
+        foreach (var warning in info.Warnings) Row(summary, "WARNING", warning);
         console.Write(summary);
 
         var keys = new Table().Title("Keys").AddColumn("kind").AddColumn(new TableColumn("count").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());

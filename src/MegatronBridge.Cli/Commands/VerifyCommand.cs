@@ -37,7 +37,9 @@ internal static class VerifyCommand
                 if (asJson) JsonOutput.Write(output, ToJson(result));
                 else WriteText(output, result);
                 foreach (var t in result.Differences.Take(MaxListed))
-                    error.WriteLine($"verify: {result.MegatronFolder}: tensor '{t.Name}' differs from the HF mapping (first at byte {t.FirstDifference}; from {string.Join(", ", t.HfSources)}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})");
+                    error.WriteLine(t.HfSources.Count == 0 && result.States.Contains(t)
+                        ? $"verify: {result.MegatronFolder}: '{t.Name}' differs from what import writes (first at byte {t.FirstDifference}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})"
+                        : $"verify: {result.MegatronFolder}: tensor '{t.Name}' differs from the HF mapping (first at byte {t.FirstDifference}; from {string.Join(", ", t.HfSources)}; sha256 expected {t.ExpectedSha256}, stored {t.StoredSha256})");
                 if (result.Differences.Count > MaxListed)
                     error.WriteLine($"verify: {result.Differences.Count - MaxListed} more tensors differ");
                 return result.Matches ? 0 : DifferencesExitCode;
@@ -53,15 +55,18 @@ internal static class VerifyCommand
             ("architecture", result.Architecture),
             ("bridge", result.Bridge),
             ("tensors", result.Tensors.Count.ToString()),
+            ("stored tensors", result.StoredTensors.ToString()),
             ("stored copies", result.StoredCopies.ToString()),
             ("bytes", ConversionReport.Bytes(result.Bytes)),
             ("differences", result.Differences.Count.ToString()),
             ("unmapped keys", result.UnmappedKeys.Count.ToString()),
+            ("states checked", $"{result.States.Count} (extra states, common state)"),
             ("checkpoint", result.MegatronFolder),
         });
         output.WriteLine(result.Matches
             ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel} ({result.StoredCopies} stored copies checked)"
             : $"FAILED: {result.Differences.Count} of {result.StoredCopies} stored copies differ ({result.Tensors.Count} tensors)");
+        foreach (var entry in result.NotChecked) output.WriteLine($"not checked: {entry}");
     }
 
     private static JsonObject ToJson(VerificationResult result)
@@ -95,6 +100,9 @@ internal static class VerifyCommand
             ["unmapped_keys"] = new JsonArray(result.UnmappedKeys.Select(k => (JsonNode?)k).ToArray()),
             ["bytes"] = result.Bytes,
             ["tensors"] = tensors,
+            ["states_checked"] = result.States.Count,
+            ["not_checked"] = new JsonArray(result.NotChecked.Select(k => (JsonNode?)k).ToArray()),
+            ["stored_tensors"] = result.StoredTensors,
         };
     }
 }

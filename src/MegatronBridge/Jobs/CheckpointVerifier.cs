@@ -34,10 +34,11 @@ public static class CheckpointVerifier
         var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
         bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
         bool lmOnly = languageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
-        // An FP8 release is compared through its dequantised values, as an import writes them (bf16).
-        ITensorSource hf = HfWeights.Dequantized(hfCheckpoint, hfModel);
+        // An FP8 release is compared through its dequantised values, as an import writes them: dequantised straight to
+        // the dtype each parameter is stored in (an import with --torch-dtype float32 keeps the unrounded products).
         var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
-        if (lmOnly) hf = new LanguageModelOnly.View(hf);
+        Func<ITensorSource, ITensorSource> view = source => lmOnly ? new LanguageModelOnly.View(source) : source;
+        ITensorSource hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
         if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
         {
             // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
@@ -49,19 +50,33 @@ public static class CheckpointVerifier
         // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
         if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > provider.VocabSize)
         {
-            hf = new VocabPadding.PaddedSource(hf, VocabPadding.HfVocabTensors(mapping), storedRows);
+            var vocabTensors = VocabPadding.HfVocabTensors(mapping);
+            var unpadded = view;
+            view = source => new VocabPadding.PaddedSource(unpadded(source), vocabTensors, storedRows);
+            hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
             mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(provider, storedRows), hf.Tensors, hfModel);
+        }
+        var sources = new Dictionary<DType, ITensorSource>();
+        ITensorSource HfFor(DType stored)
+        {
+            if (!sources.TryGetValue(stored, out var source))
+                sources[stored] = source = hfCheckpoint.Tensors.Any(t => t.DType == DType.F8E4M3) && stored.IsFloating() && stored != DType.F8E4M3
+                    ? view(HfWeights.Dequantized(hfCheckpoint, hfModel, stored)) : hf;
+            return source;
         }
 
         if (legacyFormat)
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
             using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
-            var results = CompareAll(mapping, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
+            var results = CompareAll(mapping, HfFor, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
             var replicas = legacy.Replicas.Select(r => CompareReplica(r, legacy, results, blockBytes)).ToList();
+            var (legacyStates, legacyNotChecked) = StoredStateCheck.Legacy(iteration.Folder);
             return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
             {
                 Replicas = replicas,
+                States = legacyStates,
+                NotChecked = legacyNotChecked,
             };
         }
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
@@ -69,15 +84,23 @@ public static class CheckpointVerifier
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
-        var checks = CompareAll(mapping, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
-        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped);
+        var checks = CompareAll(mapping, HfFor, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
+        var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint, unmapped);
+        var unmappedKeys = unmapped.ToHashSet(StringComparer.Ordinal);
+        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
+        {
+            // One parameter may be stored under several keys: each key its parameters cover is a stored tensor checked.
+            StoredTensorCount = checkpoint.Tensors.Count(t => !unmappedKeys.Contains(t.Name)),
+            States = states,
+            NotChecked = notChecked,
+        };
     }
 
     /// <summary>
     /// Plans the import in <paramref name="layout"/> and compares each distinct stored tensor (named by
     /// <paramref name="storedName"/>) with its recipe over the HF checkpoint.
     /// </summary>
-    private static List<TensorVerification> CompareAll(ModelMapping mapping, ITensorSource hf, string hfModel, ITensorSource stored,
+    private static List<TensorVerification> CompareAll(ModelMapping mapping, Func<DType, ITensorSource> hfFor, ITensorSource hf, string hfModel, ITensorSource stored,
         ParallelLayout layout, Func<LocalTensor, string> storedName, RecipeExecutor executor, int blockBytes, Action<long, long>? onProgress,
         IReadOnlyCollection<string> ignoredHfTensors)
     {
@@ -87,7 +110,7 @@ public static class CheckpointVerifier
         {
             if (!plans.TryGetValue(dtype, out var byName))
             {
-                var plan = ImportPlan.Create(mapping, hf.Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHfTensors }, hfModel);
+                var plan = ImportPlan.Create(mapping, hfFor(dtype).Tensors, layout, new ImportOptions { ParamDType = dtype, IgnoredHfTensors = ignoredHfTensors }, hfModel);
                 byName = new Dictionary<string, LocalTensor>(StringComparer.Ordinal);
                 // Replicas (EP ranks, other stages) share a stored name and a recipe: check each once.
                 foreach (var t in plan.Tensors.Where(t => !t.IsDuplicate)) byName.TryAdd(storedName(t), t);
@@ -107,7 +130,7 @@ public static class CheckpointVerifier
             var recipe = PlanFor(meta.DType)[name].Recipe;
             if (!recipe.Output.Shape.Equals(meta.Shape))
                 throw new InvalidDataException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
-            results.Add(Compare(name, recipe, hf, stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
+            results.Add(Compare(name, recipe, hfFor(meta.DType), stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
         }
         return results;
     }

@@ -44,6 +44,15 @@ public sealed record MegatronCheckpointInfo(
 
     /// <summary>Legacy files: how routed experts are stored per prefix ("decoder: grouped", "mtp: sequential"); empty for torch_dist (same keys for both).</summary>
     public IReadOnlyList<string> ExpertModules { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// Every stored tensor (<see cref="Tensors"/>), extra state and common state entry (torch_dist <c>common_state</c>;
+    /// a legacy file's <c>checkpoint_version</c> and <c>iteration</c>): what verify compares and counts as stored copies.
+    /// </summary>
+    public int StoredCopies { get; init; }
+
+    /// <summary>What the files could not settle (a legacy layout inferred from the rank folders found); empty when all is known.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
 }
 
 public static partial class MegatronCheckpointInspection
@@ -54,10 +63,11 @@ public static partial class MegatronCheckpointInspection
     [GeneratedRegex(@"^__(\d+)_\d+\.distcp$", RegexOptions.CultureInvariant)]
     private static partial Regex DataFileRank();
 
-    public static MegatronCheckpointInfo Inspect(string path)
+    /// <param name="hfModel">The model's HF folder, if given: its config.json tells whether legacy TP rank folders are missing.</param>
+    public static MegatronCheckpointInfo Inspect(string path, string? hfModel = null)
     {
         var iteration = MegatronCheckpointFolder.Resolve(path);
-        if (LegacyRankFolders.IsLegacy(iteration.Folder)) return InspectLegacy(iteration);
+        if (LegacyRankFolders.IsLegacy(iteration.Folder)) return InspectLegacy(iteration, hfModel);
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         return InspectTorchDist(iteration);
@@ -89,7 +99,11 @@ public static partial class MegatronCheckpointInspection
         }
         return new MegatronCheckpointInfo(checkpoint.Folder, checkpoint.Iteration, checkpoint.IsRelease, MegatronFormat.TorchDist, variant, version,
             checkpoint.Tensors.Count, checkpoint.Tensors.Sum(t => t.ByteLength), checkpoint.ObjectKeys.Count, TorchDistLayout(checkpoint),
-            Groups(groups), other) { MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)) };
+            Groups(groups), other)
+        {
+            MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)),
+            StoredCopies = checkpoint.Tensors.Count + checkpoint.ObjectKeys.Count(k => CheckpointKeys.Classify(k, isTensor: false) is CheckpointKeyKind.ExtraState or CheckpointKeyKind.CommonState),
+        };
     }
 
     /// <summary>
@@ -140,12 +154,13 @@ public static partial class MegatronCheckpointInspection
         return new SavedLayout(tp, pp, null, ep, files.Count);
     }
 
-    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration)
+    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration, string? hfModel)
     {
         var folders = LegacyRankFolders.List(iteration.Folder);
+        var warning = LegacyMissingRanks.Check(iteration.Folder, folders, hfModel);
         var groups = new Dictionary<CheckpointKeyKind, (int Count, long Bytes)>();
         var other = new List<string>();
-        int tensors = 0, objects = 0, vpp = 1;
+        int tensors = 0, objects = 0, vpp = 1, states = 0;
         long bytes = 0;
         long? iter = null;
         double? version = null;
@@ -167,6 +182,7 @@ public static partial class MegatronCheckpointInspection
                     if (kind == CheckpointKeyKind.ExtraState)
                     {
                         objects++;
+                        states++;
                         continue;
                     }
                     tensors++;
@@ -176,6 +192,9 @@ public static partial class MegatronCheckpointInspection
                     if (folder == folders[0]) firstWhole |= t.Name.Contains("decoder.final_layernorm.", StringComparison.Ordinal);
                 }
             }
+            // Non-tensor extra states (None for the output layer), and the file's checkpoint_version and iteration.
+            states += file.ModelExtras.Keys.Count(k => k.EndsWith(TorchLegacyImport.ExtraStateSuffix, StringComparison.Ordinal))
+                      + (file.CheckpointVersion is null ? 0 : 1) + (file.Iteration is null ? 0 : 1);
             foreach (var key in file.OtherStateKeys)
             {
                 objects++;
@@ -196,6 +215,8 @@ public static partial class MegatronCheckpointInspection
         {
             MtpLayerNames = MtpNames(names),
             ExpertModules = MegatronCheckpointNames.ExpertModules(names),
+            Warnings = warning is null ? Array.Empty<string>() : new[] { warning },
+            StoredCopies = tensors + states,
         };
     }
 

@@ -109,8 +109,10 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
                     bool expert = new MegatronParam(global, local.Shape).IsExpert;
                     if (expert ? folder.TpRank >= etp : epRank != 0)
                     {
-                        // A copy on another expert rank (expert-TP copies are not tracked here).
-                        if (!expert) _replicas.Add(new LegacyReplica(ShardNames.Of(global, folder.TpRank, tp), file, key, local.Name, local));
+                        // A copy on another expert rank; or, with etp < tp, an expert shard that TP rank r holds as expert-TP
+                        // rank r % etp (as the import places it: TorchLegacyImport.ExpertTensorRank), a copy of that rank's.
+                        _replicas.Add(new LegacyReplica(expert ? ShardNames.Of(global, TorchLegacyImport.ExpertTensorRank(new ParallelLayout(tp, pp, vpp, ep, etp), folder.TpRank), etp)
+                            : ShardNames.Of(global, folder.TpRank, tp), file, key, local.Name, local));
                         continue;
                     }
                     if (ppRank != Layout.FirstStage && (global == embedding || (provider.ShareEmbeddingsAndOutputWeights && global == tiedOutput)))

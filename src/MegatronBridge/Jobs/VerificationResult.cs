@@ -37,9 +37,23 @@ public sealed record VerificationResult(
     /// pipeline stage's embeddings), each compared byte for byte with the copy checked against the HF checkpoint.
     /// </summary>
     public IReadOnlyList<TensorVerification> Replicas { get; init; } = Array.Empty<TensorVerification>();
-    /// <summary>Stored copies checked: one per tensor plus every replica.</summary>
-    public int StoredCopies => Tensors.Count + Replicas.Count;
-    public IReadOnlyList<TensorVerification> Differences => Tensors.Concat(Replicas).Where(t => !t.Matches).ToList();
-    public bool Matches => Tensors.All(t => t.Matches) && Replicas.All(t => t.Matches);
+    /// <summary>
+    /// The non-tensor state compared with what import writes: <c>_extra_state</c> entries and the common state
+    /// (<see cref="StoredStateCheck"/>).
+    /// </summary>
+    public IReadOnlyList<TensorVerification> States { get; init; } = Array.Empty<TensorVerification>();
+    /// <summary>Stored state left unchecked because import did not write it (a checkpoint trained by Megatron), each with why.</summary>
+    public IReadOnlyList<string> NotChecked { get; init; } = Array.Empty<string>();
+    /// <summary>
+    /// Stored tensor instances checked: every torch_dist tensor key the parameters are stored under, or every legacy
+    /// rank-file tensor including replicas (null: one per checked tensor plus every replica). The count inspect and
+    /// import report as stored tensors.
+    /// </summary>
+    public int? StoredTensorCount { get; init; }
+    public int StoredTensors => StoredTensorCount ?? Tensors.Count + Replicas.Count;
+    /// <summary>Stored copies checked: every stored tensor, and every extra state and common state entry.</summary>
+    public int StoredCopies => StoredTensors + States.Count;
+    public IReadOnlyList<TensorVerification> Differences => Tensors.Concat(Replicas).Concat(States).Where(t => !t.Matches).ToList();
+    public bool Matches => Tensors.All(t => t.Matches) && Replicas.All(t => t.Matches) && States.All(t => t.Matches);
     public long Bytes => Tensors.Sum(t => t.Bytes);
 }

@@ -15,11 +15,11 @@ public class ConversionOutputTests
 
     private static readonly string[] ImportFields =
         { "megatron_path", "iteration_folder", "architecture", "bridge", "format", "parallel", "tensors", "bytes",
-          "mtp_num_layers", "mtp_layer_name", "mtp_left_out", "sequential_experts", "seconds", "vocab_rows" };
+          "mtp_num_layers", "mtp_layer_name", "mtp_left_out", "sequential_experts", "seconds", "vocab_rows", "stored_tensors", "stored_copies" };
     private static readonly string[] ExportFields =
         { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "mtp_left_out", "seconds", "dtype" };
     private static readonly string[] VerifyFields =
-        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors" };
+        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors", "states_checked", "not_checked", "stored_tensors" };
 
     [Fact]
     public void ImportExportVerify_Json()
