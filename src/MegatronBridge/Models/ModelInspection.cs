@@ -50,7 +50,7 @@ public sealed record ModelInspection(
     {
         var config = HfConfig.LoadFromFolder(folder);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config);
-        if (!File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) && !File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName)))
+        if (!SafetensorsCheckpoint.HasWeights(folder))
             return FromTensors(folder, bridge, provider, Array.Empty<TensorMeta>()) with { HasWeights = false };
         using var checkpoint = SafetensorsCheckpoint.Open(folder);
         if (HfWeights.Dequantized(checkpoint, folder) is not BlockScaledFp8Source fp8)
