@@ -123,10 +123,11 @@ public sealed record ExportResult(
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
 public static class CheckpointConverter
 {
-    public static ImportResult Import(ImportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    public static ImportResult Import(ImportRequest request, Action<long, long>? onProgress = null) => Import(request, onProgress, new RecipeExecutor());
+
+    internal static ImportResult Import(ImportRequest request, Action<long, long>? onProgress, RecipeExecutor executor)
     {
         var clock = Stopwatch.StartNew();
-        executor ??= new RecipeExecutor();
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
         // FP8 weights are read dequantised (to --torch-dtype, else bf16); the NaN / Inf count sees the dequantised values.
@@ -209,10 +210,11 @@ public static class CheckpointConverter
         };
     }
 
-    public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null) => Export(request, onProgress, new RecipeExecutor());
+
+    internal static ExportResult Export(ExportRequest request, Action<long, long>? onProgress, RecipeExecutor executor)
     {
         var clock = Stopwatch.StartNew();
-        executor ??= new RecipeExecutor();
         var config = HfConfig.LoadFromFolder(request.HfModel);
         var iteration = MegatronCheckpoint.Locate(request.MegatronPath);
         bool legacyFormat = iteration.IsLegacy;

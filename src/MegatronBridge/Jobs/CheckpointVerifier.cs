@@ -25,7 +25,12 @@ public static class CheckpointVerifier
     /// null detects it as export does (a VL config whose checkpoint has no <c>language_model.</c> names).
     /// </param>
     public static VerificationResult Verify(string hfModel, string megatronPath, Action<long, long>? onProgress = null,
-        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
+        bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null) =>
+        Verify(hfModel, megatronPath, DefaultBlockBytes, onProgress, null, languageOnly, ignoredHfTensors);
+
+    /// <param name="blockBytes">The most bytes of one tensor read at a time from each side.</param>
+    internal static VerificationResult Verify(string hfModel, string megatronPath, int blockBytes, Action<long, long>? onProgress = null,
+        RecipeExecutor? executor = null, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
     {
         var ignored = ignoredHfTensors ?? Array.Empty<string>();
         executor ??= new RecipeExecutor();
