@@ -135,7 +135,7 @@ public static class CheckpointConverter
         var nonFinite = new NonFiniteTracker(weights);
         ITensorSource hf = nonFinite;
         var config = HfConfig.LoadFromFolder(request.HfModel);
-        var (bridge, provider) = request.LanguageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
         if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
             throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
@@ -219,7 +219,7 @@ public static class CheckpointConverter
         var iteration = MegatronCheckpoint.Locate(request.MegatronPath);
         bool legacyFormat = iteration.IsLegacy;
         bool languageOnly = iteration.IsLanguageOnly(config, request.LanguageOnly);
-        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
         // A vocabulary padded by Megatron-LM: planned at the stored size, written back at the HF size.
         int hfVocab = provider.VocabSize;
         if (iteration.StoredVocabRows() is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);

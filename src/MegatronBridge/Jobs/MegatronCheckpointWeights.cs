@@ -27,7 +27,7 @@ internal static class MegatronCheckpointWeights
             throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
 
         bool languageOnly = iteration.IsLanguageOnly(config);
-        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
         IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
         if (SafetensorsCheckpoint.HasWeights(hfModel))
         {
