@@ -47,9 +47,9 @@ internal static class InspectCommand
         summary.HideHeaders();
         Row(summary, "folder", inspection.Folder);
         Row(summary, "architecture", inspection.Architecture);
-        Row(summary, "bridge", inspection.Bridge.BridgeName);
+        Row(summary, "bridge", inspection.BridgeName);
         Row(summary, "provider", p.ProviderName);
-        Row(summary, "export model_type", inspection.Bridge.ModelType);
+        Row(summary, "export model_type", inspection.ModelType);
         Row(summary, "layers", $"{p.NumLayers}: {p.LayerLayout}  (G = Gated DeltaNet, A = attention)");
         Row(summary, "MoE", p.IsMoe ? $"{p.NumExperts} experts, top-{p.MoeRouterTopk}, every layer" : "no");
         Row(summary, "MTP", p.MtpLayers == 0 ? "none" : $"{p.MtpLayers} layer(s)" + (inspection.HasWeights ? $", tensors {(inspection.HasMtpTensors ? "present" : "ABSENT (import converts without MTP)")}" : ""));

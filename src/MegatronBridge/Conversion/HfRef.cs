@@ -18,4 +18,4 @@ internal sealed record HfRef(string Name, StridedView View)
 }
 
 /// <summary>An HF tensor a mapping touches: its checkpoint name and full shape (the whole packed tensor for experts).</summary>
-public sealed record HfTensorDecl(string Name, TensorShape Shape);
+internal sealed record HfTensorDecl(string Name, TensorShape Shape);

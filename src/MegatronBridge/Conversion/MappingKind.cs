@@ -6,7 +6,7 @@ namespace MegatronBridge.Conversion;
 /// One resolved mapping: a Megatron parameter, the HF tensors it comes from, and the links that say which elements
 /// go where at a given tensor-parallel size. Subclasses only enumerate links; both directions derive from them.
 /// </summary>
-public abstract class MappingKind
+internal abstract class MappingKind
 {
     protected MappingKind(MegatronParam megatron, IReadOnlyList<HfTensorDecl> hfTensors)
     {

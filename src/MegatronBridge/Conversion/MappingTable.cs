@@ -3,10 +3,10 @@ using MegatronBridge.Providers;
 namespace MegatronBridge.Conversion;
 
 /// <summary>What a table row's factory receives: the Megatron parameter, the resolved HF names, the captures, the model.</summary>
-public sealed record MappingRequest(MegatronParam Param, IReadOnlyList<string> Hf, NameCaptures Captures, GptModelProvider Provider);
+internal sealed record MappingRequest(MegatronParam Param, IReadOnlyList<string> Hf, NameCaptures Captures, GptModelProvider Provider);
 
 /// <summary>One line of a mapping table: Megatron pattern | HF pattern(s) | kind.</summary>
-public sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, string Kind, Func<MappingRequest, MappingKind> Build)
+internal sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, string Kind, Func<MappingRequest, MappingKind> Build)
 {
     /// <summary>
     /// True for a row kept only as an alternative name of another row's parameter (a separate-norm name such as
@@ -23,7 +23,7 @@ public sealed record MappingRow(NamePattern Megatron, IReadOnlyList<string> Hf, 
 /// matches it (Megatron-Bridge's registry lookup order); the row's HF patterns are filled with the captured layer /
 /// expert numbers.
 /// </summary>
-public sealed class MappingTable
+internal sealed class MappingTable
 {
     public MappingTable(string name, IReadOnlyList<MappingRow> rows)
     {

@@ -3,7 +3,7 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>How a parameter is divided across tensor-parallel ranks.</summary>
-public enum TpSplit
+internal enum TpSplit
 {
     /// <summary>Every rank holds the whole tensor.</summary>
     Replicated,
@@ -14,7 +14,7 @@ public enum TpSplit
 }
 
 /// <summary>A Megatron parameter by its global (in-memory, unsplit) name and its TP=1 shape.</summary>
-public sealed record MegatronParam(string Name, TensorShape Shape)
+internal sealed record MegatronParam(string Name, TensorShape Shape)
 {
     /// <summary>Routed-expert weights are split by the expert-tensor-parallel size and distributed over EP ranks.</summary>
     public bool IsExpert => Name.Contains(".mlp.experts.", StringComparison.Ordinal);

@@ -7,7 +7,7 @@ namespace MegatronBridge.Conversion;
 /// name fewer wildcards on the HF side). Matched by hand rather than by regex: a real model resolves tens of thousands
 /// of names against every row.
 /// </summary>
-public sealed class NamePattern
+internal sealed class NamePattern
 {
     private readonly string[] _literals; // literal i comes before wildcard i; one more literal than wildcards
     private readonly bool[] _isDouble;
@@ -93,7 +93,7 @@ public sealed class NamePattern
 }
 
 /// <summary>What a pattern's wildcards matched: digit groups (<c>*</c>) and free groups (<c>**</c>), in order.</summary>
-public sealed record NameCaptures(IReadOnlyList<string> Singles, IReadOnlyList<string> Doubles)
+internal sealed record NameCaptures(IReadOnlyList<string> Singles, IReadOnlyList<string> Doubles)
 {
     public static NameCaptures Empty { get; } = new(Array.Empty<string>(), Array.Empty<string>());
 

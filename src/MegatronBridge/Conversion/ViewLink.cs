@@ -9,4 +9,4 @@ namespace MegatronBridge.Conversion;
 /// </summary>
 /// <param name="Exported">False for the extra copies of a replicated tensor on TP ranks other than 0: they are
 /// written on import but never read back on export.</param>
-public sealed record ViewLink(string HfName, StridedView HfView, int ShardRank, StridedView MegatronView, bool Exported = true);
+internal sealed record ViewLink(string HfName, StridedView HfView, int ShardRank, StridedView MegatronView, bool Exported = true);

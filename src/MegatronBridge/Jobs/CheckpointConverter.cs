@@ -123,10 +123,11 @@ public sealed record ExportResult(
 /// <summary>The import and export jobs behind the CLI: dispatch, plan, stage, stream, commit.</summary>
 public static class CheckpointConverter
 {
-    public static ImportResult Import(ImportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    public static ImportResult Import(ImportRequest request, Action<long, long>? onProgress = null) => Import(request, onProgress, new RecipeExecutor());
+
+    internal static ImportResult Import(ImportRequest request, Action<long, long>? onProgress, RecipeExecutor executor)
     {
         var clock = Stopwatch.StartNew();
-        executor ??= new RecipeExecutor();
         using var checkpoint = SafetensorsCheckpoint.Open(request.HfModel);
         // NaN / Inf are counted in the bytes the conversion reads anyway, not in a second pass over the checkpoint.
         // FP8 weights are read dequantised (to --torch-dtype, else bf16); the NaN / Inf count sees the dequantised values.
@@ -134,7 +135,7 @@ public static class CheckpointConverter
         var nonFinite = new NonFiniteTracker(weights);
         ITensorSource hf = nonFinite;
         var config = HfConfig.LoadFromFolder(request.HfModel);
-        var (bridge, provider) = request.LanguageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
         if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
             throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
@@ -209,18 +210,19 @@ public static class CheckpointConverter
         };
     }
 
-    public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null, RecipeExecutor? executor = null)
+    public static ExportResult Export(ExportRequest request, Action<long, long>? onProgress = null) => Export(request, onProgress, new RecipeExecutor());
+
+    internal static ExportResult Export(ExportRequest request, Action<long, long>? onProgress, RecipeExecutor executor)
     {
         var clock = Stopwatch.StartNew();
-        executor ??= new RecipeExecutor();
         var config = HfConfig.LoadFromFolder(request.HfModel);
-        var iteration = MegatronCheckpointFolder.Resolve(request.MegatronPath);
-        bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
-        bool languageOnly = request.LanguageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
-        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var iteration = MegatronCheckpoint.Locate(request.MegatronPath);
+        bool legacyFormat = iteration.IsLegacy;
+        bool languageOnly = iteration.IsLanguageOnly(config, request.LanguageOnly);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
         // A vocabulary padded by Megatron-LM: planned at the stored size, written back at the HF size.
         int hfVocab = provider.VocabSize;
-        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
+        if (iteration.StoredVocabRows() is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
         ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
@@ -229,7 +231,7 @@ public static class CheckpointConverter
         // FP8 releases store routed experts one 2-D weight each, also where the bf16 release packs them.
         if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, provider.HiddenSize);
         MtpOmission? mtpLeftOut = null;
-        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
+        if (provider.MtpLayers > 0 && !iteration.HasMtp())
         {
             // Trained without MTP (or MTP turned off): export what the checkpoint holds. Megatron-Bridge's
             // AutoBridge.save_hf_weights does the same: with the built model's mtp_num_layers unset it stops expecting the
@@ -253,7 +255,7 @@ public static class CheckpointConverter
             return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys,
                 Fp8Plan(request, legacyPlan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
         }
-        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+        if (!iteration.HasTorchDistMetadata)
             throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
@@ -301,20 +303,6 @@ public static class CheckpointConverter
         };
     }
 
-    /// <summary>Whether a Megatron checkpoint holds a VL model's names (<c>language_model.</c>), as a --language-only import does not.</summary>
-    public static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
-    {
-        const string prefix = "language_model.";
-        if (legacyFormat)
-        {
-            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
-            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)));
-        }
-        if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
-        using var checkpoint = TorchDistCheckpoint.Open(iterationFolder);
-        return checkpoint.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
-    }
-
     /// <summary>
     /// An input folder and the files directly in it: a symlinked shard (a Hugging Face cache snapshot points into its
     /// blobs folder) makes the place it points to an input too.
@@ -328,7 +316,7 @@ public static class CheckpointConverter
 
     /// <summary>The original HF checkpoint, when --hf-model holds weights (for tensor order, layouts and shard files).</summary>
     private static SafetensorsCheckpoint? OpenOriginal(string folder) =>
-        File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName))
+        SafetensorsCheckpoint.HasWeights(folder)
             ? SafetensorsCheckpoint.Open(folder)
             : null;
 }

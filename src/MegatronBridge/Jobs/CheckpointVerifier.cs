@@ -25,21 +25,26 @@ public static class CheckpointVerifier
     /// null detects it as export does (a VL config whose checkpoint has no <c>language_model.</c> names).
     /// </param>
     public static VerificationResult Verify(string hfModel, string megatronPath, Action<long, long>? onProgress = null,
-        RecipeExecutor? executor = null, int blockBytes = DefaultBlockBytes, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
+        bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null) =>
+        Verify(hfModel, megatronPath, DefaultBlockBytes, onProgress, null, languageOnly, ignoredHfTensors);
+
+    /// <param name="blockBytes">The most bytes of one tensor read at a time from each side.</param>
+    internal static VerificationResult Verify(string hfModel, string megatronPath, int blockBytes, Action<long, long>? onProgress = null,
+        RecipeExecutor? executor = null, bool? languageOnly = null, IReadOnlyCollection<string>? ignoredHfTensors = null)
     {
         var ignored = ignoredHfTensors ?? Array.Empty<string>();
         executor ??= new RecipeExecutor();
         using var hfCheckpoint = SafetensorsCheckpoint.Open(hfModel);
         var config = HfConfig.LoadFromFolder(hfModel);
-        var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
-        bool legacyFormat = LegacyRankFolders.IsLegacy(iteration.Folder);
-        bool lmOnly = languageOnly ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames(iteration.Folder, legacyFormat));
+        var iteration = MegatronCheckpoint.Locate(megatronPath);
+        bool legacyFormat = iteration.IsLegacy;
+        bool lmOnly = iteration.IsLanguageOnly(config, languageOnly);
         // An FP8 release is compared through its dequantised values, as an import writes them: dequantised straight to
         // the dtype each parameter is stored in (an import with --torch-dtype float32 keeps the unrounded products).
-        var (bridge, provider) = lmOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, lmOnly);
         Func<ITensorSource, ITensorSource> view = source => lmOnly ? new LanguageModelOnly.View(source) : source;
         ITensorSource hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
-        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacyFormat)))
+        if (provider.MtpLayers > 0 && !iteration.HasMtp())
         {
             // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
             // leave the HF checkpoint's mtp.* tensors unread.
@@ -48,7 +53,7 @@ public static class CheckpointVerifier
         }
         var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
         // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
-        if (StoredVocab.Rows(iteration.Folder, legacyFormat) is { } storedRows && storedRows > provider.VocabSize)
+        if (iteration.StoredVocabRows() is { } storedRows && storedRows > provider.VocabSize)
         {
             var vocabTensors = VocabPadding.HfVocabTensors(mapping);
             var unpadded = view;
@@ -79,7 +84,7 @@ public static class CheckpointVerifier
                 NotChecked = legacyNotChecked,
             };
         }
-        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+        if (!iteration.HasTorchDistMetadata)
             throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
@@ -134,20 +139,6 @@ public static class CheckpointVerifier
         }
         return results;
     }
-    /// <summary>Whether a checkpoint uses the VL model's <c>language_model.</c> names (else it may be a language-only import).</summary>
-    private static bool HasVisionLanguageNames(string iterationFolder, bool legacyFormat)
-    {
-        const string prefix = "language_model.";
-        if (legacyFormat)
-        {
-            using var file = LegacyCheckpointFile.Open(LegacyRankFolders.List(iterationFolder)[0].File, modelKey: null);
-            return file.ModelKeys.Any(k => file.ChunkTensors(k).Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)));
-        }
-        if (!File.Exists(Path.Combine(iterationFolder, TorchDistWriter.MetadataFileName))) return true;
-        using var dist = TorchDistCheckpoint.Open(iterationFolder);
-        return dist.Tensors.Any(t => t.Name.StartsWith(prefix, StringComparison.Ordinal));
-    }
-
     /// <summary>
     /// A replica against the stored copy that was checked against the HF checkpoint: same dtype, shape and bytes. Its
     /// expected digest is that copy's expected digest, so a replica of a wrong copy is reported too.

@@ -66,11 +66,11 @@ public static partial class MegatronCheckpointInspection
     /// <param name="hfModel">The model's HF folder, if given: its config.json tells whether legacy TP rank folders are missing.</param>
     public static MegatronCheckpointInfo Inspect(string path, string? hfModel = null)
     {
-        var iteration = MegatronCheckpointFolder.Resolve(path);
-        if (LegacyRankFolders.IsLegacy(iteration.Folder)) return InspectLegacy(iteration, hfModel);
-        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
-        return InspectTorchDist(iteration);
+        var checkpoint = MegatronCheckpoint.Locate(path);
+        if (checkpoint.IsLegacy) return InspectLegacy(checkpoint.Iteration, hfModel);
+        if (!checkpoint.HasTorchDistMetadata)
+            throw new InvalidDataException($"{checkpoint.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
+        return InspectTorchDist(checkpoint.Iteration);
     }
 
     private static MegatronCheckpointInfo InspectTorchDist(MegatronIterationFolder iteration)

@@ -21,26 +21,26 @@ internal static class MegatronCheckpointWeights
     public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
     {
         var config = HfConfig.LoadFromFolder(hfModel);
-        var iteration = MegatronCheckpointFolder.Resolve(megatronPath);
-        bool legacy = LegacyRankFolders.IsLegacy(iteration.Folder);
-        if (!legacy && !File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+        var iteration = MegatronCheckpoint.Locate(megatronPath);
+        bool legacy = iteration.IsLegacy;
+        if (!legacy && !iteration.HasTorchDistMetadata)
             throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
 
-        bool languageOnly = LanguageModelOnly.IsAvailable(config) && !CheckpointConverter.HasVisionLanguageNames(iteration.Folder, legacy);
-        var (bridge, provider) = languageOnly ? BridgeRegistry.ForLanguageModelOnly(config) : BridgeRegistry.CreateProvider(config);
+        bool languageOnly = iteration.IsLanguageOnly(config);
+        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
         IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
-        if (File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(hfModel, SafetensorsCheckpoint.IndexFileName)))
+        if (SafetensorsCheckpoint.HasWeights(hfModel))
         {
             using var original = SafetensorsCheckpoint.Open(hfModel);
             var weights = HfWeights.Dequantized(original, hfModel);
             hfTensors = languageOnly ? new LanguageModelOnly.View(weights).Tensors.ToList() : weights.Tensors.ToList();
         }
         // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
-        if (provider.MtpLayers > 0 && !MegatronCheckpointNames.HasMtp(MegatronCheckpointNames.Read(iteration.Folder, legacy)))
+        if (provider.MtpLayers > 0 && !iteration.HasMtp())
             provider = MtpSelection.WithoutMtp(provider);
         // A vocabulary padded by Megatron-LM is read at its stored size and shown cut to the HF vocab_size.
         int hfVocab = provider.VocabSize;
-        var storedRows = StoredVocab.Rows(iteration.Folder, legacy);
+        var storedRows = iteration.StoredVocabRows();
         bool padded = storedRows > hfVocab;
         if (padded) provider = VocabPadding.Padded(provider, storedRows!.Value);
         var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);

@@ -8,7 +8,7 @@ namespace MegatronBridge.Models;
 /// One bridge: the HF architecture it handles, the names Megatron-Bridge uses for it, and how to build its provider.
 /// A record with init properties so later concerns (mapping tables) can be added as further properties.
 /// </summary>
-public sealed record BridgeRegistration
+internal sealed record BridgeRegistration
 {
     /// <summary>The HF <c>architectures</c> entry, e.g. "Qwen3_5ForConditionalGeneration".</summary>
     public required string Architecture { get; init; }

@@ -87,6 +87,10 @@ internal static class BridgeRegistry
         return (bridge, Translate(bridge, cfg));
     }
 
+    /// <summary>The LM-only bridge and provider of a VL config when <paramref name="languageOnly"/>, else the config's own.</summary>
+    public static (BridgeRegistration Bridge, GptModelProvider Provider) CreateProvider(HfConfig cfg, bool languageOnly) =>
+        languageOnly ? ForLanguageModelOnly(cfg) : CreateProvider(cfg);
+
     /// <summary>
     /// The LM-only provider of a Qwen3.5/3.6 VL checkpoint, as Megatron-Bridge's text-only recipes build it: the
     /// LM-only bridge applied to <c>text_config</c> with its architectures replaced (config only). Top-level fields of

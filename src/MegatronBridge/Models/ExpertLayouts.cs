@@ -7,7 +7,7 @@ namespace MegatronBridge.Models;
 /// How the HF checkpoint stores routed experts, separately for the decoder and for MTP (Qwen3.5: decoder packed, MTP
 /// per expert; Qwen3.6: both packed). Detected from the checkpoint's keys and written back as read.
 /// </summary>
-public sealed record ExpertLayouts(ExpertLayout Decoder, ExpertLayout Mtp)
+internal sealed record ExpertLayouts(ExpertLayout Decoder, ExpertLayout Mtp)
 {
     /// <summary>Without a checkpoint (config only) per-expert tensors are assumed, as Megatron-Bridge's
     /// <c>moe_experts_stored_packed</c> does.</summary>

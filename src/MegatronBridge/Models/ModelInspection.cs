@@ -27,7 +27,9 @@ public sealed record Fp8Inspection(int BlockRows, int BlockCols, int Weights, lo
 public sealed record ModelInspection(
     string Folder,
     string Architecture,
-    BridgeRegistration Bridge,
+    string BridgeName,
+    string ModelType,
+    bool IsVisionLanguage,
     GptModelProvider Provider,
     ParameterCounts Parameters,
     IReadOnlyList<DTypeInventory> Inventory,
@@ -50,7 +52,7 @@ public sealed record ModelInspection(
     {
         var config = HfConfig.LoadFromFolder(folder);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config);
-        if (!File.Exists(Path.Combine(folder, SafetensorsCheckpoint.SingleFileName)) && !File.Exists(Path.Combine(folder, SafetensorsCheckpoint.IndexFileName)))
+        if (!SafetensorsCheckpoint.HasWeights(folder))
             return FromTensors(folder, bridge, provider, Array.Empty<TensorMeta>()) with { HasWeights = false };
         using var checkpoint = SafetensorsCheckpoint.Open(folder);
         if (HfWeights.Dequantized(checkpoint, folder) is not BlockScaledFp8Source fp8)
@@ -67,7 +69,7 @@ public sealed record ModelInspection(
         };
     }
 
-    public static ModelInspection FromTensors(string folder, BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> tensors)
+    internal static ModelInspection FromTensors(string folder, BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> tensors)
     {
         long total = 0, vision = 0, mtp = 0, routed = 0;
         foreach (var t in tensors)
@@ -85,7 +87,7 @@ public sealed record ModelInspection(
             .Select(g => new DTypeInventory(g.Key, g.Count(), g.Sum(t => t.NumElements), g.Sum(t => t.ByteLength)))
             .ToArray();
         var architecture = bridge.Architecture;
-        return new ModelInspection(folder, architecture, bridge, provider,
+        return new ModelInspection(folder, architecture, bridge.BridgeName, bridge.ModelType, bridge.IsVisionLanguage, provider,
             new ParameterCounts(total, languageModel, vision, mtp, routed, languageModel - inactive),
             inventory, tensors.Count, tensors.Any(t => t.Name.StartsWith("mtp.", StringComparison.Ordinal)));
     }

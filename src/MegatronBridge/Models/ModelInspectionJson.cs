@@ -15,10 +15,10 @@ internal static class ModelInspectionJson
         {
             ["folder"] = inspection.Folder,
             ["architecture"] = inspection.Architecture,
-            ["bridge"] = inspection.Bridge.BridgeName,
+            ["bridge"] = inspection.BridgeName,
             ["provider_class"] = p.ProviderName,
-            ["model_type"] = inspection.Bridge.ModelType,
-            ["is_vision_language"] = inspection.Bridge.IsVisionLanguage,
+            ["model_type"] = inspection.ModelType,
+            ["is_vision_language"] = inspection.IsVisionLanguage,
             ["is_moe"] = p.IsMoe,
             ["provider"] = ProviderJson.ToJson(p),
             ["vision"] = p.Vision is null ? null : ProviderJson.ToJson(p.Vision),

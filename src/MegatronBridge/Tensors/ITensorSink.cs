@@ -1,7 +1,7 @@
 namespace MegatronBridge.Tensors;
 
 /// <summary>Where the bytes of one output tensor go (a region of a file being written, or memory).</summary>
-public interface ITensorSink
+internal interface ITensorSink
 {
     /// <summary>Writes bytes at <paramref name="byteOffset"/> of the tensor's row-major data.</summary>
     void Write(long byteOffset, ReadOnlySpan<byte> data);

@@ -4,7 +4,7 @@ namespace MegatronBridge.Tensors;
 /// A collection of named tensors whose row-major bytes can be read in ranges, without loading them whole
 /// (a safetensors checkpoint, the chunks of a DCP checkpoint, an in-memory set in tests).
 /// </summary>
-public interface ITensorSource
+internal interface ITensorSource
 {
     /// <summary>Where the tensors come from, for error messages (a folder or file path).</summary>
     string Description { get; }

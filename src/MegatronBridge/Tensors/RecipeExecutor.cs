@@ -7,7 +7,7 @@ namespace MegatronBridge.Tensors;
 /// <see cref="BufferBytes"/>, rearranges (and, where asked, converts) them in memory, and writes them to the sink.
 /// Memory stays bounded by two buffers whatever the tensor size: pieces larger than the budget are split.
 /// </summary>
-public sealed class RecipeExecutor
+internal sealed class RecipeExecutor
 {
     public RecipeExecutor(int bufferBytes = 32 << 20)
     {

@@ -5,7 +5,7 @@ namespace MegatronBridge.Tensors;
 /// numpy/PyTorch. Every mapping in this project is a rearrangement of such windows, so planning a conversion means
 /// computing views, never touching data.
 /// </summary>
-public sealed class StridedView
+internal sealed class StridedView
 {
     public StridedView(long offset, long[] shape, long[] strides)
     {

@@ -1,7 +1,7 @@
 namespace MegatronBridge.Tensors;
 
 /// <summary>A value change applied element by element while copying (computed in float32, rounded to the output dtype).</summary>
-public enum ElementOp
+internal enum ElementOp
 {
     None,
     /// <summary>w - 1: HF gated RMSNorm weight to Megatron's zero-centred gamma.</summary>
@@ -14,10 +14,10 @@ public enum ElementOp
 /// Copy the elements of <see cref="From"/> (a view of tensor <see cref="Source"/>) into <see cref="To"/> (a view of the
 /// output tensor). Both views enumerate the same number of elements in the same order (size-1 dimensions ignored).
 /// </summary>
-public sealed record TensorPiece(string Source, StridedView From, StridedView To);
+internal sealed record TensorPiece(string Source, StridedView From, StridedView To);
 
 /// <summary>How to produce one output tensor from source tensors: pieces that tile the output exactly once.</summary>
-public sealed record TensorRecipe(TensorMeta Output, IReadOnlyList<TensorPiece> Pieces, ElementOp Op = ElementOp.None)
+internal sealed record TensorRecipe(TensorMeta Output, IReadOnlyList<TensorPiece> Pieces, ElementOp Op = ElementOp.None)
 {
     /// <summary>The output is a plain byte copy of one whole source tensor (the fast path for most tensors).</summary>
     public static TensorRecipe Copy(string outputName, TensorMeta source) =>

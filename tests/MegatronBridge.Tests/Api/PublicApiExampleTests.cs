@@ -21,7 +21,7 @@ public class PublicApiExampleTests
 
         var model = ModelInspection.Inspect(hf);
         Assert.Equal("Qwen3_5ForConditionalGeneration", model.Architecture);
-        Assert.Equal("Qwen35VLBridge", model.Bridge.BridgeName);
+        Assert.Equal("Qwen35VLBridge", model.BridgeName);
         Assert.True(model.Parameters.Total > 0);
 
         var imported = CheckpointConverter.Import(new ImportRequest(hf, megatron) { Format = MegatronFormat.TorchDist });
@@ -47,6 +47,9 @@ public class PublicApiExampleTests
                      "MegatronBridge.Formats.TorchDist.DcpMetadata", "MegatronBridge.Formats.Safetensors.SafetensorsFile",
                      "MegatronBridge.Reference.ReferenceModel", "MegatronBridge.Preprocessing.AntialiasResampler",
                      "MegatronBridge.Jobs.StagedOutput", "MegatronBridge.Benchmarks.BenchRunner",
+                     "MegatronBridge.Tensors.RecipeExecutor", "MegatronBridge.Tensors.ITensorSource", "MegatronBridge.Tensors.TensorRecipe",
+                     "MegatronBridge.Tensors.StridedView", "MegatronBridge.Models.BridgeRegistration", "MegatronBridge.Conversion.MappingKind",
+                     "MegatronBridge.Conversion.MappingTable",
                  })
         {
             var type = library.GetType(name);

@@ -11,6 +11,10 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     public const string SingleFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";
 
+    /// <summary>Whether <paramref name="folder"/> holds weights (a single safetensors file or a sharded index), not only config files.</summary>
+    public static bool HasWeights(string folder) =>
+        File.Exists(Path.Combine(folder, SingleFileName)) || File.Exists(Path.Combine(folder, IndexFileName));
+
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> _byName = new(StringComparer.Ordinal);
     private readonly List<TensorMeta> _tensors = new();
