@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
-using MegatronBridge.Formats.TorchZip;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;
@@ -43,16 +42,7 @@ public class VerifyLegacyTests
         {
             var iteration = Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0));
             var file = LegacyCheckpointNames.RankFile(iteration, tensorRank: 1);
-            long at;
-            using (var handle = File.OpenHandle(file))
-            {
-                var archive = TorchZipArchive.Open(handle, file, 0, RandomAccess.GetLength(handle));
-                var largest = archive.Records.Where(r => r.Name.StartsWith("data/", StringComparison.Ordinal)).MaxBy(r => r.Length)!;
-                at = largest.DataOffset + largest.Length / 2;
-            }
-            var bytes = File.ReadAllBytes(file);
-            bytes[at] ^= 0x01;
-            File.WriteAllBytes(file, bytes);
+            RankFileDamage.FlipByteInLargestTensor(file);
 
             var run = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
             Assert.Equal(2, run.ExitCode);

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Formats.TorchZip;
 using Xunit;
 
 namespace MegatronBridge.Tests.Robustness;
@@ -26,16 +25,7 @@ public class VerifyReplicaTests
 
         // The tiny model's largest tensor is its word embedding table: flip a byte of the last stage's copy.
         var file = Path.Combine(megatron, MegatronCheckpointFolder.IterationFolderName(0), "mp_rank_00_001", "model_optim_rng.pt");
-        long at;
-        using (var handle = File.OpenHandle(file))
-        {
-            var archive = TorchZipArchive.Open(handle, file, 0, RandomAccess.GetLength(handle));
-            var largest = archive.Records.Where(r => r.Name.StartsWith("data/", StringComparison.Ordinal)).MaxBy(r => r.Length)!;
-            at = largest.DataOffset + largest.Length / 2;
-        }
-        var bytes = File.ReadAllBytes(file);
-        bytes[at] ^= 0x01;
-        File.WriteAllBytes(file, bytes);
+        RankFileDamage.FlipByteInLargestTensor(file);
 
         var bad = Cli.CliRunner.Run("verify", "--hf-model", work.Input, "--megatron-path", megatron, "--json");
         Assert.Equal(2, bad.ExitCode);
