@@ -47,7 +47,7 @@ internal static class ImportCommand
                 // torch_dist stores whole tensors, so a parallel size only matters there as the TP that Megatron-LM
                 // pads the vocabulary for (--make-vocab-size-divisible-by x --tp).
                 bool padsVocab = parse.GetValue(vocabDivisible) is not null;
-                if (!legacy && parallel.GivenNonDefault(parse).Where(f => !(padsVocab && f.StartsWith("--tp ", StringComparison.Ordinal))).ToList() is { Count: > 0 } given)
+                if (!legacy && parallel.GivenNonDefault(parse, exceptTp: padsVocab) is { Count: > 0 } given)
                     throw new ArgumentException($"{string.Join(", ", given)}: parallel sizes apply only to --format torch (and --tp to torch_dist with --make-vocab-size-divisible-by, for the padded vocabulary); a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to whatever layout loads it (drop the flag, or add --format torch)");
                 var request = new ImportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!)
                 {

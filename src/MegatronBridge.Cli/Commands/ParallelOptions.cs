@@ -20,11 +20,12 @@ internal sealed class ParallelOptions
     /// <summary>
     /// The options given on the command line with a value other than 1 (as "--tp 2"): a torch_dist import refuses them,
     /// since a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to the layout that loads it.
+    /// <paramref name="exceptTp"/> leaves --tp out (it then only sets the padded vocabulary size).
     /// </summary>
-    public IReadOnlyList<string> GivenNonDefault(ParseResult parse)
+    public IReadOnlyList<string> GivenNonDefault(ParseResult parse, bool exceptTp = false)
     {
         var given = new List<string>();
-        foreach (var o in new[] { _tp, _pp, _vpp, _ep })
+        foreach (var o in exceptTp ? new[] { _pp, _vpp, _ep } : new[] { _tp, _pp, _vpp, _ep })
             if (parse.GetResult(o) is { Implicit: false } && parse.GetValue(o) != 1) given.Add($"{o.Name} {parse.GetValue(o)}");
         if (parse.GetValue(_etp) is int etp && etp != 1) given.Add($"{_etp.Name} {etp}");
         return given;
