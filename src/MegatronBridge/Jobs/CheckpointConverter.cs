@@ -216,52 +216,34 @@ public static class CheckpointConverter
     {
         var clock = Stopwatch.StartNew();
         var config = HfConfig.LoadFromFolder(request.HfModel);
-        var iteration = MegatronCheckpoint.Locate(request.MegatronPath);
-        bool legacyFormat = iteration.IsLegacy;
-        bool languageOnly = iteration.IsLanguageOnly(config, request.LanguageOnly);
-        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
-        // A vocabulary padded by Megatron-LM: planned at the stored size, written back at the HF size.
-        int hfVocab = provider.VocabSize;
-        if (iteration.StoredVocabRows() is { } storedRows && storedRows > hfVocab) provider = VocabPadding.Padded(provider, storedRows);
+        // The model the checkpoint holds: language-only, without MTP, or with a vocabulary padded by Megatron-LM
+        // (planned at the stored size, written back at the HF size).
+        using var opened = OpenedMegatronCheckpoint.Open(request.MegatronPath, config, request.HfModel, request.LanguageOnly);
+        bool languageOnly = opened.LanguageOnly;
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
         ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
-        ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnly.View(originalWeights) : originalWeights;
+        ITensorSource? original = originalWeights == null ? null : opened.LanguageModelView(originalWeights);
         IReadOnlyList<TensorMeta> originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
         // FP8 releases store routed experts one 2-D weight each, also where the bf16 release packs them.
-        if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, provider.HiddenSize);
-        MtpOmission? mtpLeftOut = null;
-        if (provider.MtpLayers > 0 && !iteration.HasMtp())
-        {
-            // Trained without MTP (or MTP turned off): export what the checkpoint holds. Megatron-Bridge's
-            // AutoBridge.save_hf_weights does the same: with the built model's mtp_num_layers unset it stops expecting the
-            // source's mtp.* keys (_model_omits_mtp, _mtp_source_key_prefixes), and the HF config is copied unchanged.
-            mtpLeftOut = new MtpOmission(provider.MtpLayers, "the Megatron checkpoint has no MTP tensors",
-                MtpSelection.MappedHfTensors(bridge, provider, originalTensors, request.HfModel));
-            provider = MtpSelection.WithoutMtp(provider);
-        }
-        var mapping = BridgeMappings.Create(bridge, provider, originalTensors, request.HfModel);
+        if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, opened.Provider.HiddenSize);
+        // Trained without MTP (or MTP turned off): export what the checkpoint holds. Megatron-Bridge's
+        // AutoBridge.save_hf_weights does the same: with the built model's mtp_num_layers unset it stops expecting the
+        // source's mtp.* keys (_model_omits_mtp, _mtp_source_key_prefixes), and the HF config is copied unchanged.
+        var mtpLeftOut = opened.MtpLeftOut(originalTensors);
+        var mapping = opened.Map(originalTensors);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
         var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
 
         var writtenDType = request.TorchDType ?? mapping.ParamDType;
         var options = new ExportOptions { OriginalHfTensors = original == null ? null : originalTensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,
-            HfVocabRows = provider.VocabSize > hfVocab ? hfVocab : null };
-        if (legacyFormat)
-        {
-            using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
-            var legacyPlan = ExportPlan.Create(mapping, legacy.Tensors, legacy.Layout, options, iteration.Folder);
-            return WriteHf(request, legacyPlan, legacy, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.Torch, legacy.SkippedKeys,
-                Fp8Plan(request, legacyPlan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
-        }
-        if (!iteration.HasTorchDistMetadata)
-            throw new InvalidDataException($"{iteration.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
-        using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
-        var (parameters, skipped) = TorchDistExport.Open(mapping, checkpoint);
-        var plan = ExportPlan.Create(mapping, parameters.Tensors, ParallelLayout.Single, options, iteration.Folder);
-        return WriteHf(request, plan, parameters, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, iteration.Folder, bridge, MegatronFormat.TorchDist, skipped,
-            Fp8Plan(request, plan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
+            HfVocabRows = opened.VocabPadded ? opened.HfVocabRows : null };
+        var folder = opened.Checkpoint.Folder;
+        var megatron = opened.Parameters();
+        var plan = ExportPlan.Create(mapping, megatron.Source.Tensors, megatron.Layout, options, folder);
+        return WriteHf(request, plan, megatron.Source, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, folder, opened.Bridge, opened.Checkpoint.Format,
+            megatron.SkippedKeys, Fp8Plan(request, plan, originalWeights, languageOnly)) with { MtpLeftOut = mtpLeftOut };
     }
 
     /// <summary>The FP8 layout of <c>--quantize fp8</c>: an FP8 --hf-model's own choices (not for the renamed LM-only layout), else Qwen's.</summary>

@@ -36,63 +36,48 @@ public static class CheckpointVerifier
         executor ??= new RecipeExecutor();
         using var hfCheckpoint = SafetensorsCheckpoint.Open(hfModel);
         var config = HfConfig.LoadFromFolder(hfModel);
-        var iteration = MegatronCheckpoint.Locate(megatronPath);
-        bool legacyFormat = iteration.IsLegacy;
-        bool lmOnly = iteration.IsLanguageOnly(config, languageOnly);
+        using var opened = OpenedMegatronCheckpoint.Open(megatronPath, config, hfModel, languageOnly);
         // An FP8 release is compared through its dequantised values, as an import writes them: dequantised straight to
         // the dtype each parameter is stored in (an import with --torch-dtype float32 keeps the unrounded products).
-        var (bridge, provider) = BridgeRegistry.CreateProvider(config, lmOnly);
-        Func<ITensorSource, ITensorSource> view = source => lmOnly ? new LanguageModelOnly.View(source) : source;
-        ITensorSource hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
-        if (provider.MtpLayers > 0 && !iteration.HasMtp())
-        {
-            // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
-            // leave the HF checkpoint's mtp.* tensors unread.
-            provider = MtpSelection.WithoutMtp(provider);
-            ignored = ignored.Concat(MtpSelection.HfTensors(hf.Tensors)).ToList();
-        }
-        var mapping = BridgeMappings.Create(bridge, provider, hf.Tensors, hfModel);
         // A vocabulary padded by Megatron-LM: the stored rows beyond the HF vocab_size must be the zeros an import writes.
-        if (iteration.StoredVocabRows() is { } storedRows && storedRows > provider.VocabSize)
-        {
-            var vocabTensors = VocabPadding.HfVocabTensors(mapping);
-            var unpadded = view;
-            view = source => new VocabPadding.PaddedSource(unpadded(source), vocabTensors, storedRows);
-            hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
-            mapping = BridgeMappings.Create(bridge, VocabPadding.Padded(provider, storedRows), hf.Tensors, hfModel);
-        }
+        ITensorSource View(ITensorSource source) => opened.PaddedHfVocab(opened.LanguageModelView(source));
+        var lmView = opened.LanguageModelView(HfWeights.Dequantized(hfCheckpoint, hfModel));
+        // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
+        // leave the HF checkpoint's mtp.* tensors unread.
+        if (opened.MtpAbsent) ignored = ignored.Concat(MtpSelection.HfTensors(lmView.Tensors)).ToList();
+        var mapping = opened.Map(lmView.Tensors);
+        ITensorSource hf = opened.PaddedHfVocab(lmView);
+        var bridge = opened.Bridge;
+        var folder = opened.Checkpoint.Folder;
         var sources = new Dictionary<DType, ITensorSource>();
         ITensorSource HfFor(DType stored)
         {
             if (!sources.TryGetValue(stored, out var source))
                 sources[stored] = source = hfCheckpoint.Tensors.Any(t => t.DType == DType.F8E4M3) && stored.IsFloating() && stored != DType.F8E4M3
-                    ? view(HfWeights.Dequantized(hfCheckpoint, hfModel, stored)) : hf;
+                    ? View(HfWeights.Dequantized(hfCheckpoint, hfModel, stored)) : hf;
             return source;
         }
 
-        if (legacyFormat)
+        var megatron = opened.Parameters();
+        if (megatron.Legacy is { } legacy)
         {
             // Legacy per-rank files: gathered shards named as the export plan expects, in the layout they were saved with.
-            using var legacy = TorchLegacyExport.Open(mapping, iteration.Folder);
             var results = CompareAll(mapping, HfFor, hf, hfModel, legacy, legacy.Layout, t => t.ShardName, executor, blockBytes, onProgress, ignored);
             var replicas = legacy.Replicas.Select(r => CompareReplica(r, legacy, results, blockBytes)).ToList();
-            var (legacyStates, legacyNotChecked) = StoredStateCheck.Legacy(iteration.Folder);
-            return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
+            var (legacyStates, legacyNotChecked) = StoredStateCheck.Legacy(folder);
+            return new VerificationResult(Path.GetFullPath(hfModel), folder, bridge.Architecture, bridge.BridgeName, results, legacy.SkippedKeys)
             {
                 Replicas = replicas,
                 States = legacyStates,
                 NotChecked = legacyNotChecked,
             };
         }
-        if (!iteration.HasTorchDistMetadata)
-            throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
-        using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
-        // Missing keys and shapes the config does not imply are refused here, each named.
-        var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
+        var checkpoint = opened.Checkpoint.TorchDist!;
+        var (stored, unmapped) = (megatron.Source, megatron.SkippedKeys);
         var checks = CompareAll(mapping, HfFor, hf, hfModel, stored, ParallelLayout.Single, t => t.LocalName, executor, blockBytes, onProgress, ignored);
         var (states, notChecked) = StoredStateCheck.TorchDist(checkpoint, unmapped);
         var unmappedKeys = unmapped.ToHashSet(StringComparer.Ordinal);
-        return new VerificationResult(Path.GetFullPath(hfModel), iteration.Folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
+        return new VerificationResult(Path.GetFullPath(hfModel), folder, bridge.Architecture, bridge.BridgeName, checks, unmapped)
         {
             // One parameter may be stored under several keys: each key its parameters cover is a stored tensor checked.
             StoredTensorCount = checkpoint.Tensors.Count(t => !unmappedKeys.Contains(t.Name)),

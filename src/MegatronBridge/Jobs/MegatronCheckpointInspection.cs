@@ -66,16 +66,14 @@ public static partial class MegatronCheckpointInspection
     /// <param name="hfModel">The model's HF folder, if given: its config.json tells whether legacy TP rank folders are missing.</param>
     public static MegatronCheckpointInfo Inspect(string path, string? hfModel = null)
     {
-        var checkpoint = MegatronCheckpoint.Locate(path);
-        if (checkpoint.IsLegacy) return InspectLegacy(checkpoint.Iteration, hfModel);
-        if (!checkpoint.HasTorchDistMetadata)
-            throw new InvalidDataException($"{checkpoint.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
-        return InspectTorchDist(checkpoint.Iteration);
+        // No HF config is needed here, so the located checkpoint is enough: the same format decision and refusal every
+        // command makes, and its torch_dist metadata read once.
+        using var checkpoint = MegatronCheckpoint.Locate(path);
+        return checkpoint.IsLegacy ? InspectLegacy(checkpoint.Iteration, checkpoint.RankFolders, hfModel) : InspectTorchDist(checkpoint.TorchDist!);
     }
 
-    private static MegatronCheckpointInfo InspectTorchDist(MegatronIterationFolder iteration)
+    private static MegatronCheckpointInfo InspectTorchDist(TorchDistCheckpoint checkpoint)
     {
-        using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         bool commonPt = File.Exists(Path.Combine(checkpoint.Folder, "common.pt"));
         string variant = commonPt
             ? "megatron-core <= 0.18 (common.pt)"
@@ -154,9 +152,8 @@ public static partial class MegatronCheckpointInspection
         return new SavedLayout(tp, pp, null, ep, files.Count);
     }
 
-    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration, string? hfModel)
+    private static MegatronCheckpointInfo InspectLegacy(MegatronIterationFolder iteration, IReadOnlyList<LegacyRankFolder> folders, string? hfModel)
     {
-        var folders = LegacyRankFolders.List(iteration.Folder);
         var warning = LegacyMissingRanks.Check(iteration.Folder, folders, hfModel);
         var groups = new Dictionary<CheckpointKeyKind, (int Count, long Bytes)>();
         var other = new List<string>();

@@ -21,45 +21,24 @@ internal static class MegatronCheckpointWeights
     public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
     {
         var config = HfConfig.LoadFromFolder(hfModel);
-        var iteration = MegatronCheckpoint.Locate(megatronPath);
-        bool legacy = iteration.IsLegacy;
-        if (!legacy && !iteration.HasTorchDistMetadata)
-            throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
-
-        bool languageOnly = iteration.IsLanguageOnly(config);
-        var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);
-        IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
-        if (SafetensorsCheckpoint.HasWeights(hfModel))
-        {
-            using var original = SafetensorsCheckpoint.Open(hfModel);
-            var weights = HfWeights.Dequantized(original, hfModel);
-            hfTensors = languageOnly ? new LanguageModelOnly.View(weights).Tensors.ToList() : weights.Tensors.ToList();
-        }
-        // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
-        if (provider.MtpLayers > 0 && !iteration.HasMtp())
-            provider = MtpSelection.WithoutMtp(provider);
-        // A vocabulary padded by Megatron-LM is read at its stored size and shown cut to the HF vocab_size.
-        int hfVocab = provider.VocabSize;
-        var storedRows = iteration.StoredVocabRows();
-        bool padded = storedRows > hfVocab;
-        if (padded) provider = VocabPadding.Padded(provider, storedRows!.Value);
-        var mapping = BridgeMappings.Create(bridge, provider, hfTensors, hfModel);
-
-        if (legacy)
-        {
-            // Per-rank files, read as gathered tensor-parallel shards (name#tp{r}) that the loader joins itself.
-            var shards = TorchLegacyExport.Open(mapping, iteration.Folder);
-            return (padded ? new VocabRowsView(shards, hfVocab) : shards, shards);
-        }
-        var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
+        // The reference forward does not run MTP: a checkpoint without it is read as a model built without it. A
+        // vocabulary padded by Megatron-LM is read at its stored size and shown cut to the HF vocab_size.
+        var opened = OpenedMegatronCheckpoint.Open(megatronPath, config, hfModel);
         try
         {
-            var (parameters, _) = TorchDistExport.Open(mapping, checkpoint);
-            return (padded ? new VocabRowsView(parameters, hfVocab) : parameters, checkpoint);
+            IReadOnlyList<TensorMeta> hfTensors = Array.Empty<TensorMeta>();
+            if (SafetensorsCheckpoint.HasWeights(hfModel))
+            {
+                using var original = SafetensorsCheckpoint.Open(hfModel);
+                hfTensors = opened.LanguageModelView(HfWeights.Dequantized(original, hfModel)).Tensors.ToList();
+            }
+            opened.Map(hfTensors);
+            // Legacy per-rank files are read as gathered tensor-parallel shards (name#tp{r}) that the loader joins itself.
+            return (opened.ParametersAtHfVocab(), opened);
         }
         catch
         {
-            checkpoint.Dispose();
+            opened.Dispose();
             throw;
         }
     }

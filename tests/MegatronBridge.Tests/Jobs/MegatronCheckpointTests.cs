@@ -25,7 +25,7 @@ public class MegatronCheckpointTests
             Layout = format == MegatronFormat.Torch ? new ParallelLayout(tp: 2) : ParallelLayout.Single,
         });
 
-        var checkpoint = MegatronCheckpoint.Locate(imported.MegatronPath);
+        using var checkpoint = MegatronCheckpoint.Locate(imported.MegatronPath);
 
         Assert.Equal(imported.IterationFolder, checkpoint.Folder);
         Assert.Equal(format, checkpoint.Format);

@@ -158,6 +158,7 @@ public class PaddedVocabTests
         using var tmp = TestPaths.NewTempDir();
         var imported = CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), tmp.Sub("mg")));
         Assert.Equal(1024, imported.VocabRows);
-        Assert.Equal(1024, StoredVocab.Rows(imported.IterationFolder, legacyFormat: false));
+        using var stored = MegatronCheckpoint.Locate(imported.IterationFolder);
+        Assert.Equal(1024, stored.StoredVocabRows());
     }
 }
