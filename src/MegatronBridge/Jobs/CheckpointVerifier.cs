@@ -2,8 +2,6 @@ using System.Security.Cryptography;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
-using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 

@@ -1,6 +1,4 @@
 using MegatronBridge.Conversion;
-using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Formats.TorchLegacy;
 
 namespace MegatronBridge.Jobs;
 

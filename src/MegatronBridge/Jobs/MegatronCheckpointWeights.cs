@@ -2,7 +2,6 @@ using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
-using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
