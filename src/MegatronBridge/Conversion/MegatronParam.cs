@@ -1,3 +1,4 @@
+using MegatronBridge.Conversion.DistKeys;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -16,6 +17,12 @@ internal enum TpSplit
 /// <summary>A Megatron parameter by its global (in-memory, unsplit) name and its TP=1 shape.</summary>
 internal sealed record MegatronParam(string Name, TensorShape Shape)
 {
+    /// <summary>
+    /// How a torch_dist checkpoint stores the parameter, set by the model block that builds it (see
+    /// <see cref="ModuleScope"/>); null for a parameter made outside a model tree, which cannot be planned as torch_dist keys.
+    /// </summary>
+    public DistLayout? Dist { get; init; }
+
     /// <summary>Routed-expert weights are split by the expert-tensor-parallel size and distributed over EP ranks.</summary>
     public bool IsExpert => Name.Contains(".mlp.experts.", StringComparison.Ordinal);
 

@@ -4,8 +4,8 @@ using MegatronBridge.Tensors;
 namespace MegatronBridge.Conversion;
 
 /// <summary>
-/// A model's complete mapping: every Megatron parameter the provider builds, in module order, with its resolved
-/// mapping kind. Building it fails, listing every parameter no table row covers.
+/// A model's complete mapping: every Megatron parameter the provider builds (the bridge's module tree), in module
+/// order, with its resolved mapping kind. Building it fails, listing every parameter no table row covers.
 /// </summary>
 internal sealed class ModelMapping
 {
@@ -41,9 +41,13 @@ internal sealed class ModelMapping
     public IReadOnlyList<HfTensorDecl> HfTensors =>
         Mappings.SelectMany(m => m.HfTensors).DistinctBy(t => t.Name, StringComparer.Ordinal).ToList();
 
-    public static ModelMapping Create(GptModelProvider provider, MappingTable table, string languagePrefix)
+    /// <summary>
+    /// Resolves every parameter of the module tree <paramref name="tree"/> builds for <paramref name="provider"/> against
+    /// <paramref name="table"/>.
+    /// </summary>
+    public static ModelMapping Create(GptModelProvider provider, MappingTable table, string languagePrefix, ModelTreeFunction tree)
     {
-        var parameters = MegatronModelTree.Parameters(provider, languagePrefix);
+        var parameters = tree(provider, languagePrefix);
         var mappings = new List<MappingKind>(parameters.Count);
         var unmapped = new List<string>();
         var problems = new List<string>();

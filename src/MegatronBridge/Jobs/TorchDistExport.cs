@@ -18,9 +18,9 @@ internal static class TorchDistExport
     public static (SegmentedTensorSource Parameters, IReadOnlyList<string> SkippedKeys) Open(ModelMapping model, TorchDistCheckpoint checkpoint)
     {
         var parameters = model.Parameters.ToList();
-        var options = DistKeyOptionsFactory.From(model.Provider, MtpLayerName(checkpoint.Tensors.Select(t => t.Name), checkpoint.Folder));
+        var options = DistKeyOptions.ForMtpLayerName(MtpLayerName(checkpoint.Tensors.Select(t => t.Name), checkpoint.Folder));
         // Megatron stores each parameter in its own dtype; read it from the key that holds it.
-        var probe = DistKeyPlanner.Plan(parameters.Select(p => new TensorMeta(p.Name, DType.BF16, p.Shape)), options);
+        var probe = DistKeyPlanner.Plan(parameters, _ => DType.BF16, options);
         var dtypeOf = new Dictionary<string, DType>(StringComparer.Ordinal);
         var problems = new List<string>();
         foreach (var key in probe.Tensors)
@@ -40,7 +40,7 @@ internal static class TorchDistExport
         if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
 
         var typed = parameters.Select(p => new TensorMeta(p.Name, dtypeOf[p.Name], p.Shape)).ToList();
-        var plan = DistKeyPlanner.Plan(typed, options);
+        var plan = DistKeyPlanner.Plan(parameters, p => dtypeOf[p.Name], options);
         var segments = plan.ParamSegments();
         var source = new SegmentedTensorSource(checkpoint, checkpoint.Folder);
         foreach (var p in typed) source.Add(p, segments[p.Name]);

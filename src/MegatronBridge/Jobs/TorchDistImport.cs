@@ -33,8 +33,10 @@ internal static class TorchDistImport
     {
         if (plan.Layout != ParallelLayout.Single && (plan.Layout.Tp, plan.Layout.Pp, plan.Layout.Ep) != (1, 1, 1))
             throw new ArgumentException("torch_dist checkpoints hold TP=1 global tensors: plan the import with the single layout");
-        var recipes = plan.Tensors.Where(t => !t.IsDuplicate).ToDictionary(t => t.LocalName, t => t.Recipe, StringComparer.Ordinal);
-        var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Recipe.Output), DistKeyOptionsFactory.From(plan.Model.Provider, mtpLayerName));
+        var recipes = plan.Tensors.Where(t => !t.IsDuplicate).ToDictionary(t => t.Param.Name, t => t.Recipe, StringComparer.Ordinal);
+        // One tensor per parameter (the layout is single): each is stored in the dtype its recipe produces.
+        var dtypes = plan.Tensors.Where(t => !t.IsDuplicate).ToDictionary(t => t.Param.Name, t => t.Recipe.Output.DType, StringComparer.Ordinal);
+        var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Param), p => dtypes[p.Name], DistKeyOptions.ForMtpLayerName(mtpLayerName));
 
         var folder = MegatronCheckpointFolder.CreateIterationFolder(root, 0);
         var checkpointId = finalRoot is null ? null : Path.Combine(finalRoot, Path.GetFileName(folder));

@@ -22,7 +22,7 @@ internal static class BridgeMappings
             : ExpertLayouts.Default;
         try
         {
-            return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
+            return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix, bridge.ModelTree);
         }
         catch (Exception e) when (e is ArgumentException or OverflowException)
         {

@@ -28,6 +28,12 @@ internal sealed record BridgeRegistration
     /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
     public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }
 
+    /// <summary>
+    /// The bridge's module tree: every Megatron parameter its provider builds, in module order, each with its global
+    /// shape and how a torch_dist checkpoint stores it (composed from Models/Blocks).
+    /// </summary>
+    public required ModelTreeFunction ModelTree { get; init; }
+
     /// <summary>Megatron language-model prefix: "language_model." for VL bridges, "" for LM-only ones (<see cref="ModelPrefixes"/>).</summary>
     public string MegatronLanguagePrefix => ModelPrefixes.MegatronLanguage(IsVisionLanguage);
 

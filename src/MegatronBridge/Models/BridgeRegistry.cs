@@ -9,7 +9,8 @@ namespace MegatronBridge.Models;
 
 /// <summary>
 /// Chooses a bridge by HF architecture name, as Megatron-Bridge's registry does: the first <c>architectures</c> entry
-/// that is registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below.
+/// that is registered. <c>model_type</c> plays no part in dispatch. Adding a family is adding one registration below
+/// (its provider translation, mapping table and module tree).
 /// </summary>
 internal static class BridgeRegistry
 {
@@ -20,42 +21,42 @@ internal static class BridgeRegistry
             Architecture = "Qwen3_5ForConditionalGeneration", BridgeName = "Qwen35VLBridge", ProviderName = "Qwen35VLModelProvider",
             ModelType = "qwen3_5", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnlyArchitecture = "Qwen3_5ForCausalLM",
-            CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(),
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(), ModelTree = Qwen35ModelTree.Build,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForConditionalGeneration", BridgeName = "Qwen35VLMoEBridge", ProviderName = "Qwen35VLMoEModelProvider",
             ModelType = "qwen3_5_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnlyArchitecture = "Qwen3_5MoeForCausalLM",
-            CreateMappingTable = Qwen35Mappings.Qwen35VLMoE,
+            CreateMappingTable = Qwen35Mappings.Qwen35VLMoE, ModelTree = Qwen35ModelTree.Build,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5ForCausalLM", BridgeName = "Qwen35Bridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_text", IsVisionLanguage = false, IsMoe = false,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: false),
-            CreateMappingTable = _ => Qwen35Mappings.Qwen35(),
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35(), ModelTree = Qwen35ModelTree.Build,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForCausalLM", BridgeName = "Qwen35MoEBridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_moe_text", IsVisionLanguage = false, IsMoe = true,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: true),
-            CreateMappingTable = Qwen35Mappings.Qwen35MoE,
+            CreateMappingTable = Qwen35Mappings.Qwen35MoE, ModelTree = Qwen35ModelTree.Build,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLForConditionalGeneration", BridgeName = "Qwen3VLBridge", ProviderName = "Qwen3VLModelProvider",
             ModelType = "qwen3_vl", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen3VLTranslation.VisionLanguage,
-            CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(),
+            CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(), ModelTree = Qwen3VLModelTree.Build,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLMoeForConditionalGeneration", BridgeName = "Qwen3VLMoEBridge", ProviderName = "Qwen3VLMoEModelProvider",
             ModelType = "qwen3_vl_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen3VLTranslation.VisionLanguageMoe,
-            CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE,
+            CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE, ModelTree = Qwen3VLModelTree.Build,
         },
     };
 

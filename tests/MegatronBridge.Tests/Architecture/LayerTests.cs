@@ -11,8 +11,10 @@ namespace MegatronBridge.Tests.Architecture;
 ///   IO &lt; Tensors &lt; Formats &lt; Config &lt; Providers &lt; Conversion &lt; Models
 ///      &lt; (Reference | Preprocessing) &lt; Jobs &lt; Benchmarks &lt; Cli
 /// </code>
-/// Inside Models, each family (<c>Models.Qwen35</c>, <c>Models.Qwen3VL</c>, ...) may use the Models root and
-/// <c>Models.Shared</c> but no other family, and <c>Models.Shared</c> uses no family.
+/// Inside Models, each family (<c>Models.Qwen35</c>, <c>Models.Qwen3VL</c>, ...) may use the Models root,
+/// <c>Models.Shared</c> and <c>Models.Blocks</c> (the reusable module blocks every family's module tree is composed
+/// of) but no other family; <c>Models.Shared</c> may use <c>Models.Blocks</c> and no family, and
+/// <c>Models.Blocks</c> uses neither a family nor <c>Models.Shared</c>.
 /// A file's uses are its <c>using MegatronBridge.X</c> directives and every fully-qualified <c>MegatronBridge.X.</c>
 /// reference in it (crefs included).
 /// </summary>
@@ -58,9 +60,13 @@ public class LayerTests
         Assert.Single(Violations("c.cs", "MegatronBridge.Tensors", "var x = MegatronBridge.Formats.Safetensors.SafetensorsFile.Open(p);"));
         Assert.Single(Violations("d.cs", "MegatronBridge.Models.Qwen35", "using MegatronBridge.Models.Qwen3VL;"));
         Assert.Single(Violations("e.cs", "MegatronBridge.Models.Shared", "using MegatronBridge.Models.Qwen35;"));
+        Assert.Single(Violations("e2.cs", "MegatronBridge.Models.Blocks", "using MegatronBridge.Models.Shared;"));
+        Assert.Single(Violations("e3.cs", "MegatronBridge.Models.Blocks", "using MegatronBridge.Models.Qwen3VL;"));
 
         Assert.Empty(Violations("f.cs", "MegatronBridge.Jobs", "using MegatronBridge.Conversion;\nusing MegatronBridge.Reference;"));
         Assert.Empty(Violations("g.cs", "MegatronBridge.Models.Qwen3VL", "using MegatronBridge.Models.Shared;\nusing MegatronBridge.Models;"));
+        Assert.Empty(Violations("g2.cs", "MegatronBridge.Models.Qwen35", "using MegatronBridge.Models.Blocks;"));
+        Assert.Empty(Violations("g3.cs", "MegatronBridge.Models.Shared", "using MegatronBridge.Models.Blocks;"));
         // A manifest resource name is not a namespace.
         Assert.Empty(Violations("h.cs", "MegatronBridge.Benchmarks", "const string R = \"MegatronBridge.RealConfigs.\";"));
     }
@@ -90,8 +96,9 @@ public class LayerTests
         string? from = Family(ns);
         string? to = parts.Length > 1 ? parts[1] : null;
         if (from is null || to is null || to == from || !IsFamilyName(to)) yield break;
-        if (to == "Shared" && from != "Shared") yield break;
-        yield return $"{path}: {ns} uses MegatronBridge.Models.{to} (families use only the Models root and Models.Shared)";
+        if (to == "Blocks" && from != "Blocks") yield break;
+        if (to == "Shared" && from != "Shared" && from != "Blocks") yield break;
+        yield return $"{path}: {ns} uses MegatronBridge.Models.{to} (families use only the Models root, Models.Shared and Models.Blocks; Shared uses only Blocks; Blocks uses neither)";
     }
 
     private static string? Family(string ns)
@@ -100,7 +107,7 @@ public class LayerTests
         return parts.Length > 2 && parts[1] == "Models" ? parts[2] : null;
     }
 
-    // Sub-namespaces of Models (one folder each: the families and Shared); a type in the Models root
+    // Sub-namespaces of Models (one folder each: the families, Shared and Blocks); a type in the Models root
     // (MegatronBridge.Models.BridgeRegistry) is not one.
     private static bool IsFamilyName(string name) => FamilyFolders.Value.Contains(name);
 

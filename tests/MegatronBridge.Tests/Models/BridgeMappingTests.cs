@@ -117,7 +117,7 @@ public class BridgeMappingTests
         {
             var provider = BridgeRegistry.CreateProvider(MegatronBridge.Config.HfConfig.LoadFromFolder(TestPaths.Fixture("qwen35-vl-moe-tiny"))).Provider;
             // The dense table cannot map a MoE model: every router, expert and shared expert is reported at once.
-            var ex = Assert.Throws<InvalidDataException>(() => ModelMapping.Create(provider, MegatronBridge.Models.Qwen35.Qwen35Mappings.Qwen35VL(), bridge.MegatronLanguagePrefix));
+            var ex = Assert.Throws<InvalidDataException>(() => ModelMapping.Create(provider, MegatronBridge.Models.Qwen35.Qwen35Mappings.Qwen35VL(), bridge.MegatronLanguagePrefix, bridge.ModelTree));
             Assert.Contains("have no mapping in Qwen35VLBridge", ex.Message);
             Assert.Contains("language_model.decoder.layers.0.mlp.router.weight", ex.Message);
             Assert.Contains("language_model.decoder.layers.7.mlp.experts.linear_fc2.weight7", ex.Message);

@@ -38,7 +38,7 @@ public class MappingTableSnapshotTests(ITestOutputHelper output)
     private static string SnapshotPath =>
         Path.Combine(Path.GetDirectoryName(TestPaths.Fixture("x"))!, "..", "MegatronBridge.Tests", "Models", "MappingTables.snapshot.txt");
 
-    private sealed record ModelUse(string Source, GptModelProvider Provider, string LanguagePrefix);
+    private sealed record ModelUse(string Source, GptModelProvider Provider, string LanguagePrefix, ModelTreeFunction Tree);
 
     private sealed class TableUse(string title, MappingTable table)
     {
@@ -60,7 +60,7 @@ public class MappingTableSnapshotTests(ITestOutputHelper output)
             var title = bridge.IsMoe ? $"{bridge.BridgeName} (experts: decoder {layouts.Decoder}, MTP {layouts.Mtp})" : bridge.BridgeName;
             var use = tables.FirstOrDefault(t => t.Title == title);
             if (use is null) tables.Add(use = new TableUse(title, bridge.CreateMappingTable!(layouts)));
-            use.Models.Add(new ModelUse(source, provider, bridge.MegatronLanguagePrefix));
+            use.Models.Add(new ModelUse(source, provider, bridge.MegatronLanguagePrefix, bridge.ModelTree));
         }
 
         foreach (var fixture in TestPaths.ModelFixtures)
@@ -101,7 +101,7 @@ public class MappingTableSnapshotTests(ITestOutputHelper output)
         var counts = new int[use.Table.Rows.Count];
         foreach (var model in use.Models)
         {
-            foreach (var param in MegatronModelTree.Parameters(model.Provider, model.LanguagePrefix))
+            foreach (var param in model.Tree(model.Provider, model.LanguagePrefix))
             {
                 for (int i = 0; i < use.Table.Rows.Count; i++)
                 {

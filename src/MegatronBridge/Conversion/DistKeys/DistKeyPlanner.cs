@@ -1,37 +1,23 @@
-using System.Text.RegularExpressions;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion.DistKeys;
 
 /// <summary>
-/// Turns in-memory Megatron parameter names (TP=1, full tensors, as the mapping produces them) into the keys and chunks
-/// megatron-core's sharded_state_dict writes to a torch_dist checkpoint, and back. Rules (docs/formats.md, Keys and
-/// chunks): per-layer or stacked layer keys, an expert axis for grouped experts, GDN in_proj / conv1d split into named
-/// sub-keys, gated linear_fc1 saved as two halves of one key, MTP's inner layer under its legacy name
-/// <c>transformer_layer</c> (or <see cref="DistKeyOptions.MtpLayerName"/>), and one <c>_extra_state</c> object per TransformerEngine linear.
+/// Turns in-memory Megatron parameters (TP=1, full tensors, as the mapping produces them) into the keys and chunks
+/// megatron-core's sharded_state_dict writes to a torch_dist checkpoint, and back (docs/formats.md, Keys and chunks).
+/// What is stored where is each parameter's <see cref="DistLayout"/>, stated by the model block that built it: its key,
+/// the stacked layer / expert axes it sits on, and whether its rows are whole, two gated halves of one key, or named
+/// sections stored as separate keys. Generic megatron-core conventions stay here: MTP's inner layer under its legacy
+/// name <c>transformer_layer</c> (or <see cref="DistKeyOptions.MtpLayerName"/>), and one <c>_extra_state</c> object per
+/// TransformerEngine linear.
 /// </summary>
-internal static partial class DistKeyPlanner
+internal static class DistKeyPlanner
 {
-    private static readonly string[] GdnInProjParts = { "query", "key", "value", "z", "beta", "alpha" };
-    private static readonly string[] GdnConvParts = { "query", "key", "value" };
-
-    [GeneratedRegex(@"^(?<pre>(?:language_model\.)?decoder\.layers\.)(?<layer>\d+)\.(?<rest>.+)$")]
-    private static partial Regex LanguageLayer();
-
-    [GeneratedRegex(@"^(?<pre>vision_model\.decoder\.layers\.)(?<layer>\d+)\.(?<rest>.+)$")]
-    private static partial Regex VisionLayer();
-
-    [GeneratedRegex(@"^(?<pre>vision_model\.decoder\.deepstack_merger_list\.)(?<layer>\d+)\.(?<rest>.+)$")]
-    private static partial Regex DeepstackLayer();
-
-    [GeneratedRegex(@"^(?<pre>(?:language_model\.)?mtp\.layers\.\d+\.)mtp_model_layer\.(?<rest>.+)$")]
-    private static partial Regex MtpInner();
-
-    [GeneratedRegex(@"^(?<module>.+\.mlp\.experts\.linear_fc[12])\.weight(?<expert>\d+)$")]
-    private static partial Regex GroupedExpert();
-
-    /// <summary>Plans the torch_dist keys of a model from its in-memory parameters, in the given order.</summary>
-    public static DistKeyPlan Plan(IEnumerable<TensorMeta> parameters, DistKeyOptions options)
+    /// <summary>
+    /// Plans the torch_dist keys of a model from its in-memory parameters, in the given order, each stored in the dtype
+    /// <paramref name="dtypeOf"/> gives it.
+    /// </summary>
+    public static DistKeyPlan Plan(IEnumerable<MegatronParam> parameters, Func<MegatronParam, DType> dtypeOf, DistKeyOptions options)
     {
         var keys = new List<DistTensorKey>();
         var byKey = new Dictionary<string, (DType DType, long[] Shape, List<DistChunk> Chunks)>(StringComparer.Ordinal);
@@ -61,150 +47,76 @@ internal static partial class DistKeyPlanner
 
         foreach (var param in parameters)
         {
-            var located = Locate(param.Name, options);
+            var layout = param.Dist
+                         ?? throw new InvalidOperationException($"{param.Name}: no torch_dist layout (the parameter was not built by a model tree)");
+            string keyPrefix = MtpLayerNames.Rename(layout.Key, options.MtpLayerName);
+            var prependShape = layout.Axes.Select(a => a.Length).ToArray();
+            var prependOffsets = layout.Axes.Select(a => a.Index).ToArray();
+            var dtype = dtypeOf(param);
             var dims = param.Shape.ToArray();
             long rows = dims.Length == 0 ? 1 : dims[0];
 
             // Row sections of one parameter that become separate keys or separate chunks.
-            bool vision = param.Name.StartsWith("vision_model.", StringComparison.Ordinal);
-            var sections = Sections(located.Rest, rows, options, gatedFc1: !vision);
-            foreach (var section in sections)
+            foreach (var section in Sections(param.Name, layout.Rows, rows))
             {
                 var localShape = dims.Length == 0 ? Array.Empty<long>() : dims.ToArray();
                 if (localShape.Length > 0) localShape[0] = section.Rows;
                 var keyShape = localShape.ToArray();
                 if (keyShape.Length > 0) keyShape[0] = section.KeyRows;
-                var globalShape = located.PrependShape.Concat(keyShape).ToArray();
-                var offsets = located.PrependOffsets.Concat(localShape.Select((_, i) => i == 0 ? section.KeyRowOffset : 0L)).ToArray();
-                var sizes = located.PrependShape.Select(_ => 1L).Concat(localShape).ToArray();
-                int? hint = section.TwoChunk && located.PrependShape.Length == 0 ? section.ChunkIndex : null;
-                AddChunk(located.KeyPrefix + section.KeySuffix, param.DType, globalShape,
+                var globalShape = prependShape.Concat(keyShape).ToArray();
+                var offsets = prependOffsets.Concat(localShape.Select((_, i) => i == 0 ? section.KeyRowOffset : 0L)).ToArray();
+                var sizes = prependShape.Select(_ => 1L).Concat(localShape).ToArray();
+                int? hint = section.TwoChunk && prependShape.Length == 0 ? section.ChunkIndex : null;
+                AddChunk(keyPrefix + section.KeySuffix, dtype, globalShape,
                     new DistChunk(param.Name, section.RowStart, section.Rows, offsets, sizes, hint));
             }
 
-            var module = ExtraStateModule(located.KeyPrefix);
+            var module = ExtraStateModule(keyPrefix);
             if (module != null)
             {
                 var objectKey = module + "._extra_state";
                 var value = module.EndsWith("output_layer", StringComparison.Ordinal) ? ExtraStateValue.None : ExtraStateValue.EmptyUint8Tensor;
-                if (located.PrependShape.Length == 0) AddObject(objectKey, new long[] { 0 }, new long[] { 1 }, value);
-                else AddObject(objectKey, located.PrependOffsets, located.PrependShape, value);
+                if (prependShape.Length == 0) AddObject(objectKey, new long[] { 0 }, new long[] { 1 }, value);
+                else AddObject(objectKey, prependOffsets, prependShape, value);
             }
         }
         return new DistKeyPlan(keys, objects);
     }
 
-    private sealed record Located(string KeyPrefix, string Rest, long[] PrependShape, long[] PrependOffsets);
-
-    /// <summary>
-    /// Splits a parameter name into the key it is stored under (without section suffix) and the leading
-    /// layer / expert axes it gains.
-    /// </summary>
-    private static Located Locate(string name, DistKeyOptions options)
-    {
-        var prepend = new List<long>();
-        var offsets = new List<long>();
-        string key = name;
-
-        var mtp = MtpInner().Match(key);
-        if (mtp.Success) key = mtp.Groups["pre"].Value + options.MtpLayerName + "." + mtp.Groups["rest"].Value;
-
-        Match m;
-        if (!options.LanguagePerLayer && (m = LanguageLayer().Match(key)).Success)
-        {
-            key = m.Groups["pre"].Value + m.Groups["rest"].Value;
-            prepend.Add(options.NumLayers);
-            offsets.Add(long.Parse(m.Groups["layer"].Value));
-        }
-        else if ((m = VisionLayer().Match(key)).Success)
-        {
-            key = m.Groups["pre"].Value + m.Groups["rest"].Value;
-            prepend.Add(options.VisionDepth);
-            offsets.Add(long.Parse(m.Groups["layer"].Value));
-        }
-        else if ((m = DeepstackLayer().Match(key)).Success)
-        {
-            key = m.Groups["pre"].Value + m.Groups["rest"].Value;
-            prepend.Add(options.DeepstackMergers);
-            offsets.Add(long.Parse(m.Groups["layer"].Value));
-        }
-
-        var expert = GroupedExpert().Match(key);
-        if (expert.Success)
-        {
-            key = expert.Groups["module"].Value + ".weight";
-            prepend.Add(options.NumExperts);
-            offsets.Add(long.Parse(expert.Groups["expert"].Value));
-        }
-
-        // Rest = the part after the last layer prefix, used to recognise the parameter kind.
-        string rest = RestOf(key);
-        return new Located(key, rest, prepend.ToArray(), offsets.ToArray());
-    }
-
-    private static string RestOf(string key)
-    {
-        foreach (var marker in new[] { ".transformer_layer.", ".mtp_model_layer.", "decoder.layers.", "deepstack_merger_list." })
-        {
-            int i = key.LastIndexOf(marker, StringComparison.Ordinal);
-            if (i >= 0)
-            {
-                var after = key[(i + marker.Length)..];
-                // Per-layer keys keep the layer number: skip it.
-                int dot = after.IndexOf('.');
-                if (dot > 0 && after[..dot].All(char.IsDigit)) after = after[(dot + 1)..];
-                return after;
-            }
-        }
-        int lastTop = key.StartsWith("language_model.", StringComparison.Ordinal) ? "language_model.".Length
-            : key.StartsWith("vision_model.", StringComparison.Ordinal) ? "vision_model.".Length : 0;
-        return key[lastTop..];
-    }
-
     private sealed record Section(string KeySuffix, long RowStart, long Rows, long KeyRows, long KeyRowOffset, bool TwoChunk, int ChunkIndex);
 
-    private static List<Section> Sections(string rest, long rows, DistKeyOptions o, bool gatedFc1)
+    private static List<Section> Sections(string param, DistRows layout, long rows)
     {
-        if (rest == "self_attention.in_proj.weight")
+        switch (layout.Kind)
         {
-            long[] sizes = { o.GdnQkDim, o.GdnQkDim, o.GdnVDim, o.GdnVDim, o.GdnValueHeads, o.GdnValueHeads };
-            return Split(GdnInProjParts, sizes, rows, rest);
-        }
-        if (rest == "self_attention.conv1d.weight")
-        {
-            long[] sizes = { o.GdnQkDim, o.GdnQkDim, o.GdnVDim };
-            return Split(GdnConvParts, sizes, rows, rest);
-        }
-        if (gatedFc1 && IsGatedFc1(rest))
-        {
-            if (rows % 2 != 0) throw new InvalidOperationException($"gated linear_fc1 '{rest}' has an odd number of rows ({rows})");
-            long half = rows / 2;
-            return new List<Section>
+            case DistRowsKind.Sections:
             {
-                new("", 0, half, rows, 0, true, 0),
-                new("", half, half, rows, half, true, 1),
-            };
+                long total = layout.Sections.Sum(s => s.Rows);
+                if (total != rows)
+                    throw new InvalidOperationException($"'{param}' has {rows} rows, its torch_dist sections ({layout}) add up to {total}");
+                var result = new List<Section>();
+                long at = 0;
+                foreach (var s in layout.Sections)
+                {
+                    result.Add(new Section("." + s.Name, at, s.Rows, s.Rows, 0, false, 0));
+                    at += s.Rows;
+                }
+                return result;
+            }
+            case DistRowsKind.GatedHalves:
+            {
+                if (rows % 2 != 0) throw new InvalidOperationException($"gated linear_fc1 '{param}' has an odd number of rows ({rows})");
+                long half = rows / 2;
+                return new List<Section>
+                {
+                    new("", 0, half, rows, 0, true, 0),
+                    new("", half, half, rows, half, true, 1),
+                };
+            }
+            default:
+                return new List<Section> { new("", 0, rows, rows, 0, false, 0) };
         }
-        return new List<Section> { new("", 0, rows, rows, 0, false, 0) };
     }
-
-    private static List<Section> Split(string[] names, long[] sizes, long rows, string rest)
-    {
-        if (sizes.Sum() != rows)
-            throw new InvalidOperationException($"'{rest}' has {rows} rows, the GDN sections add up to {sizes.Sum()}");
-        var result = new List<Section>();
-        long at = 0;
-        for (int i = 0; i < names.Length; i++)
-        {
-            result.Add(new Section("." + names[i], at, sizes[i], sizes[i], 0, false, 0));
-            at += sizes[i];
-        }
-        return result;
-    }
-
-    /// <summary>SwiGLU fc1 weights of the language model, shared experts, grouped experts and MTP (vision MLPs are not gated).</summary>
-    private static bool IsGatedFc1(string rest) =>
-        rest is "mlp.linear_fc1.weight" or "mlp.shared_experts.linear_fc1.weight" or "mlp.experts.linear_fc1.weight";
 
     private static readonly HashSet<string> TransformerEngineLinears = new(StringComparer.Ordinal)
     {

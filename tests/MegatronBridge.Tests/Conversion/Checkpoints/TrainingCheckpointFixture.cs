@@ -41,7 +41,7 @@ internal static class TrainingCheckpointFixture
         var plan = ImportPlan.Create(mapping, hf.Tensors, ParallelLayout.Single);
         var recipes = plan.Tensors.Where(t => !t.IsDuplicate).ToDictionary(t => t.LocalName, t => t.Recipe, StringComparer.Ordinal);
         var split = mapping.Mappings.ToDictionary(m => m.Megatron.Name, m => m.Split, StringComparer.Ordinal);
-        var keys = DistKeyPlanner.Plan(recipes.Values.Select(r => r.Output), DistKeyOptionsFactory.From(mapping.Provider));
+        var keys = DistKeyPlanner.Plan(plan.Tensors.Where(t => !t.IsDuplicate).Select(t => t.Param), p => recipes[p.Name].Output.DType, new DistKeyOptions());
         var naming = mapping.Naming(new ParallelLayout(1, save.Pp, 1, mapping.Provider.NumExperts > 0 ? save.Ep : 1));
         var executor = new RecipeExecutor();
 

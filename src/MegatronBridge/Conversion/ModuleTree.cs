@@ -1,0 +1,19 @@
+using MegatronBridge.Conversion.DistKeys;
+
+namespace MegatronBridge.Conversion;
+
+/// <summary>
+/// Collects the parameters of a Megatron module tree in module order. Model blocks add parameters through
+/// <see cref="ModuleScope"/>s, which build each parameter's in-memory name and its torch_dist layout together.
+/// </summary>
+internal sealed class ModuleTree
+{
+    private readonly List<MegatronParam> _parameters = new();
+
+    public IReadOnlyList<MegatronParam> Parameters => _parameters;
+
+    /// <summary>The scope of the modules under <paramref name="prefix"/> ("" for the root, "language_model.", ...).</summary>
+    public ModuleScope Scope(string prefix) => new(this, prefix, prefix, Array.Empty<DistAxis>());
+
+    internal void Add(MegatronParam param) => _parameters.Add(param);
+}
