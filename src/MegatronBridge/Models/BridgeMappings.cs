@@ -15,11 +15,18 @@ internal static class BridgeMappings
     /// </summary>
     public static ModelMapping Create(BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> hfTensors, string where)
     {
-        var factory = bridge.CreateMappingTable
-                      ?? throw new NotSupportedException($"{where}: {bridge.BridgeName} has no weight mapping table");
         var layouts = bridge.IsMoe
             ? ExpertLayouts.Detect(hfTensors, bridge.HfLanguagePrefix + "layers.", provider.HiddenSize, where)
             : ExpertLayouts.Default;
+        return Create(bridge, provider, layouts, where);
+    }
+
+    /// <summary>The mapping for checkpoints whose routed experts are stored as <paramref name="layouts"/> says
+    /// (chosen by the caller, e.g. for a checkpoint not written yet; ignored by dense bridges).</summary>
+    public static ModelMapping Create(BridgeRegistration bridge, GptModelProvider provider, ExpertLayouts layouts, string where)
+    {
+        var factory = bridge.CreateMappingTable
+                      ?? throw new NotSupportedException($"{where}: {bridge.BridgeName} has no weight mapping table");
         try
         {
             return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix, bridge.ModelTree);

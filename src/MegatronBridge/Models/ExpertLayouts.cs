@@ -13,6 +13,10 @@ internal sealed record ExpertLayouts(ExpertLayout Decoder, ExpertLayout Mtp)
     /// <c>moe_experts_stored_packed</c> does.</summary>
     public static ExpertLayouts Default { get; } = new(ExpertLayout.PerExpert, ExpertLayout.PerExpert);
 
+    /// <summary>Packed experts (<c>experts.gate_up_proj</c> / <c>experts.down_proj</c>) in the decoder and in MTP: the
+    /// layout of transformers' Qwen3.5/3.6 MoE expert modules, which Qwen3.6 releases use for MTP as well.</summary>
+    public static ExpertLayouts Packed { get; } = new(ExpertLayout.Packed, ExpertLayout.Packed);
+
     /// <param name="hfLayersPrefix">"model.language_model.layers." (VL) or "model.layers." (LM only).</param>
     public static ExpertLayouts Detect(IReadOnlyList<TensorMeta> tensors, string hfLayersPrefix, long hidden, string where) =>
         new(ExpertLayoutDetector.Detect(tensors, hfLayersPrefix, hidden, where),

@@ -11,6 +11,8 @@ namespace MegatronBridge.Tests.Architecture;
 ///   IO &lt; Tensors &lt; Formats &lt; Config &lt; Providers &lt; Conversion &lt; Models
 ///      &lt; (Reference | Preprocessing) &lt; Jobs &lt; Benchmarks &lt; Cli
 /// </code>
+/// Benchmarks is its own assembly (src/MegatronBridge.Benchmarks, above every layer of the library, which it may all
+/// use); the library assembly holds no Benchmarks namespace and embeds no bench data.
 /// Inside Models, each family (<c>Models.Qwen35</c>, <c>Models.Qwen3VL</c>, ...) may use the Models root,
 /// <c>Models.Shared</c> and <c>Models.Blocks</c> (the reusable module blocks every family's module tree is composed
 /// of) but no other family; <c>Models.Shared</c> may use <c>Models.Blocks</c> and no family, and
@@ -51,6 +53,35 @@ public class LayerTests
         var violations = files.SelectMany(f => Violations(f.Path, f.Namespace, f.Text)).ToList();
         Assert.True(violations.Count == 0, "layer violations:\n" + string.Join("\n", violations));
     }
+
+    [Fact]
+    public void TheBench_IsItsOwnAssembly_AndTheLibraryHoldsNoneOfIt()
+    {
+        var library = typeof(MegatronBridge.Jobs.CheckpointConverter).Assembly;
+        var bench = typeof(MegatronBridge.Benchmarks.BenchRunner).Assembly;
+        Assert.NotEqual(library, bench);
+        Assert.Equal("MegatronBridge.Benchmarks", bench.GetName().Name);
+        var benchTypesInLibrary = library.GetTypes().Where(t => IsBenchNamespace(t.Namespace)).Select(t => t.FullName).ToList();
+        Assert.True(benchTypesInLibrary.Count == 0, "library types in the Benchmarks namespace: " + string.Join(", ", benchTypesInLibrary));
+        // Attribute and helper types the compiler emits (nullable metadata, <PrivateImplementationDetails>) aside.
+        var benchTypes = bench.GetTypes().Where(t => !t.IsDefined(typeof(System.Runtime.CompilerServices.CompilerGeneratedAttribute), false)).ToList();
+        Assert.Contains(benchTypes, t => t.Name == "BenchSynthesizer");
+        Assert.All(benchTypes, t => Assert.True(IsBenchNamespace(t.Namespace), $"{t.FullName} is not in MegatronBridge.Benchmarks"));
+        // The real-size configs are the bench's data, embedded in the bench assembly only.
+        Assert.DoesNotContain(library.GetManifestResourceNames(), r => r.Contains("RealConfigs", StringComparison.Ordinal));
+        Assert.Equal(3, bench.GetManifestResourceNames().Count(r => r.StartsWith("MegatronBridge.RealConfigs.", StringComparison.Ordinal)));
+
+        // Sources: the library folder has no Benchmarks file, the bench folder nothing else.
+        foreach (var f in SourceFiles())
+        {
+            string project = f.Path.Split(Path.DirectorySeparatorChar)[0];
+            if (project == "MegatronBridge") Assert.False(IsBenchNamespace(f.Namespace), $"{f.Path}: the library must not hold {f.Namespace}");
+            if (project == "MegatronBridge.Benchmarks") Assert.True(IsBenchNamespace(f.Namespace), $"{f.Path}: {f.Namespace} outside MegatronBridge.Benchmarks");
+        }
+    }
+
+    private static bool IsBenchNamespace(string? ns) =>
+        ns is not null && (ns == "MegatronBridge.Benchmarks" || ns.StartsWith("MegatronBridge.Benchmarks.", StringComparison.Ordinal));
 
     [Fact]
     public void Checker_FlagsAnUpwardUsing_APeer_AFullyQualifiedUpwardReference_AndACrossFamilyReference()
