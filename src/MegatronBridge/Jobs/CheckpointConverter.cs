@@ -136,7 +136,7 @@ public static class CheckpointConverter
         ITensorSource hf = nonFinite;
         var config = HfConfig.LoadFromFolder(request.HfModel);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
-        if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
+        if (request.LanguageOnly) hf = new LanguageModelOnlyView(nonFinite, config);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
             throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
         var ignored = request.IgnoredHfTensors.ToList();
@@ -226,7 +226,7 @@ public static class CheckpointConverter
         using var originalCheckpoint = OpenOriginal(request.HfModel);
         // An FP8 --hf-model names the same weights as its bf16 original once its scales are hidden.
         ITensorSource? originalWeights = originalCheckpoint == null ? null : HfWeights.Dequantized(originalCheckpoint, request.HfModel);
-        ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnly.View(originalWeights) : originalWeights;
+        ITensorSource? original = languageOnly && originalWeights != null ? new LanguageModelOnlyView(originalWeights, config) : originalWeights;
         IReadOnlyList<TensorMeta> originalTensors = original?.Tensors ?? Array.Empty<TensorMeta>();
         // FP8 releases store routed experts one 2-D weight each, also where the bf16 release packs them.
         if (request.Quantize == ExportQuantization.Fp8) originalTensors = ExpertUnpacking.ToPerExpert(originalTensors, provider.HiddenSize);
@@ -243,7 +243,7 @@ public static class CheckpointConverter
         var mapping = BridgeMappings.Create(bridge, provider, originalTensors, request.HfModel);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
-        var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
+        var lmConfig = languageOnly ? BridgeRegistry.LanguageModelOnly(config).Counterpart.Config(config) : null;
 
         var writtenDType = request.TorchDType ?? mapping.ParamDType;
         var options = new ExportOptions { OriginalHfTensors = original == null ? null : originalTensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,

@@ -42,7 +42,7 @@ public static class CheckpointVerifier
         // An FP8 release is compared through its dequantised values, as an import writes them: dequantised straight to
         // the dtype each parameter is stored in (an import with --torch-dtype float32 keeps the unrounded products).
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, lmOnly);
-        Func<ITensorSource, ITensorSource> view = source => lmOnly ? new LanguageModelOnly.View(source) : source;
+        Func<ITensorSource, ITensorSource> view = source => lmOnly ? new LanguageModelOnlyView(source, config) : source;
         ITensorSource hf = view(HfWeights.Dequantized(hfCheckpoint, hfModel));
         if (provider.MtpLayers > 0 && !iteration.HasMtp())
         {

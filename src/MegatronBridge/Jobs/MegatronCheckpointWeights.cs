@@ -33,7 +33,7 @@ internal static class MegatronCheckpointWeights
         {
             using var original = SafetensorsCheckpoint.Open(hfModel);
             var weights = HfWeights.Dequantized(original, hfModel);
-            hfTensors = languageOnly ? new LanguageModelOnly.View(weights).Tensors.ToList() : weights.Tensors.ToList();
+            hfTensors = languageOnly ? new LanguageModelOnlyView(weights, config).Tensors.ToList() : weights.Tensors.ToList();
         }
         // The reference forward does not run MTP: a checkpoint without it is read as a model built without it.
         if (provider.MtpLayers > 0 && !iteration.HasMtp())
