@@ -28,8 +28,8 @@ internal sealed record BridgeRegistration
     /// </summary>
     public LanguageModelOnlyCounterpart? LanguageModelOnly { get; init; }
 
-    /// <summary>What the CPU reference forward needs to know of the model; null when it cannot run this bridge's model.</summary>
-    public ReferenceTraits? Reference { get; init; }
+    /// <summary>What the CPU reference forward (compare, generate) needs to know of the model beyond config.json's sizes.</summary>
+    public required ReferenceTraits Reference { get; init; }
 
     /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
     public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }

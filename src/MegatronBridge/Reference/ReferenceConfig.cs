@@ -66,9 +66,7 @@ internal sealed class ReferenceConfig
         int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{where}: {field} is missing or not a positive integer");
 
         // Dispatched as every conversion is: on architectures, through the bridge registry (model_type plays no part).
-        var bridge = BridgeRegistry.Resolve(config);
-        var traits = bridge.Reference
-            ?? throw new NotSupportedException($"{config.Path}: the reference forward does not support {bridge.BridgeName} ('{bridge.Architecture}')");
+        var traits = BridgeRegistry.Resolve(config).Reference;
         var layerTypes = text.LayerTypes;
 
         if (text.HiddenAct is { } act && act != "silu")
