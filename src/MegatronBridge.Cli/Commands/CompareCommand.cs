@@ -1,40 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
-using MegatronBridge.Config;
 using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using Spectre.Console;
 
 namespace MegatronBridge.Cli.Commands;
 
-/// <summary>What <c>compare</c> runs.</summary>
-/// <param name="HfModel">Hugging Face folder (config.json, weights).</param>
-internal sealed record CompareOptions(string HfModel)
-{
-    /// <summary>A Megatron checkpoint of the same model (torch_dist); its forward is compared too.</summary>
-    public string? MegatronPath { get; init; }
-    /// <summary>Reference outputs; default &lt;hf-model&gt;/reference_outputs.safetensors.</summary>
-    public string? ReferencePath { get; init; }
-    /// <summary>Largest max-abs difference from the reference file that passes.</summary>
-    public double Tolerance { get; init; } = 1e-3;
-    /// <summary>Largest max-abs difference between the HF-layout and the Megatron-layout forward that passes.</summary>
-    public double LayoutTolerance { get; init; } = 1e-5;
-    /// <summary>Prompt ids for HF vs Megatron instead of a reference file.</summary>
-    public string? InputIds { get; init; }
-    /// <summary>Prompt text for HF vs Megatron instead of a reference file (needs tokenizer.json).</summary>
-    public string? Prompt { get; init; }
-    /// <summary>Images for the prompt (need preprocessor_config.json).</summary>
-    public IReadOnlyList<string> Images { get; init; } = Array.Empty<string>();
-    /// <summary>Folder with tokenizer.json / preprocessor_config.json when the HF folder lacks them.</summary>
-    public string? Processor { get; init; }
-}
-
 /// <summary>
-/// <c>compare</c>: runs the CPU reference forward of a checkpoint on the inputs of a reference file and reports how
-/// far its logits, image features and greedy tokens are from what transformers computed; with
-/// <c>--megatron-path</c> also the forward over the Megatron checkpoint's fused parameters, run side by side with the
-/// HF one a sub-block at a time (hidden states compared after each, the first divergence named), and HF vs Megatron.
-/// Weights are read from disk as the forwards reach them, so memory does not grow with the model.
+/// <c>compare</c>: parses the options into a <see cref="CompareRequest"/>, runs <see cref="ReferenceComparer"/> (the
+/// CPU reference forward against the reference file and, with <c>--megatron-path</c>, HF vs Megatron side by side)
+/// and prints its rows as a table, one layer-by-layer line per case, and PASS or FAIL.
 /// </summary>
 internal static class CompareCommand
 {
@@ -54,7 +29,7 @@ internal static class CompareCommand
         {
             hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds, prompt, image, processor,
         };
-        command.SetAction(parse => Run(new CompareOptions(parse.GetValue(hfModel)!)
+        command.SetAction(parse => Run(new CompareRequest(parse.GetValue(hfModel)!)
         {
             MegatronPath = parse.GetValue(megatronPath),
             ReferencePath = parse.GetValue(reference),
@@ -68,92 +43,18 @@ internal static class CompareCommand
         return command;
     }
 
-    private const int GreedyTokensWithoutReference = 8;
     /// <summary>Bad input; 1 is taken by "outside tolerance".</summary>
     public const int InputErrorExitCode = 2;
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
     public static int Run(string hfModel, string? referencePath, double tolerance) =>
-        Run(new CompareOptions(hfModel) { ReferencePath = referencePath, Tolerance = tolerance }, Console.Out, Console.Error);
+        Run(new CompareRequest(hfModel) { ReferencePath = referencePath, Tolerance = tolerance }, Console.Out, Console.Error);
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
-    public static int Run(CompareOptions options, TextWriter output, TextWriter error) =>
-        CommandErrors.Run("compare", error, () => Compare(options, output), InputErrorExitCode);
+    public static int Run(CompareRequest request, TextWriter output, TextWriter error) =>
+        CommandErrors.Run("compare", error, () => Report(ReferenceComparer.Compare(request), output), InputErrorExitCode);
 
-    private static int Compare(CompareOptions options, TextWriter output)
-    {
-        if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
-        if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
-        string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
-        bool givenInputs = options.Prompt is not null || options.InputIds is not null;
-        if (options.Images.Count > 0 && !givenInputs) throw new ArgumentException("--image goes with --prompt or --input-ids");
-        IReadOnlyList<ReferenceCase> cases;
-        bool haveReference = false;
-        if (givenInputs)
-        {
-            // Inputs only: HF and Megatron are compared with each other.
-            if (options.ReferencePath is not null) throw new ArgumentException("give --reference or --prompt / --input-ids, not both");
-            if (options.MegatronPath is null) throw new ArgumentException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
-            var assetFolders = new[] { options.Processor, options.HfModel }.OfType<string>().ToList();
-            var (ids, image, _) = PromptInputs.Prepare(
-                new PromptInputs.Request(options.Prompt, options.InputIds, options.Images, null, Array.Empty<string>(), assetFolders), HfConfig.LoadFromFolder(options.HfModel));
-            cases = new[] { new ReferenceCase(options.Prompt is null ? "input" : "prompt", ids, Array.Empty<float>(), new int[GreedyTokensWithoutReference], image, null) };
-        }
-        else if (File.Exists(referencePath))
-        {
-            cases = ReferenceOutputs.Load(referencePath);
-            haveReference = true;
-        }
-        else
-        {
-            throw new FileNotFoundException($"{referencePath}: reference outputs not found (give --reference, or --megatron-path with --prompt or --input-ids)", referencePath);
-        }
-
-        var rows = new List<ComparisonRow>();
-        var layerwise = new List<(string Case, SideBySide Result)>();
-        using var hf = ReferenceModel.LoadHf(options.HfModel);
-        RequireVisionForImageCases(hf, cases, referencePath);
-        if (options.MegatronPath is null)
-        {
-            rows.AddRange(cases.Select(c => new ComparisonRow("HF vs reference", CaseComparison.Run(hf, c), options.Tolerance)));
-            return Report(rows, layerwise, options.LayoutTolerance, output, gdnModel: false);
-        }
-
-        using var megatron = MegatronReferenceModel.Load(options.MegatronPath, options.HfModel);
-        var hfResults = new List<CaseComparison>();
-        var megatronResults = new List<CaseComparison>();
-        foreach (var c in cases)
-        {
-            // Both forwards in lockstep: only the layer each is running is read, and the first sub-block where the
-            // hidden states part is named.
-            var side = SideBySide.Run(hf, megatron, c.InputIds, c.Image);
-            layerwise.Add((c.Name, side));
-            hfResults.Add(CaseComparison.FromOutputs(hf, c, side.LogitsA, side.ImageEmbedsA));
-            megatronResults.Add(CaseComparison.FromOutputs(megatron, c, side.LogitsB, side.ImageEmbedsB));
-        }
-        if (haveReference)
-        {
-            rows.AddRange(hfResults.Select(r => new ComparisonRow("HF vs reference", r, options.Tolerance)));
-            rows.AddRange(megatronResults.Select(r => new ComparisonRow("Megatron vs reference", r, options.Tolerance)));
-        }
-        rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow("HF vs Megatron", CaseComparison.Between(a, b), options.LayoutTolerance)));
-        return Report(rows, layerwise, options.LayoutTolerance, output, megatron.Config.LinearAttentionLayers.Any(l => l));
-    }
-
-    /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
-    private static void RequireVisionForImageCases(ReferenceModel model, IReadOnlyList<ReferenceCase> cases, string referencePath)
-    {
-        if (model.Config.Vision is not null) return;
-        if (cases.FirstOrDefault(c => c.Image is not null) is { } imageCase)
-            throw new InvalidDataException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
-    }
-
-    private sealed record ComparisonRow(string What, CaseComparison Result, double Tolerance)
-    {
-        public bool Passes => Result.Passes(Tolerance);
-    }
-
-    private static int Report(IReadOnlyList<ComparisonRow> rows, IReadOnlyList<(string Case, SideBySide Result)> layerwise, double layoutTolerance, TextWriter output, bool gdnModel)
+    private static int Report(CompareResult result, TextWriter output)
     {
         bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -165,7 +66,7 @@ internal static class CompareCommand
         // Logs and pipes have no width; keep each row on one line there.
         if (!terminal) console.Profile.Width = Math.Max(console.Profile.Width, 160);
         var table = new Table().AddColumns("case", "comparison", "logits max |Δ|", "logits mean |Δ|", "image features max |Δ|", "greedy tokens", "tolerance");
-        foreach (var row in rows)
+        foreach (var row in result.Rows)
         {
             var r = row.Result;
             string Cell(double value)
@@ -185,19 +86,19 @@ internal static class CompareCommand
         }
         console.Write(table);
         // Plain lines (no table, no wrapping): one per case, the first sub-block where the forwards part.
-        foreach (var (name, side) in layerwise)
+        foreach (var side in result.Layerwise)
         {
             string Describe(StepDifference step) =>
                 $"{step.Where} (max |Δ| {step.Difference.MaxAbs.ToString("E3", CultureInfo.InvariantCulture)}, mean |Δ| {step.Difference.MeanAbs.ToString("E3", CultureInfo.InvariantCulture)})";
-            string tolerance = layoutTolerance.ToString("G3", CultureInfo.InvariantCulture);
-            string line = side.FirstDivergence(layoutTolerance) is { } first
+            string tolerance = result.LayoutTolerance.ToString("G3", CultureInfo.InvariantCulture);
+            string line = side.FirstDivergence is { } first
                 ? $"first divergence past {tolerance}: {Describe(first)}"
-                : $"hidden states agree after all {side.Steps.Count} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
-            output.WriteLine($"HF vs Megatron, case {name}, layer by layer: {line}");
+                : $"hidden states agree after all {side.Steps} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
+            output.WriteLine($"HF vs Megatron, case {side.Case}, layer by layer: {line}");
         }
-        bool pass = rows.All(r => r.Passes);
+        bool pass = result.Passes;
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
-        if (!pass && gdnModel && rows.Any(r => r.What == "HF vs Megatron" && !r.Passes))
+        if (result.GatedDeltaNetNormMayExplain)
             console.MarkupLine("note: the Megatron checkpoint stores the GDN output norm as bf16(w - 1), which loses precision for norm weights far from 1.");
         return pass ? 0 : 1;
     }

@@ -135,7 +135,7 @@ public static class CheckpointConverter
         ITensorSource hf = nonFinite;
         var config = HfConfig.LoadFromFolder(request.HfModel);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
-        if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
+        if (request.LanguageOnly) hf = new LanguageModelOnlyView(nonFinite, config);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
             throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
         var ignored = request.IgnoredHfTensors.ToList();
@@ -233,7 +233,7 @@ public static class CheckpointConverter
         var mapping = opened.Map(originalTensors);
         // The LM-only folder gets its own names, so the original shard files cannot be reused.
         var shardLayout = languageOnly ? null : originalCheckpoint;
-        var lmConfig = languageOnly ? LanguageModelOnly.Config(config) : null;
+        var lmConfig = languageOnly ? BridgeRegistry.LanguageModelOnly(config).Counterpart.Config(config) : null;
 
         var writtenDType = request.TorchDType ?? mapping.ParamDType;
         var options = new ExportOptions { OriginalHfTensors = original == null ? null : originalTensors.Select(t => t.Name).ToList(), OutputDType = writtenDType,

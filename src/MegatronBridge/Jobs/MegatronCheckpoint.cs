@@ -3,6 +3,7 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Tensors;
+using MegatronBridge.Models;
 
 namespace MegatronBridge.Jobs;
 
@@ -79,7 +80,7 @@ internal sealed class MegatronCheckpoint : IDisposable
     /// <paramref name="requested"/> when given, else detected (a VL config whose checkpoint has no VL names).
     /// </summary>
     public bool IsLanguageOnly(HfConfig config, bool? requested = null) =>
-        requested ?? (LanguageModelOnly.IsAvailable(config) && !HasVisionLanguageNames());
+        requested ?? (BridgeRegistry.HasLanguageModelOnly(config) && !HasVisionLanguageNames());
 
     /// <summary>Whether any stored name belongs to an MTP layer.</summary>
     public bool HasMtp() => MegatronCheckpointNames.HasMtp(AllNames());

@@ -40,14 +40,16 @@ internal sealed record MegatronParameters(ITensorSource Source, ParallelLayout L
 internal sealed class OpenedMegatronCheckpoint : IDisposable
 {
     private readonly string _hfModel;
+    private readonly HfConfig _config;
     private ModelMapping? _mapping;
     private MegatronParameters? _parameters;
 
-    private OpenedMegatronCheckpoint(MegatronCheckpoint checkpoint, string hfModel, bool languageOnly, BridgeRegistration bridge,
+    private OpenedMegatronCheckpoint(MegatronCheckpoint checkpoint, HfConfig config, string hfModel, bool languageOnly, BridgeRegistration bridge,
         GptModelProvider declared, GptModelProvider provider)
     {
         Checkpoint = checkpoint;
         _hfModel = hfModel;
+        _config = config;
         LanguageOnly = languageOnly;
         Bridge = bridge;
         DeclaredProvider = declared;
@@ -94,7 +96,7 @@ internal sealed class OpenedMegatronCheckpoint : IDisposable
             var provider = declared;
             if (provider.MtpLayers > 0 && !checkpoint.HasMtp()) provider = MtpSelection.WithoutMtp(provider);
             if (checkpoint.StoredVocabRows() is { } storedRows && storedRows > provider.VocabSize) provider = VocabPadding.Padded(provider, storedRows);
-            return new OpenedMegatronCheckpoint(checkpoint, hfModel, lmOnly, bridge, declared, provider);
+            return new OpenedMegatronCheckpoint(checkpoint, config, hfModel, lmOnly, bridge, declared, provider);
         }
         catch
         {
@@ -104,7 +106,7 @@ internal sealed class OpenedMegatronCheckpoint : IDisposable
     }
 
     /// <summary>The HF checkpoint as this model reads it: its language model alone for a language-only checkpoint.</summary>
-    public ITensorSource LanguageModelView(ITensorSource hf) => LanguageOnly ? new LanguageModelOnly.View(hf) : hf;
+    public ITensorSource LanguageModelView(ITensorSource hf) => LanguageOnly ? new LanguageModelOnlyView(hf, _config) : hf;
 
     /// <summary>
     /// Builds the mapping of <see cref="Provider"/> for an HF checkpoint whose tensors are <paramref name="hfTensors"/>

@@ -22,8 +22,14 @@ internal sealed record BridgeRegistration
     public required bool IsMoe { get; init; }
     /// <summary>Translates a config.json (already dispatched to this bridge) into its provider.</summary>
     public required Func<HfConfig, GptModelProvider> CreateProvider { get; init; }
-    /// <summary>For VL bridges: the LM-only architecture Megatron-Bridge's text-only recipes use on the text_config.</summary>
-    public string? LanguageModelOnlyArchitecture { get; init; }
+    /// <summary>
+    /// For VL bridges whose language model is also a model of its own: the LM-only architecture Megatron-Bridge's
+    /// text-only recipes use on the text_config, and how the VL checkpoint's names and config become LM-only ones.
+    /// </summary>
+    public LanguageModelOnlyCounterpart? LanguageModelOnly { get; init; }
+
+    /// <summary>What the CPU reference forward (compare, generate) needs to know of the model beyond config.json's sizes.</summary>
+    public required ReferenceTraits Reference { get; init; }
 
     /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
     public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Qwen3VL;
@@ -20,43 +19,43 @@ internal static class BridgeRegistry
         {
             Architecture = "Qwen3_5ForConditionalGeneration", BridgeName = "Qwen35VLBridge", ProviderName = "Qwen35VLModelProvider",
             ModelType = "qwen3_5", IsVisionLanguage = true, IsMoe = false,
-            CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnlyArchitecture = "Qwen3_5ForCausalLM",
-            CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(), ModelTree = Qwen35ModelTree.Build,
+            CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnly = LanguageModelOnlyCounterpart.OfVisionLanguage("Qwen3_5ForCausalLM"),
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(), ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForConditionalGeneration", BridgeName = "Qwen35VLMoEBridge", ProviderName = "Qwen35VLMoEModelProvider",
             ModelType = "qwen3_5_moe", IsVisionLanguage = true, IsMoe = true,
-            CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnlyArchitecture = "Qwen3_5MoeForCausalLM",
-            CreateMappingTable = Qwen35Mappings.Qwen35VLMoE, ModelTree = Qwen35ModelTree.Build,
+            CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnly = LanguageModelOnlyCounterpart.OfVisionLanguage("Qwen3_5MoeForCausalLM"),
+            CreateMappingTable = Qwen35Mappings.Qwen35VLMoE, ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5ForCausalLM", BridgeName = "Qwen35Bridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_text", IsVisionLanguage = false, IsMoe = false,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: false),
-            CreateMappingTable = _ => Qwen35Mappings.Qwen35(), ModelTree = Qwen35ModelTree.Build,
+            CreateMappingTable = _ => Qwen35Mappings.Qwen35(), ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3_5MoeForCausalLM", BridgeName = "Qwen35MoEBridge", ProviderName = "GPTModelProvider",
             ModelType = "qwen3_5_moe_text", IsVisionLanguage = false, IsMoe = true,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: true),
-            CreateMappingTable = Qwen35Mappings.Qwen35MoE, ModelTree = Qwen35ModelTree.Build,
+            CreateMappingTable = Qwen35Mappings.Qwen35MoE, ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLForConditionalGeneration", BridgeName = "Qwen3VLBridge", ProviderName = "Qwen3VLModelProvider",
             ModelType = "qwen3_vl", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen3VLTranslation.VisionLanguage,
-            CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(), ModelTree = Qwen3VLModelTree.Build,
+            CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(), ModelTree = Qwen3VLModelTree.Build, Reference = Qwen3VLReference.Traits,
         },
         new BridgeRegistration
         {
             Architecture = "Qwen3VLMoeForConditionalGeneration", BridgeName = "Qwen3VLMoEBridge", ProviderName = "Qwen3VLMoEModelProvider",
             ModelType = "qwen3_vl_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen3VLTranslation.VisionLanguageMoe,
-            CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE, ModelTree = Qwen3VLModelTree.Build,
+            CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE, ModelTree = Qwen3VLModelTree.Build, Reference = Qwen3VLReference.Traits,
         },
     };
 
@@ -99,17 +98,23 @@ internal static class BridgeRegistry
     /// </summary>
     public static (BridgeRegistration Bridge, GptModelProvider Provider) ForLanguageModelOnly(HfConfig vlConfig)
     {
-        var vl = Resolve(vlConfig);
-        if (vl.LanguageModelOnlyArchitecture is null || !TryGet(vl.LanguageModelOnlyArchitecture, out var lm))
-            throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
-        var text = vlConfig.HasTextConfig
-            ? (JsonObject)vlConfig.Text.Json.DeepClone()
-            : throw new InvalidDataException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
-        text["architectures"] = new JsonArray(JsonValue.Create(lm.Architecture));
-        if (!text.ContainsKey("dtype") && !text.ContainsKey("torch_dtype") && vlConfig.DType is { } dtype) text["dtype"] = dtype;
-        var textConfig = HfConfig.Parse(text.ToJsonString(), vlConfig.Where + ": text_config");
+        var (lm, counterpart) = LanguageModelOnly(vlConfig);
+        var textConfig = HfConfig.Parse(counterpart.Config(vlConfig).ToJsonString(), vlConfig.Where + ": text_config");
         return (lm, Translate(lm, textConfig));
     }
+
+    /// <summary>The LM-only bridge of a VL config and how its names and config become LM-only ones; refused for a bridge without one.</summary>
+    public static (BridgeRegistration Bridge, LanguageModelOnlyCounterpart Counterpart) LanguageModelOnly(HfConfig vlConfig)
+    {
+        var vl = Resolve(vlConfig);
+        if (vl.LanguageModelOnly is not { } counterpart || !TryGet(counterpart.Architecture, out var lm))
+            throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
+        return (lm, counterpart);
+    }
+
+    /// <summary>True when the config is a VL model that has a language-model-only bridge.</summary>
+    public static bool HasLanguageModelOnly(HfConfig config) =>
+        Resolve(config) is { IsVisionLanguage: true, LanguageModelOnly: not null };
 
     private static GptModelProvider Translate(BridgeRegistration bridge, HfConfig cfg)
     {

@@ -148,8 +148,8 @@ internal sealed class HfWeightLoader
             bool transposed = guShape[1] == h && guShape[2] == 2 * inter && dnShape[1] == inter && dnShape[2] == h;
             if (!standard && !transposed)
                 throw new InvalidDataException($"{_source.Description}: {gu} {guShape} / {dn} {dnShape} match neither [E, 2I, H]/[E, H, I] nor [E, H, 2I]/[E, I, H] with I={inter}, H={h}");
-            // When H == 2I both readings fit the shapes; the hub writes Qwen3-VL experts transposed.
-            if (standard && transposed) standard = _config.Family != ModelFamily.Qwen3VL;
+            // When H == 2I both readings fit the shapes; the family says which one its hub checkpoints use (Qwen3-VL: transposed).
+            if (standard && transposed) standard = !_config.Traits.AmbiguousPackedExpertsTransposed;
             long per = 2L * inter * h;
             for (int e = 0; e < experts; e++)
             {

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.Models;
 
 namespace MegatronBridge.Reference;
 
@@ -15,12 +16,14 @@ internal sealed record VisionDims(
 
 /// <summary>
 /// Everything the reference forward needs from config.json, read once and validated (a missing or bad field is an
-/// <see cref="InvalidDataException"/> naming the file and the field).
+/// <see cref="InvalidDataException"/> naming the file and the field). The model family comes from the bridge
+/// registry, which dispatches on <c>architectures</c> (<see cref="ReferenceTraits"/>).
 /// </summary>
 internal sealed class ReferenceConfig
 {
     public required string Where { get; init; }
-    public required ModelFamily Family { get; init; }
+    /// <summary>The decoder variant, from the bridge registration of the config's architecture.</summary>
+    public required ReferenceTraits Traits { get; init; }
     public required int Hidden { get; init; }
     public required int Layers { get; init; }
     public required int Heads { get; init; }
@@ -52,9 +55,9 @@ internal sealed class ReferenceConfig
 
     public VisionDims? Vision { get; init; }
 
-    public RmsNormStyle NormStyle => Family == ModelFamily.Qwen35 ? RmsNormStyle.ZeroCentered : RmsNormStyle.Plain;
-    /// <summary>Qwen3.5 attention's q_proj also yields a per-head output gate.</summary>
-    public bool AttentionOutputGate => Family == ModelFamily.Qwen35;
+    public RmsNormStyle NormStyle => Traits.ZeroCenteredNorms ? RmsNormStyle.ZeroCentered : RmsNormStyle.Plain;
+    /// <summary>The attention's q_proj also yields a per-head output gate (Qwen3.5).</summary>
+    public bool AttentionOutputGate => Traits.AttentionOutputGate;
 
     public static ReferenceConfig FromHf(HfConfig config)
     {
@@ -62,11 +65,9 @@ internal sealed class ReferenceConfig
         string where = text.Where;
         int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{where}: {field} is missing or not a positive integer");
 
-        string modelType = (config.ModelType ?? text.ModelType ?? "").ToLowerInvariant();
+        // Dispatched as every conversion is: on architectures, through the bridge registry (model_type plays no part).
+        var traits = BridgeRegistry.Resolve(config).Reference;
         var layerTypes = text.LayerTypes;
-        ModelFamily family = modelType.StartsWith("qwen3_vl", StringComparison.Ordinal) ? ModelFamily.Qwen3VL
-            : modelType.StartsWith("qwen3_5", StringComparison.Ordinal) || layerTypes is not null ? ModelFamily.Qwen35
-            : throw new InvalidDataException($"{config.Path}: model_type '{modelType}' is not a Qwen3.5 / Qwen3.6 / Qwen3-VL model");
 
         if (text.HiddenAct is { } act && act != "silu")
             throw new InvalidDataException($"{where}: hidden_act '{act}' is not supported by the reference forward (expected silu)");
@@ -86,12 +87,12 @@ internal sealed class ReferenceConfig
         if (rotaryDims <= 0 || rotaryDims % 2 != 0 || rotaryDims > headDim)
             throw new InvalidDataException($"{where}: partial_rotary_factor {partial} gives {rotaryDims} rotary dims of head_dim {headDim}");
         // transformers' defaults when rope_parameters has no mrope_section.
-        var section = text.MropeSection ?? (family == ModelFamily.Qwen35 ? new[] { 11, 11, 10 } : new[] { 24, 20, 20 });
+        var section = text.MropeSection ?? traits.DefaultMropeSection;
         if (section.Count != 3 || section.Any(s => s < 0))
             throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative sizes (T, H, W)");
 
         var linear = new bool[layers];
-        if (family == ModelFamily.Qwen35)
+        if (traits.HybridLinearAttention)
         {
             // transformers' Qwen3.5 text config derives layer_types from full_attention_interval (default 4) when absent.
             if (layerTypes is null)
@@ -117,7 +118,7 @@ internal sealed class ReferenceConfig
         var result = new ReferenceConfig
         {
             Where = where,
-            Family = family,
+            Traits = traits,
             Hidden = hidden,
             Layers = layers,
             Heads = heads,
@@ -141,14 +142,14 @@ internal sealed class ReferenceConfig
             ConvKernel = anyLinear ? Need(text.LinearConvKernelDim, "linear_conv_kernel_dim") : 0,
             NumExpertsPerToken = numExperts > 0 ? Need(text.NumExpertsPerTok, "num_experts_per_tok") : 0,
             MoeIntermediate = numExperts > 0 ? Need(text.MoeIntermediateSize, "moe_intermediate_size") : 0,
-            Vision = config.Vision is null ? null : ReadVision(config.Vision, family),
+            Vision = config.Vision is null ? null : ReadVision(config.Vision, traits),
         };
         if (anyLinear && result.LinearValueHeads % result.LinearKeyHeads != 0)
             throw new InvalidDataException($"{where}: linear_num_value_heads {result.LinearValueHeads} is not a multiple of linear_num_key_heads {result.LinearKeyHeads}");
         return result;
     }
 
-    private static VisionDims ReadVision(VisionConfig v, ModelFamily family)
+    private static VisionDims ReadVision(VisionConfig v, ReferenceTraits traits)
     {
         int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{v.Where}: {field} is missing or not a positive integer");
         var dims = new VisionDims(
@@ -164,8 +165,8 @@ internal sealed class ReferenceConfig
                 var other => throw new InvalidDataException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
             },
             // Qwen3-VL reads these from the config (defaults bilinear, align_corners); Qwen3.5 fixes them so.
-            family == ModelFamily.Qwen3VL ? v.Bool("interpolation_align_corners") ?? true : true);
-        if (family == ModelFamily.Qwen3VL && v.String("interpolation_mode") is { } mode && mode != "bilinear")
+            traits.VisionInterpolationFromConfig ? v.Bool("interpolation_align_corners") ?? true : true);
+        if (traits.VisionInterpolationFromConfig && v.String("interpolation_mode") is { } mode && mode != "bilinear")
             throw new InvalidDataException($"{v.Where}: interpolation_mode '{mode}' is not supported by the reference forward (expected bilinear)");
         if (dims.Hidden % dims.Heads != 0 || dims.HeadDim % 4 != 0)
             throw new InvalidDataException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");

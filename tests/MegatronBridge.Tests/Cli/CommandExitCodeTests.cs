@@ -1,4 +1,5 @@
 using MegatronBridge.Cli.Commands;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -78,7 +79,7 @@ public class CommandExitCodeTests
     public void Compare_Bug_Exits70WithTrace()
     {
         var error = new StringWriter();
-        int code = CompareCommand.Run(new CompareOptions(TestPaths.Fixture("qwen35-text-dense-tied-tiny")) { Tolerance = 1 }, new BrokenWriter(), error);
+        int code = CompareCommand.Run(new CompareRequest(TestPaths.Fixture("qwen35-text-dense-tied-tiny")) { Tolerance = 1 }, new BrokenWriter(), error);
         Assert.Equal(InternalError, code);
         AssertInternalError("compare", error.ToString());
     }
@@ -112,7 +113,7 @@ public class CommandExitCodeTests
     public void Generate_Bug_Exits70WithTrace()
     {
         var error = new StringWriter();
-        int code = GenerateCommand.Run(new GenerateOptions(TestPaths.Fixture("qwen35-text-moe-tiny")) { InputIds = "1,2,3", MaxNewTokens = 1 }, new BrokenWriter(), error);
+        int code = GenerateCommand.Run(new GenerateRequest(TestPaths.Fixture("qwen35-text-moe-tiny")) { InputIds = "1,2,3", MaxNewTokens = 1 }, new BrokenWriter(), error);
         Assert.Equal(InternalError, code);
         AssertInternalError("generate", error.ToString());
     }

@@ -70,10 +70,10 @@ public class MappingTableSnapshotTests(ITestOutputHelper output)
             var config = HfConfig.LoadFromFolder(folder);
             var (bridge, provider) = BridgeRegistry.CreateProvider(config);
             Use(bridge, provider, checkpoint.Tensors, fixture);
-            if (LanguageModelOnly.IsAvailable(config))
+            if (BridgeRegistry.HasLanguageModelOnly(config))
             {
                 var (lmBridge, lmProvider) = BridgeRegistry.ForLanguageModelOnly(config);
-                Use(lmBridge, lmProvider, new LanguageModelOnly.View(checkpoint).Tensors, fixture + " (language model only)");
+                Use(lmBridge, lmProvider, new LanguageModelOnlyView(checkpoint, config).Tensors, fixture + " (language model only)");
             }
             if (bridge.Architecture.StartsWith("Qwen3VL", StringComparison.Ordinal))
             {

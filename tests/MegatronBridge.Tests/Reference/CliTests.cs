@@ -1,4 +1,5 @@
 using MegatronBridge.Cli.Commands;
+using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -27,7 +28,7 @@ public class CliTests
         var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
         var reference = ReferenceOutputs.Load(Path.Combine(folder, ReferenceOutputs.FileName)).Single(c => c.Name == "text");
         var output = new StringWriter();
-        int rc = GenerateCommand.Run(new GenerateOptions(folder) { InputIds = string.Join(",", reference.InputIds), MaxNewTokens = reference.GreedyTokens.Length }, output, TextWriter.Null);
+        int rc = GenerateCommand.Run(new GenerateRequest(folder) { InputIds = string.Join(",", reference.InputIds), MaxNewTokens = reference.GreedyTokens.Length }, output, TextWriter.Null);
         Assert.Equal(0, rc);
         Assert.Equal(string.Join(",", reference.GreedyTokens), output.ToString().Trim());
     }
@@ -40,7 +41,7 @@ public class CliTests
         var reference = ReferenceOutputs.Load(referenceFile).Single(c => c.Name == "image");
         var output = new StringWriter();
         var grid = reference.Image!.Grids.Single();
-        int rc = GenerateCommand.Run(new GenerateOptions(folder)
+        int rc = GenerateCommand.Run(new GenerateRequest(folder)
         {
             InputIds = string.Join(",", reference.InputIds), PixelValues = referenceFile, ImageGridThw = new[] { $"{grid.T},{grid.H},{grid.W}" },
             MaxNewTokens = reference.GreedyTokens.Length,
@@ -53,7 +54,7 @@ public class CliTests
     public void Generate_RejectsBadIds()
     {
         var error = new StringWriter();
-        Assert.Equal(2, GenerateCommand.Run(new GenerateOptions(TestPaths.Fixture("qwen35-text-moe-tiny")) { InputIds = "5,x", MaxNewTokens = 2 }, TextWriter.Null, error));
+        Assert.Equal(2, GenerateCommand.Run(new GenerateRequest(TestPaths.Fixture("qwen35-text-moe-tiny")) { InputIds = "5,x", MaxNewTokens = 2 }, TextWriter.Null, error));
         Assert.Contains("'x' is not a non-negative integer", error.ToString());
     }
 }

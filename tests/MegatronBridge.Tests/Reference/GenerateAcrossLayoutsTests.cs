@@ -96,7 +96,7 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
 
         // The same through the library: the prompt holds the tokenizer's ids, one vision start, the image's merged
         // patch count of image tokens and one vision end, in front of the text.
-        var result = MegatronBridge.Cli.Commands.GenerateCommand.Generate(new MegatronBridge.Cli.Commands.GenerateOptions(folder)
+        var result = ReferenceGenerator.Generate(new GenerateRequest(folder)
         {
             Processor = Processor, Prompt = "Describe this image.", Images = new[] { imagePath }, MaxNewTokens = 6,
         });
@@ -114,8 +114,8 @@ public class GenerateAcrossLayoutsTests(ITestOutputHelper output)
         var folder = TestPaths.Fixture("qwen3-vl-dense-tiny");
         using var tmp = TestPaths.NewTempDir();
         var imported = CheckpointConverter.Import(new ImportRequest(folder, tmp.Sub("megatron")));
-        MegatronBridge.Cli.Commands.GenerateCommand.Result Run(string model) => MegatronBridge.Cli.Commands.GenerateCommand.Generate(
-            new MegatronBridge.Cli.Commands.GenerateOptions(model)
+        GenerateResult Run(string model) => ReferenceGenerator.Generate(
+            new GenerateRequest(model)
             {
                 HfModel = folder, Processor = Processor, Prompt = "Describe this image.", MaxNewTokens = 4,
                 Images = new[] { Path.Combine(Processor, "noise_300x200.png"), Path.Combine(Processor, "tall_40x260.png") },

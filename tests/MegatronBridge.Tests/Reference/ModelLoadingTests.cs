@@ -1,5 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.Models.Qwen35;
+using MegatronBridge.Models.Qwen3VL;
 using MegatronBridge.Tensors;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Support;
@@ -43,7 +45,7 @@ public class ModelLoadingTests
     public void RealQwen36Config_GivesHybridLayout_PartialRotary_AndInterleavedMrope()
     {
         var config = ReferenceConfig.FromHf(HfConfig.Load(TestPaths.Fixture("real-configs/qwen3.6-27b.config.json")));
-        Assert.Equal(ModelFamily.Qwen35, config.Family);
+        Assert.Same(Qwen35Reference.Traits, config.Traits);
         Assert.Equal(RmsNormStyle.ZeroCentered, config.NormStyle);
         Assert.True(config.AttentionOutputGate);
         Assert.Equal(new[] { 11, 11, 10 }, config.MropeSection);
@@ -57,7 +59,7 @@ public class ModelLoadingTests
     public void Qwen3VlMoeConfig_ReadsNumLocalExperts_AndPlainNorms()
     {
         var config = ReferenceConfig.FromHf(HfConfig.LoadFromFolder(TestPaths.Fixture("qwen3-vl-moe-tiny")));
-        Assert.Equal(ModelFamily.Qwen3VL, config.Family);
+        Assert.Same(Qwen3VLReference.Traits, config.Traits);
         Assert.Equal(RmsNormStyle.Plain, config.NormStyle);
         Assert.False(config.AttentionOutputGate);
         Assert.Equal(2, config.NumExpertsPerToken);

@@ -4,12 +4,12 @@ using MegatronBridge.Preprocessing;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Cli.Commands;
+namespace MegatronBridge.Jobs;
 
 /// <summary>
-/// The inputs of a forward from the command line, shared by <c>generate</c> and <c>compare</c>: prompt text (through
-/// the model's tokenizer) or token ids, and images (through the model's image processor, placeholders expanded) or
-/// already processed pixel values with their grids.
+/// The inputs of a forward as the <c>generate</c> and <c>compare</c> jobs take them: prompt text (through the model's
+/// tokenizer) or token ids, and images (through the model's image processor, placeholders expanded) or already
+/// processed pixel values with their grids. Messages name the command-line options these fields come from.
 /// </summary>
 internal static class PromptInputs
 {
@@ -29,7 +29,7 @@ internal static class PromptInputs
         int[] ids = (request.Prompt, request.InputIds) switch
         {
             (not null, null) => (tokenizer ?? throw new FileNotFoundException($"--prompt needs a {TokenizerFile} in {string.Join(" or ", assetFolders)} (or give --input-ids)")).Encode(request.Prompt),
-            (null, not null) => GenerateCommand.ParseIds(request.InputIds),
+            (null, not null) => ParseIds(request.InputIds),
             (null, null) => throw new ArgumentException("give --prompt or --input-ids"),
             _ => throw new ArgumentException("give --prompt or --input-ids, not both"),
         };
@@ -78,6 +78,13 @@ internal static class PromptInputs
         if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
     }
 
+    /// <summary>Comma-separated token ids, e.g. "5,17,99".</summary>
+    public static int[] ParseIds(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new FormatException("--input-ids is empty");
+        return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new FormatException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
+    }
 
     private static float[] ReadPixelValues(string path)
     {
