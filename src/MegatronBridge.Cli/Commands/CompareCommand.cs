@@ -96,6 +96,8 @@ internal static class CompareCommand
                 : $"hidden states agree after all {side.Steps} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
             output.WriteLine($"HF vs Megatron, case {side.Case}, layer by layer: {line}");
         }
+        if (result.ImageCasesSkipped > 0)
+            output.WriteLine($"skipped {result.ImageCasesSkipped} image case(s): the Megatron checkpoint is language-only (no vision encoder); the text cases were compared");
         bool pass = result.Passes;
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
         if (result.GatedDeltaNetNormMayExplain)

@@ -35,7 +35,7 @@ internal static class MegatronInspectCommand
     {
         var hfModel = new Option<DirectoryInfo?>("--hf-model")
         {
-            Description = "With --megatron-path: the model's HF folder; its config.json checks that no tensor-parallel rank folder of a legacy checkpoint is missing.",
+            Description = "With --megatron-path: the model's HF folder; its config.json gives the HF vocab_size (so the padding rows) and checks that no tensor-parallel rank folder of a legacy checkpoint is missing.",
         };
         inspect.Options.Add(hfModel);
         inspect.Validators.Add(result =>
@@ -78,6 +78,9 @@ internal static class MegatronInspectCommand
         ["warnings"] = new JsonArray(info.Warnings.Select(k => (JsonNode)k).ToArray()),
         ["stored_tensors"] = info.Tensors,
         ["stored_copies"] = info.StoredCopies,
+        ["embedding_rows"] = info.EmbeddingRows,
+        ["hf_vocab_size"] = info.HfVocabRows,
+        ["vocab_padding_rows"] = info.PaddingRows,
     };
 
     private static void WriteTables(MegatronCheckpointInfo info, TextWriter writer)
@@ -95,6 +98,7 @@ internal static class MegatronInspectCommand
         Row(summary, "stored copies", $"{info.StoredCopies} (stored tensors, extra states, common state)");
         Row(summary, "saved layout", info.Layout.ToString());
         Row(summary, "MTP inner layer", info.MtpLayerNames.Count == 0 ? "none (no MTP tensors)" : string.Join(" + ", info.MtpLayerNames));
+        if (info.EmbeddingRows is { } rows) Row(summary, "vocabulary rows", VocabularyRows(rows, info.HfVocabRows));
         if (info.ExpertModules.Count > 0) Row(summary, "experts", string.Join(", ", info.ExpertModules));
         foreach (var warning in info.Warnings) Row(summary, "WARNING", warning);
         console.Write(summary);
@@ -102,6 +106,17 @@ internal static class MegatronInspectCommand
         var keys = new Table().Title("Keys").AddColumn("kind").AddColumn(new TableColumn("count").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
         foreach (var g in info.Groups) keys.AddRow(Markup.Escape(KindName(g.Kind)), g.Count.ToString(CultureInfo.InvariantCulture), ConversionReport.Bytes(g.Bytes));
         console.Write(keys);
+    }
+
+    /// <summary>"248832 stored (HF vocab_size 248320 + 512 padding rows)", or the stored rows alone without an HF config.</summary>
+    private static string VocabularyRows(int stored, int? hfVocab)
+    {
+        string rows = stored.ToString(CultureInfo.InvariantCulture);
+        if (hfVocab is not { } hf) return $"{rows} stored (give --hf-model for the padding)";
+        string vocab = hf.ToString(CultureInfo.InvariantCulture);
+        return stored == hf ? $"{rows} stored (= HF vocab_size, not padded)"
+            : stored > hf ? $"{rows} stored (HF vocab_size {vocab} + {(stored - hf).ToString(CultureInfo.InvariantCulture)} padding rows)"
+            : $"{rows} stored (fewer than HF vocab_size {vocab})";
     }
 
     private static string KindName(CheckpointKeyKind kind) => kind switch

@@ -67,6 +67,8 @@ internal static class VerifyCommand
             ? $"OK: all {result.Tensors.Count} tensors match {result.HfModel} ({result.StoredCopies} stored copies checked)"
             : $"FAILED: {result.Differences.Count} of {result.StoredCopies} stored copies differ ({result.Tensors.Count} tensors)");
         foreach (var entry in result.NotChecked) output.WriteLine($"not checked: {entry}");
+        if (result.MtpLeftOut is { } mtp)
+            output.WriteLine($"MTP not checked: {mtp.Reason} (config.json declares {mtp.ConfigLayers} layer(s); its {mtp.HfTensors.Count} mtp.* HF tensor(s) were not compared)");
     }
 
     private static JsonObject ToJson(VerificationResult result)
@@ -103,6 +105,7 @@ internal static class VerifyCommand
             ["states_checked"] = result.States.Count,
             ["not_checked"] = new JsonArray(result.NotChecked.Select(k => (JsonNode?)k).ToArray()),
             ["stored_tensors"] = result.StoredTensors,
+            ["mtp_left_out"] = MtpJson.LeftOut(result.MtpLeftOut),
         };
     }
 }

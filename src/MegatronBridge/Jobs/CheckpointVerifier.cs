@@ -43,6 +43,7 @@ public static class CheckpointVerifier
         // A checkpoint converted or trained without MTP holds what a provider without MTP builds: check that, and
         // leave the HF checkpoint's mtp.* tensors unread.
         if (opened.MtpAbsent) ignored = ignored.Concat(MtpSelection.HfTensors(lmView.Tensors)).ToList();
+        var mtpLeftOut = opened.MtpLeftOut(lmView.Tensors);
         var mapping = opened.Map(lmView.Tensors);
         ITensorSource hf = opened.PaddedHfVocab(lmView);
         var bridge = opened.Bridge;
@@ -68,6 +69,7 @@ public static class CheckpointVerifier
                 Replicas = replicas,
                 States = legacyStates,
                 NotChecked = legacyNotChecked,
+                MtpLeftOut = mtpLeftOut,
             };
         }
         var checkpoint = opened.Checkpoint.TorchDist!;
@@ -81,6 +83,7 @@ public static class CheckpointVerifier
             StoredTensorCount = checkpoint.Tensors.Count(t => !unmappedKeys.Contains(t.Name)),
             States = states,
             NotChecked = notChecked,
+            MtpLeftOut = mtpLeftOut,
         };
     }
 

@@ -22,6 +22,9 @@ internal sealed record LayerwiseComparison(string Case, int Steps, StepDifferenc
 /// <param name="HasGatedDeltaNet">The compared Megatron model has Gated DeltaNet layers (whose output norm a Megatron checkpoint stores as bf16(w - 1)).</param>
 internal sealed record CompareResult(IReadOnlyList<ComparisonRow> Rows, IReadOnlyList<LayerwiseComparison> Layerwise, double LayoutTolerance, bool HasGatedDeltaNet)
 {
+    /// <summary>Reference cases with an image left out because the Megatron checkpoint is language-only (no vision encoder).</summary>
+    public int ImageCasesSkipped { get; init; }
+
     /// <summary>Every row within its tolerance, with identical greedy tokens.</summary>
     public bool Passes => Rows.All(r => r.Passes);
 

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.Models;
 
 namespace MegatronBridge.Jobs;
 
@@ -53,6 +55,15 @@ public sealed record MegatronCheckpointInfo(
 
     /// <summary>What the files could not settle (a legacy layout inferred from the rank folders found); empty when all is known.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = Array.Empty<string>();
+
+    /// <summary>The global rows of the stored word embeddings (a padded vocabulary holds more than the HF vocab_size); null when none is stored.</summary>
+    public int? EmbeddingRows { get; init; }
+
+    /// <summary>The HF vocab_size, when an HF config.json was given; null otherwise.</summary>
+    public int? HfVocabRows { get; init; }
+
+    /// <summary>Rows beyond the HF vocab_size (Megatron-LM's vocabulary padding); null without an HF config or stored embeddings.</summary>
+    public int? PaddingRows => EmbeddingRows is { } stored && HfVocabRows is { } hf ? stored - hf : null;
 }
 
 public static partial class MegatronCheckpointInspection
@@ -69,7 +80,10 @@ public static partial class MegatronCheckpointInspection
         // No HF config is needed here, so the located checkpoint is enough: the same format decision and refusal every
         // command makes, and its torch_dist metadata read once.
         using var checkpoint = MegatronCheckpoint.Locate(path);
-        return checkpoint.IsLegacy ? InspectLegacy(checkpoint.Iteration, checkpoint.RankFolders, hfModel) : InspectTorchDist(checkpoint.TorchDist!);
+        var info = checkpoint.IsLegacy ? InspectLegacy(checkpoint.Iteration, checkpoint.RankFolders, hfModel) : InspectTorchDist(checkpoint.TorchDist!);
+        // The vocabulary: stored rows always, the HF vocab_size (so the padding) only when config.json is given.
+        int? hfVocab = hfModel is null ? null : BridgeRegistry.CreateProvider(HfConfig.LoadFromFolder(hfModel)).Provider.VocabSize;
+        return info with { EmbeddingRows = checkpoint.StoredVocabRows(), HfVocabRows = hfVocab };
     }
 
     private static MegatronCheckpointInfo InspectTorchDist(TorchDistCheckpoint checkpoint)

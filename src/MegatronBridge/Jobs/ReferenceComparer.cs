@@ -38,6 +38,17 @@ internal static class ReferenceComparer
         }
 
         using var megatron = MegatronReferenceModel.Load(request.MegatronPath, request.HfModel);
+        int imageCasesSkipped = 0;
+        if (MegatronReferenceModel.IsLanguageOnly(megatron) && cases.Any(c => c.Image is not null))
+        {
+            // A language-only checkpoint has no vision encoder: images the user gave are refused, a reference file's
+            // image cases are left out (and counted) and its text cases compared.
+            if (!haveReference) throw MegatronReferenceModel.ImagesRefused(request.MegatronPath, request.HfModel);
+            imageCasesSkipped = cases.Count(c => c.Image is not null);
+            cases = cases.Where(c => c.Image is null).ToList();
+            if (cases.Count == 0)
+                throw new InvalidDataException($"{referencePath}: every case has an image, and {request.MegatronPath} is a language-only checkpoint (no vision encoder): nothing to compare");
+        }
         var hfResults = new List<CaseComparison>();
         var megatronResults = new List<CaseComparison>();
         foreach (var c in cases)
@@ -55,7 +66,10 @@ internal static class ReferenceComparer
             rows.AddRange(megatronResults.Select(r => new ComparisonRow(MegatronVsReference, r, request.Tolerance)));
         }
         rows.AddRange(hfResults.Zip(megatronResults, (a, b) => new ComparisonRow(HfVsMegatron, CaseComparison.Between(a, b), request.LayoutTolerance)));
-        return new CompareResult(rows, layerwise, request.LayoutTolerance, megatron.Config.LinearAttentionLayers.Any(l => l));
+        return new CompareResult(rows, layerwise, request.LayoutTolerance, megatron.Config.LinearAttentionLayers.Any(l => l))
+        {
+            ImageCasesSkipped = imageCasesSkipped,
+        };
     }
 
     /// <summary>The cases to run: the reference file's, or one built from the prompt inputs (HF vs Megatron only).</summary>

@@ -27,6 +27,8 @@ internal static class ReferenceGenerator
         using var reference = megatron
             ? MegatronReferenceModel.Load(request.Model, configFolder)
             : ReferenceModel.LoadHf(request.Model);
+        if (image is not null && megatron && MegatronReferenceModel.IsLanguageOnly(reference))
+            throw MegatronReferenceModel.ImagesRefused(request.Model, configFolder);
         var generated = Greedy.Generate(reference, ids, request.MaxNewTokens, image);
         // Models pad their vocabulary past the tokenizer's; like the tokenizers library, decoding skips ids it lacks.
         return new GenerateResult(ids, generated, tokenizer?.Decode(generated.Where(id => tokenizer.IdToToken(id) is not null)));

@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -42,6 +43,11 @@ public sealed record VerificationResult(
     /// (<see cref="StoredStateCheck"/>).
     /// </summary>
     public IReadOnlyList<TensorVerification> States { get; init; } = Array.Empty<TensorVerification>();
+    /// <summary>
+    /// The MTP block config.json declares but the checkpoint does not store (checked as a model built without MTP):
+    /// the HF <c>mtp.*</c> tensors were not compared. Null when the checkpoint has MTP or none is declared.
+    /// </summary>
+    public MtpOmission? MtpLeftOut { get; init; }
     /// <summary>Stored state left unchecked because import did not write it (a checkpoint trained by Megatron), each with why.</summary>
     public IReadOnlyList<string> NotChecked { get; init; } = Array.Empty<string>();
     /// <summary>

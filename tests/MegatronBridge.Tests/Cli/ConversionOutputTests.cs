@@ -19,7 +19,7 @@ public class ConversionOutputTests
     private static readonly string[] ExportFields =
         { "hf_path", "source", "architecture", "bridge", "format", "language_only", "tensors", "bytes", "lossy_tensors", "skipped_keys", "mtp_left_out", "seconds", "dtype" };
     private static readonly string[] VerifyFields =
-        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors", "states_checked", "not_checked", "stored_tensors" };
+        { "hf_model", "megatron_folder", "architecture", "bridge", "match", "tensors_checked", "differences", "stored_copies", "unmapped_keys", "bytes", "tensors", "states_checked", "not_checked", "stored_tensors", "mtp_left_out" };
 
     [Fact]
     public void ImportExportVerify_Json()
@@ -63,6 +63,7 @@ public class ConversionOutputTests
         Assert.Empty(verify["differences"]!.AsArray());
         Assert.Empty(verify["unmapped_keys"]!.AsArray());
         JsonAssert.Field(verify, "bytes", hfBytes);
+        Assert.Null(verify["mtp_left_out"]);
 
         var export = RunJson("export", "--hf-model", hf, "--megatron-path", megatron, "--hf-path", exported, "--json");
         Assert.Equal(ExportFields, export.Select(p => p.Key));

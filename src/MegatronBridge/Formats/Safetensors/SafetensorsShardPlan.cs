@@ -119,10 +119,33 @@ internal sealed class SafetensorsShardPlan
 
     /// <summary>
     /// The shard layout of an existing checkpoint applied to <paramref name="tensors"/> (same names; a tensor the
-    /// checkpoint lacks is an error). Writes an index exactly when the checkpoint has one.
+    /// checkpoint lacks is an error). Writes an index exactly when the checkpoint has one. When the checkpoint's files
+    /// are numbered as save_pretrained numbers them (model-0000i-of-0000N) and some of them receive no tensor (a file
+    /// that held only the left-out MTP tensors), the files written are renumbered 1..M of M in their original order:
+    /// transformers' convention is that N is the number of files.
     /// </summary>
-    public static SafetensorsShardPlan FromCheckpoint(IEnumerable<TensorMeta> tensors, SafetensorsCheckpoint layoutOf) =>
-        FromLayout(tensors, name => layoutOf.TryGet(name, out _) ? layoutOf.FileOf(name) : null, alwaysWriteIndex: layoutOf.IndexPath != null);
+    public static SafetensorsShardPlan FromCheckpoint(IEnumerable<TensorMeta> tensors, SafetensorsCheckpoint layoutOf)
+    {
+        var list = tensors.ToList();
+        string? Original(string name) => layoutOf.TryGet(name, out _) ? layoutOf.FileOf(name) : null;
+        var renamed = Renumbered(layoutOf.Files.Select(f => Path.GetFileName(f.Path)).ToList(), list.Select(t => Original(t.Name)).OfType<string>());
+        return FromLayout(list, name => Original(name) is { } file ? renamed.GetValueOrDefault(file, file) : null, alwaysWriteIndex: layoutOf.IndexPath != null);
+    }
+
+    /// <summary>
+    /// New names for the <paramref name="used"/> files of a layout whose <paramref name="files"/> are exactly
+    /// model-00001-of-0000N ... model-0000N-of-0000N: renumbered 1..M of M (M used files) in their original order. Empty
+    /// (names kept) when every file is used or the files are named otherwise.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string> Renumbered(IReadOnlyList<string> files, IEnumerable<string> used)
+    {
+        var usedSet = used.ToHashSet(StringComparer.Ordinal);
+        var numbered = files.ToHashSet(StringComparer.Ordinal);
+        bool standard = numbered.Count == files.Count && Enumerable.Range(1, files.Count).All(i => numbered.Contains(ShardFileName(i, files.Count)));
+        if (!standard || usedSet.Count >= files.Count || !usedSet.IsSubsetOf(numbered)) return new Dictionary<string, string>();
+        var kept = Enumerable.Range(1, files.Count).Select(i => ShardFileName(i, files.Count)).Where(usedSet.Contains).ToList();
+        return kept.Select((file, i) => KeyValuePair.Create(file, ShardFileName(i + 1, kept.Count))).ToDictionary(StringComparer.Ordinal);
+    }
 
     /// <summary>"model-00002-of-00005.safetensors".</summary>
     public static string ShardFileName(int number, int count) =>
