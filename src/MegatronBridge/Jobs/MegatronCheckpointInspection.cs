@@ -77,8 +77,8 @@ public static partial class MegatronCheckpointInspection
     /// <param name="hfModel">The model's HF folder, if given: its config.json tells whether legacy TP rank folders are missing.</param>
     public static MegatronCheckpointInfo Inspect(string path, string? hfModel = null)
     {
-        // No HF config is needed here, so the located checkpoint is enough: the same format decision and refusal every
-        // command makes, and its torch_dist metadata read once.
+        // No HF config is needed to read the checkpoint, so the located checkpoint is enough: the same format decision
+        // and refusal every command makes, and its torch_dist metadata read once.
         using var checkpoint = MegatronCheckpoint.Locate(path);
         var info = checkpoint.IsLegacy ? InspectLegacy(checkpoint.Iteration, checkpoint.RankFolders, hfModel) : InspectTorchDist(checkpoint.TorchDist!);
         // The vocabulary: stored rows always, the HF vocab_size (so the padding) only when config.json is given.

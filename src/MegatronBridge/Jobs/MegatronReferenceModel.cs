@@ -10,10 +10,6 @@ namespace MegatronBridge.Jobs;
 internal static class MegatronReferenceModel
 {
     /// <summary>
-    /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
-    /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
-    /// </summary>
-    /// <summary>
     /// Whether <paramref name="model"/>, loaded by <see cref="Load"/>, is a language-only checkpoint of a VL model: its
     /// config.json describes a vision tower, but the checkpoint stores none (a VL checkpoint missing the tower is
     /// refused when it is opened, so this is the only way to have none).
@@ -25,6 +21,10 @@ internal static class MegatronReferenceModel
         new($"{megatronPath}: a language-only checkpoint (import --language-only) of the VL model in {Path.Combine(hfModel, "config.json")}: " +
             "it has no vision encoder, so it cannot take images");
 
+    /// <summary>
+    /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
+    /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
+    /// </summary>
     public static ReferenceModel Load(string megatronPath, string hfModel)
     {
         var hfConfig = HfConfig.LoadFromFolder(hfModel);

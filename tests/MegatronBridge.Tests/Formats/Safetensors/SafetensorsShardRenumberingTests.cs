@@ -19,6 +19,14 @@ public class SafetensorsShardRenumberingTests
     }
 
     [Fact]
+    public void OneFileLeftIsOneOfOne()
+    {
+        var renamed = SafetensorsShardPlan.Renumbered(Three, new[] { Three[1] });
+        Assert.Equal("model-00001-of-00001.safetensors", Assert.Single(renamed, p => p.Key == Three[1]).Value);
+        Assert.Single(renamed);
+    }
+
+    [Fact]
     public void EveryFileUsedKeepsItsName()
     {
         Assert.Empty(SafetensorsShardPlan.Renumbered(Three, Three));
