@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Tensors;
-using MegatronBridge.Tests.Conversion.Checkpoints;
+using MegatronBridge.Tests.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

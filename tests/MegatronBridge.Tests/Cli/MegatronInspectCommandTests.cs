@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
 using MegatronBridge.Jobs;
-using MegatronBridge.Tests.Conversion.Checkpoints;
+using MegatronBridge.Tests.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

@@ -1,6 +1,6 @@
 using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
-using MegatronBridge.Tests.Conversion.Checkpoints;
+using MegatronBridge.Tests.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 

@@ -94,7 +94,7 @@ public class VerifyStoredStateTests
         using var tmp = Support.TestPaths.NewTempDir();
         var hf = Support.TestPaths.Fixture(DamagedCheckpoint.SmallFixture);
         var root = tmp.Sub("train");
-        Conversion.Checkpoints.TrainingCheckpointFixture.Write(hf, root, new Conversion.Checkpoints.TrainingSave(1, 1, 1) { TrainingState = true });
+        Jobs.TrainingCheckpointFixture.Write(hf, root, new Jobs.TrainingSave(1, 1, 1) { TrainingState = true });
         var run = Cli.CliRunner.Run("verify", "--hf-model", hf, "--megatron-path", root, "--json");
         Assert.True(run.ExitCode == 0, run.Error + run.Output);
         var json = JsonNode.Parse(run.Output)!;

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;
 using Xunit;
-using static MegatronBridge.Tests.Conversion.Checkpoints.CheckpointVariantFixture;
+using static MegatronBridge.Tests.Jobs.CheckpointVariantFixture;
 
 namespace MegatronBridge.Tests.Robustness;
 

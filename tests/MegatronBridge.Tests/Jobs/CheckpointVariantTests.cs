@@ -6,9 +6,9 @@ using MegatronBridge.Reference;
 using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;
 using Xunit;
-using static MegatronBridge.Tests.Conversion.Checkpoints.CheckpointVariantFixture;
+using static MegatronBridge.Tests.Jobs.CheckpointVariantFixture;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// Checkpoints shaped as users have them: an HF folder without <c>mtp.*</c>, a Megatron checkpoint without MTP,

@@ -4,7 +4,7 @@ using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>Builds checkpoint shapes users bring from the fixtures, and reads back the names a Megatron checkpoint holds.</summary>
 internal static class CheckpointVariantFixture

@@ -6,7 +6,7 @@ using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 public class TorchLegacyRoundTripTests
 {

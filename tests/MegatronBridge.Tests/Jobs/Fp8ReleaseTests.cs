@@ -8,7 +8,7 @@ using MegatronBridge.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// An FP8 release built from the bf16 MoE fixture (import, then <c>export --quantize fp8</c>), once for the class.

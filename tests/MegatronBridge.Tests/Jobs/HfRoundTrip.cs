@@ -2,7 +2,7 @@ using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Tensors;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>Asserts that an exported HF folder holds the original's tensors, byte for byte (GDN output norms: bf16(bf16(w-1)+1)).</summary>
 internal static class HfRoundTrip

@@ -7,7 +7,7 @@ using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>Options of a simulated training save.</summary>
 internal sealed record TrainingSave(int Tp, int Pp, int Ep)

@@ -7,7 +7,7 @@ using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// export writes the dtype config.json declares (bfloat16 for every fixture), whatever the Megatron checkpoint stores;

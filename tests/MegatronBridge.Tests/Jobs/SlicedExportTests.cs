@@ -3,7 +3,7 @@ using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// Export produces large tensors in row slices from several threads. With the slice size cut to 512 bytes every

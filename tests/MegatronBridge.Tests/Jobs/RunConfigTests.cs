@@ -9,7 +9,7 @@ using MegatronBridge.Tests.Support;
 using Xunit;
 using YamlDotNet.RepresentationModel;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// run_config.yaml beside the weights, read back with an independent YAML parser (YamlDotNet) and checked field by field

@@ -3,7 +3,7 @@ using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>The DCP metadata names the folder the checkpoint ends up in, not the hidden staging folder it was written in.</summary>
 public class TorchDistCheckpointIdTests

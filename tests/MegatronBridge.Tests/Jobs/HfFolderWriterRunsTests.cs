@@ -2,7 +2,7 @@ using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>Export produces a few runs of tensors at once: the runs must cover every recipe once, in order.</summary>
 public class HfFolderWriterRunsTests

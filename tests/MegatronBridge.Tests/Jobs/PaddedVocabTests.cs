@@ -7,7 +7,7 @@ using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// Vocabularies padded as Megatron-LM pads them (a multiple of make_vocab_size_divisible_by x TP): import writes zero

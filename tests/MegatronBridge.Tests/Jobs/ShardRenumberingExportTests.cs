@@ -4,9 +4,9 @@ using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Cli;
 using MegatronBridge.Tests.Support;
 using Xunit;
-using static MegatronBridge.Tests.Conversion.Checkpoints.CheckpointVariantFixture;
+using static MegatronBridge.Tests.Jobs.CheckpointVariantFixture;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 /// <summary>
 /// Export into the original HF shard layout when one original file held only the <c>mtp.*</c> tensors and the

@@ -5,7 +5,7 @@ using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
-namespace MegatronBridge.Tests.Conversion.Checkpoints;
+namespace MegatronBridge.Tests.Jobs;
 
 public class LanguageOnlyTests
 {
