@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Cli.Commands;
 
@@ -86,6 +87,6 @@ internal static class CommandErrors
     }
 
     private static bool IsInputError(Exception e) =>
-        e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException
+        e is IOException or InvalidInputException or NotSupportedException or UnauthorizedAccessException
             or ArgumentException or KeyNotFoundException or FormatException or JsonException;
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using Spectre.Console;
@@ -145,7 +146,7 @@ internal static class CompareCommand
     {
         if (model.Config.Vision is not null) return;
         if (cases.FirstOrDefault(c => c.Image is not null) is { } imageCase)
-            throw new InvalidDataException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
+            throw new InvalidInputException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
     }
 
     private sealed record ComparisonRow(string What, CaseComparison Result, double Tolerance)

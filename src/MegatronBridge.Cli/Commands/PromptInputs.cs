@@ -1,5 +1,6 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
@@ -83,8 +84,8 @@ internal static class PromptInputs
     {
         using var file = SafetensorsFile.Open(path);
         var entry = file.ByName.GetValueOrDefault("pixel_values") ?? file.ByName.GetValueOrDefault("image_pixel_values")
-            ?? (file.Entries.Count == 1 ? file.Entries[0] : throw new InvalidDataException($"{path}: no tensor named pixel_values or image_pixel_values, and more than one tensor"));
-        if (!entry.Meta.DType.IsFloating()) throw new InvalidDataException($"{path}: tensor '{entry.Meta.Name}' is {entry.Meta.DType}, expected a floating dtype");
+            ?? (file.Entries.Count == 1 ? file.Entries[0] : throw new InvalidInputException($"{path}: no tensor named pixel_values or image_pixel_values, and more than one tensor"));
+        if (!entry.Meta.DType.IsFloating()) throw new InvalidInputException($"{path}: tensor '{entry.Meta.Name}' is {entry.Meta.DType}, expected a floating dtype");
         var bytes = new byte[checked((int)entry.Meta.ByteLength)];
         file.Read(entry, 0, bytes);
         var values = new float[entry.Meta.NumElements];

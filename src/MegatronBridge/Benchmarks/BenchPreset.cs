@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Benchmarks;
 
@@ -23,7 +24,7 @@ internal sealed record BenchPreset(string Name, string ConfigResource)
         string resource = $"MegatronBridge.RealConfigs.{ConfigResource}";
         using var stream = assembly.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"embedded config {resource} is missing from the build");
-        return JsonNode.Parse(stream) as JsonObject ?? throw new InvalidDataException($"{ConfigResource}: not a JSON object");
+        return JsonNode.Parse(stream) as JsonObject ?? throw new InvalidInputException($"{ConfigResource}: not a JSON object");
     }
 
     /// <summary>
@@ -35,8 +36,8 @@ internal sealed record BenchPreset(string Name, string ConfigResource)
     {
         if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), layers, "layers must be at least 1");
         var cut = (JsonObject)config.DeepClone();
-        var text = cut["text_config"] as JsonObject ?? throw new InvalidDataException("config.json: no text_config");
-        var types = text["layer_types"] as JsonArray ?? throw new InvalidDataException("config.json: text_config.layer_types missing");
+        var text = cut["text_config"] as JsonObject ?? throw new InvalidInputException("config.json: no text_config");
+        var types = text["layer_types"] as JsonArray ?? throw new InvalidInputException("config.json: text_config.layer_types missing");
         if (layers > types.Count) throw new ArgumentOutOfRangeException(nameof(layers), layers, $"the model has only {types.Count} layers");
         text["layer_types"] = new JsonArray(types.Skip(types.Count - layers).Select(t => t?.DeepClone()).ToArray());
         text["num_hidden_layers"] = (long)layers;

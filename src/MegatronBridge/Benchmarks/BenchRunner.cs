@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Benchmarks;
@@ -154,7 +155,7 @@ internal static class BenchRunner
                 string? error = null;
                 long moved = 0;
                 try { moved = action(); }
-                catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or InvalidOperationException or NotSupportedException)
+                catch (Exception e) when (e is InvalidInputException or ArgumentException or IOException or InvalidOperationException or NotSupportedException)
                 {
                     error = e.Message;
                 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Benchmarks;
@@ -11,12 +12,12 @@ internal static class BenchTensorList
 {
     public static IReadOnlyList<TensorMeta> FromConfig(JsonObject config)
     {
-        var text = config["text_config"] as JsonObject ?? throw new InvalidDataException("config.json: no text_config");
-        var vision = config["vision_config"] as JsonObject ?? throw new InvalidDataException("config.json: no vision_config");
+        var text = config["text_config"] as JsonObject ?? throw new InvalidInputException("config.json: no text_config");
+        var vision = config["vision_config"] as JsonObject ?? throw new InvalidInputException("config.json: no vision_config");
         long hidden = Int(text, "hidden_size");
         long vocab = Int(text, "vocab_size");
-        var layerTypes = (text["layer_types"] as JsonArray ?? throw new InvalidDataException("config.json: text_config.layer_types missing"))
-            .Select(t => t?.GetValue<string>() ?? throw new InvalidDataException("config.json: null layer type")).ToList();
+        var layerTypes = (text["layer_types"] as JsonArray ?? throw new InvalidInputException("config.json: text_config.layer_types missing"))
+            .Select(t => t?.GetValue<string>() ?? throw new InvalidInputException("config.json: null layer type")).ToList();
         var list = new List<TensorMeta>();
         void Add(string name, params long[] dims) => list.Add(new TensorMeta(name, DType.BF16, new TensorShape(dims)));
 
@@ -27,7 +28,7 @@ internal static class BenchTensorList
             string prefix = $"{lm}layers.{i}.";
             if (layerTypes[i] == "linear_attention") AddGdn(text, prefix, hidden, Add);
             else if (layerTypes[i] == "full_attention") AddAttention(text, prefix, hidden, Add);
-            else throw new InvalidDataException($"config.json: layer {i} has unknown type '{layerTypes[i]}'");
+            else throw new InvalidInputException($"config.json: layer {i} has unknown type '{layerTypes[i]}'");
             AddMlp(text, prefix, hidden, Add);
         }
         Add(lm + "norm.weight", hidden);
@@ -143,7 +144,7 @@ internal static class BenchTensorList
     }
 
     private static long Int(JsonObject obj, string field) =>
-        OptionalInt(obj, field) ?? throw new InvalidDataException($"config.json: field '{field}' is missing or null");
+        OptionalInt(obj, field) ?? throw new InvalidInputException($"config.json: field '{field}' is missing or null");
 
     // Parsed JSON holds JsonElement numbers, edited JSON holds CLR ints: read both.
     private static long? OptionalInt(JsonObject obj, string field) => obj[field] switch
@@ -151,6 +152,6 @@ internal static class BenchTensorList
         null => null,
         JsonValue v when v.TryGetValue(out long l) => l,
         JsonValue v when v.TryGetValue(out int i) => i,
-        var other => throw new InvalidDataException($"config.json: field '{field}' is not an integer ({other.ToJsonString()})"),
+        var other => throw new InvalidInputException($"config.json: field '{field}' is not an integer ({other.ToJsonString()})"),
     };
 }

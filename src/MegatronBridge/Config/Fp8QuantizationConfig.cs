@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -27,7 +28,7 @@ internal sealed record Fp8QuantizationConfig(int BlockRows, int BlockCols, IRead
             throw new NotSupportedException($"{fields.Where}: fmt '{fmt}' is not supported (only \"e4m3\")");
         var block = fields.IntList("weight_block_size") ?? new[] { DefaultBlock, DefaultBlock };
         if (block.Count != 2 || block[0] <= 0 || block[1] <= 0)
-            throw new InvalidDataException($"{fields.Where}: weight_block_size must be two positive integers, got [{string.Join(", ", block)}]");
+            throw new InvalidInputException($"{fields.Where}: weight_block_size must be two positive integers, got [{string.Join(", ", block)}]");
         return new Fp8QuantizationConfig(block[0], block[1], fields.StringList("modules_to_not_convert") ?? Array.Empty<string>(), fields.Json);
     }
 

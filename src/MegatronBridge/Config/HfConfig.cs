@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -38,9 +39,9 @@ public sealed class HfConfig : JsonFields
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{where}: not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{where}: not valid JSON ({e.Message})");
         }
-        if (node is not JsonObject obj) throw new InvalidDataException($"{where}: the config is not a JSON object");
+        if (node is not JsonObject obj) throw new InvalidInputException($"{where}: the config is not a JSON object");
         return new HfConfig(obj, where);
     }
 
@@ -130,7 +131,7 @@ public sealed class TextConfig : JsonFields
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {
-            throw new InvalidDataException($"{Where}: rope_parameters has a value of the wrong type ({e.Message})");
+            throw new InvalidInputException($"{Where}: rope_parameters has a value of the wrong type ({e.Message})");
         }
     }
 
@@ -138,8 +139,8 @@ public sealed class TextConfig : JsonFields
     {
         var r = RopeParameters;
         if (r is null || !r.TryGetPropertyValue(name, out var node) || node is null) return null;
-        if (node is not JsonArray a) throw new InvalidDataException($"{Where}: rope_parameters.{name} must be a list of integers");
-        return a.Select(x => x is not null && x.GetValueKind() == JsonValueKind.Number ? checked((int)x.GetValue<long>()) : throw new InvalidDataException($"{Where}: rope_parameters.{name} must be a list of integers")).ToList();
+        if (node is not JsonArray a) throw new InvalidInputException($"{Where}: rope_parameters.{name} must be a list of integers");
+        return a.Select(x => x is not null && x.GetValueKind() == JsonValueKind.Number ? checked((int)x.GetValue<long>()) : throw new InvalidInputException($"{Where}: rope_parameters.{name} must be a list of integers")).ToList();
     }
 }
 

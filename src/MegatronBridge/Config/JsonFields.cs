@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -79,6 +80,6 @@ public class JsonFields
     private T? GetValue<T>(string name, Func<JsonNode, T> read) where T : struct =>
         Json.TryGetPropertyValue(name, out var node) && node is not null ? read(node) : null;
 
-    protected InvalidDataException Bad(string name, string expected) =>
+    protected InvalidInputException Bad(string name, string expected) =>
         new($"{Where}: field '{name}' must be {expected}");
 }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Providers;
 using MegatronBridge.Tensors;
 
@@ -34,7 +35,7 @@ internal static class MegatronModelTree
         if (p.MtpLayers > 0)
         {
             if (p.NumLayers == 0 || p.MtpLayerKind != DecoderLayerKind.Attention)
-                throw new InvalidDataException("the MTP layer is built from the last decoder layer's spec, which must be an attention layer (a GDN MTP layer is not mapped by the bridge)");
+                throw new InvalidInputException("the MTP layer is built from the last decoder layer's spec, which must be an attention layer (a GDN MTP layer is not mapped by the bridge)");
             for (int k = 0; k < p.MtpLayers; k++)
             {
                 string mtp = $"{mp}mtp.layers.{k}.";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Conversion;
 
@@ -53,7 +54,7 @@ internal sealed class MegatronNaming
         }
         else
         {
-            throw new InvalidDataException($"{globalName}: cannot tell which pipeline stage holds this parameter");
+            throw new InvalidInputException($"{globalName}: cannot tell which pipeline stage holds this parameter");
         }
 
         int ep = -1;

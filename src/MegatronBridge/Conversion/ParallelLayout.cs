@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Conversion;
 
 /// <summary>Where a global decoder layer lives: pipeline stage, virtual chunk on that stage, and its local index.</summary>
@@ -51,7 +53,7 @@ public sealed record ParallelLayout
             problems.Add($"{numExperts} experts cannot be split evenly over expert-parallel size {Ep}");
         if (numExperts == 0 && Ep > 1)
             problems.Add($"expert-parallel size {Ep} for a model without experts");
-        if (problems.Count > 0) throw new InvalidDataException($"{where}: parallel layout {this} does not fit the model: {string.Join("; ", problems)}");
+        if (problems.Count > 0) throw new InvalidInputException($"{where}: parallel layout {this} does not fit the model: {string.Join("; ", problems)}");
     }
 
     public int LayersPerChunk(int numLayers) => numLayers / (Pp * Vpp);

@@ -4,6 +4,7 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -85,7 +86,7 @@ public static class CheckpointVerifier
             };
         }
         if (!iteration.HasTorchDistMetadata)
-            throw new InvalidDataException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
+            throw new InvalidInputException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
         using var checkpoint = TorchDistCheckpoint.Open(iteration.Folder);
         // Missing keys and shapes the config does not imply are refused here, each named.
         var (stored, unmapped) = TorchDistExport.Open(mapping, checkpoint);
@@ -126,7 +127,7 @@ public static class CheckpointVerifier
 
         var names = PlanFor(hf.Tensors.Count > 0 ? hf.Tensors[0].DType : DType.BF16).Keys.ToList();
         foreach (var name in names)
-            if (!stored.TryGet(name, out _)) throw new InvalidDataException($"{stored.Description}: tensor '{name}' is missing");
+            if (!stored.TryGet(name, out _)) throw new InvalidInputException($"{stored.Description}: tensor '{name}' is missing");
         long total = names.Sum(name => stored.Get(name).ByteLength), done = 0;
         var results = new List<TensorVerification>();
         foreach (var name in names)
@@ -134,7 +135,7 @@ public static class CheckpointVerifier
             var meta = stored.Get(name);
             var recipe = PlanFor(meta.DType)[name].Recipe;
             if (!recipe.Output.Shape.Equals(meta.Shape))
-                throw new InvalidDataException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
+                throw new InvalidInputException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
             results.Add(Compare(name, recipe, hfFor(meta.DType), stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
         }
         return results;
@@ -147,7 +148,7 @@ public static class CheckpointVerifier
     {
         var name = $"{replica.Primary} (copy at {replica.Where})";
         if (!legacy.TryGet(replica.Primary, out var primary))
-            throw new InvalidDataException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
+            throw new InvalidInputException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
         var expected = checkedCopies.FirstOrDefault(t => t.Name == replica.Primary);
         var sources = expected?.HfSources ?? Array.Empty<string>();
         if (primary.DType != replica.Meta.DType || primary.Shape != replica.Meta.Shape)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -69,7 +70,7 @@ internal static class LanguageModelOnly
             {
                 if (ToLanguageOnlyName(t.Name) is not { } name) continue;
                 if (!result.TryAdd(name, (t.Name, t with { Name = name })))
-                    throw new InvalidDataException($"{vl.Description}: '{t.Name}' and another tensor both become '{name}' in the language-model-only view");
+                    throw new InvalidInputException($"{vl.Description}: '{t.Name}' and another tensor both become '{name}' in the language-model-only view");
             }
             return result;
         }

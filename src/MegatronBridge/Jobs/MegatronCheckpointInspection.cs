@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Jobs;
 
@@ -69,7 +70,7 @@ public static partial class MegatronCheckpointInspection
         var checkpoint = MegatronCheckpoint.Locate(path);
         if (checkpoint.IsLegacy) return InspectLegacy(checkpoint.Iteration, hfModel);
         if (!checkpoint.HasTorchDistMetadata)
-            throw new InvalidDataException($"{checkpoint.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
+            throw new InvalidInputException($"{checkpoint.Folder}: not a Megatron checkpoint (no {TorchDistWriter.MetadataFileName} and no mp_rank_* folders)");
         return InspectTorchDist(checkpoint.Iteration);
     }
 

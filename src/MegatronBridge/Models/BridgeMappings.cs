@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Providers;
 using MegatronBridge.Tensors;
 
@@ -27,7 +28,7 @@ internal static class BridgeMappings
         catch (Exception e) when (e is ArgumentException or OverflowException)
         {
             // Sizes from a damaged config multiply past int range into negative or overflowing dimensions.
-            throw new InvalidDataException($"{where}: config.json implies an impossible tensor shape ({e.Message}); check its size fields", e);
+            throw new InvalidInputException($"{where}: config.json implies an impossible tensor shape ({e.Message}); check its size fields", e);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Qwen3VL;
 using MegatronBridge.Providers;
@@ -71,7 +72,7 @@ internal static class BridgeRegistry
     public static BridgeRegistration Resolve(HfConfig cfg)
     {
         if (!cfg.Has("architectures") || cfg.Architectures.Count == 0)
-            throw new InvalidDataException($"{cfg.Where}: field 'architectures' is missing or empty; supported: {string.Join(", ", SupportedArchitectures)}");
+            throw new InvalidInputException($"{cfg.Where}: field 'architectures' is missing or empty; supported: {string.Join(", ", SupportedArchitectures)}");
         foreach (var architecture in cfg.Architectures)
         {
             if (TryGet(architecture, out var registration)) return registration;
@@ -103,7 +104,7 @@ internal static class BridgeRegistry
             throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
         var text = vlConfig.HasTextConfig
             ? (JsonObject)vlConfig.Text.Json.DeepClone()
-            : throw new InvalidDataException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
+            : throw new InvalidInputException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
         text["architectures"] = new JsonArray(JsonValue.Create(lm.Architecture));
         if (!text.ContainsKey("dtype") && !text.ContainsKey("torch_dtype") && vlConfig.DType is { } dtype) text["dtype"] = dtype;
         var textConfig = HfConfig.Parse(text.ToJsonString(), vlConfig.Where + ": text_config");
@@ -119,7 +120,7 @@ internal static class BridgeRegistry
         catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or JsonException)
         {
             // Numbers of the wrong kind (1.5 where an int belongs, values beyond int range) surface here.
-            throw new InvalidDataException($"{cfg.Where}: a field has a value of the wrong type or range ({e.Message})", e);
+            throw new InvalidInputException($"{cfg.Where}: a field has a value of the wrong type or range ({e.Message})", e);
         }
     }
 }

@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>One image's patch grid (temporal, height, width in patches), as image_grid_thw gives it.</summary>
@@ -17,6 +19,6 @@ internal readonly record struct ImageGrid(int T, int H, int W)
     public void Validate(int mergeSize, string where)
     {
         if (T <= 0 || H <= 0 || W <= 0 || H % mergeSize != 0 || W % mergeSize != 0)
-            throw new InvalidDataException($"{where}: image grid [{T}, {H}, {W}] must be positive with h and w multiples of spatial_merge_size {mergeSize}");
+            throw new InvalidInputException($"{where}: image grid [{T}, {H}, {W}] must be positive with h and w multiples of spatial_merge_size {mergeSize}");
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.TorchDist;
@@ -83,7 +84,7 @@ internal static partial class MegatronCheckpointFolder
             long? iteration;
             if (text == ReleaseFolderName) iteration = null;
             else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) iteration = n;
-            else throw new InvalidDataException($"{tracker}: expected an iteration number or 'release', found '{text}'");
+            else throw new InvalidInputException($"{tracker}: expected an iteration number or 'release', found '{text}'");
             var folder = Path.Combine(full, IterationFolderName(iteration));
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{tracker} names '{text}', but {folder} does not exist");
             return new MegatronIterationFolder(folder, iteration, iteration == null);
@@ -109,6 +110,6 @@ internal static partial class MegatronCheckpointFolder
         // A checkpoint folder with another name (e.g. a bare DCP folder) stands for itself.
         if (File.Exists(Path.Combine(full, TorchDistWriter.MetadataFileName)) || Directory.GetDirectories(full, "mp_rank_*").Length > 0)
             return new MegatronIterationFolder(full, null, false);
-        throw new InvalidDataException($"{path}: no {TrackerFileName}, no iter_* or release folder, and no checkpoint files");
+        throw new InvalidInputException($"{path}: no {TrackerFileName}, no iter_* or release folder, and no checkpoint files");
     }
 }

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
@@ -16,38 +17,38 @@ internal static class ProviderValidation
     {
         var where = tc.Where;
         if (p.NumLayers > MaxLayers)
-            throw new InvalidDataException($"{where}: num_hidden_layers ({p.NumLayers}) is implausibly large (more than {MaxLayers})");
+            throw new InvalidInputException($"{where}: num_hidden_layers ({p.NumLayers}) is implausibly large (more than {MaxLayers})");
         if (p.MtpNumLayers > MaxLayers)
-            throw new InvalidDataException($"{where}: mtp_num_hidden_layers ({p.MtpNumLayers}) is implausibly large (more than {MaxLayers})");
+            throw new InvalidInputException($"{where}: mtp_num_hidden_layers ({p.MtpNumLayers}) is implausibly large (more than {MaxLayers})");
         if (p.NumMoeExperts > MaxExperts)
-            throw new InvalidDataException($"{where}: the number of experts ({p.NumMoeExperts}) is implausibly large (more than {MaxExperts})");
+            throw new InvalidInputException($"{where}: the number of experts ({p.NumMoeExperts}) is implausibly large (more than {MaxExperts})");
         if (p.NumAttentionHeads % p.NumQueryGroups != 0)
-            throw new InvalidDataException($"{where}: num_attention_heads ({p.NumAttentionHeads}) is not divisible by num_key_value_heads ({p.NumQueryGroups})");
+            throw new InvalidInputException($"{where}: num_attention_heads ({p.NumAttentionHeads}) is not divisible by num_key_value_heads ({p.NumQueryGroups})");
         if (p.KvChannels <= 0)
-            throw new InvalidDataException($"{where}: head_dim is not set and hidden_size ({p.HiddenSize}) / num_attention_heads ({p.NumAttentionHeads}) is 0");
+            throw new InvalidInputException($"{where}: head_dim is not set and hidden_size ({p.HiddenSize}) / num_attention_heads ({p.NumAttentionHeads}) is 0");
 
         if (p.ExperimentalAttentionVariant is not null)
         {
             if (p.LinearNumValueHeads % p.LinearNumKeyHeads != 0)
-                throw new InvalidDataException($"{where}: linear_num_value_heads ({p.LinearNumValueHeads}) is not divisible by linear_num_key_heads ({p.LinearNumKeyHeads})");
+                throw new InvalidInputException($"{where}: linear_num_value_heads ({p.LinearNumValueHeads}) is not divisible by linear_num_key_heads ({p.LinearNumKeyHeads})");
             if (p.LinearAttentionFreq?.Pattern is { } pattern && pattern.Count != p.NumLayers)
-                throw new InvalidDataException($"{where}: layer_types has {pattern.Count} entries but num_hidden_layers is {p.NumLayers}");
+                throw new InvalidInputException($"{where}: layer_types has {pattern.Count} entries but num_hidden_layers is {p.NumLayers}");
         }
 
         if (p.NumMoeExperts is { } experts && p.MoeRouterTopk > experts)
-            throw new InvalidDataException($"{where}: num_experts_per_tok ({p.MoeRouterTopk}) is larger than the number of experts ({experts})");
+            throw new InvalidInputException($"{where}: num_experts_per_tok ({p.MoeRouterTopk}) is larger than the number of experts ({experts})");
 
         if (p.MropeSection is { } sections)
         {
             if (sections.Count == 0 || sections.Any(s => s <= 0))
-                throw new InvalidDataException($"{where}: rope_parameters.mrope_section must be a non-empty list of positive integers");
+                throw new InvalidInputException($"{where}: rope_parameters.mrope_section must be a non-empty list of positive integers");
             // Each section counts rotary frequency pairs. Qwen3.5's interleaved mRoPE (transformers'
             // apply_interleaved_mrope, Megatron-Bridge's too) assigns frequencies by index: H takes 1, 4, 7, ... below
             // 3 x section[1], W takes 2, 5, 8, ... below 3 x section[2], T the rest; any sizes work there. Elsewhere
             // the sections must cover the rotary part of one head exactly.
             var rotaryDim = (int)(p.KvChannels * p.RotaryPercent);
             if (p is not Qwen35VLModelProvider && sections.Sum() * 2 != rotaryDim)
-                throw new InvalidDataException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sections.Sum()}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
+                throw new InvalidInputException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sections.Sum()}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
         }
     }
 }

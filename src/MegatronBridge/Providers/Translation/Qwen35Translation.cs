@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
@@ -151,12 +152,12 @@ internal static class Qwen35Translation
         if (layerTypes is { Count: > 0 })
         {
             if (layerTypes.Count != numLayers)
-                throw new InvalidDataException($"{tc.Where}: layer_types has {layerTypes.Count} entries but num_hidden_layers is {numLayers}");
+                throw new InvalidInputException($"{tc.Where}: layer_types has {layerTypes.Count} entries but num_hidden_layers is {numLayers}");
             var pattern = layerTypes.Select((type, i) => type switch
             {
                 "linear_attention" => 1,
                 "full_attention" => 0,
-                _ => throw new InvalidDataException($"{tc.Where}: layer_types[{i}] is '{type}'; expected 'linear_attention' or 'full_attention'"),
+                _ => throw new InvalidInputException($"{tc.Where}: layer_types[{i}] is '{type}'; expected 'linear_attention' or 'full_attention'"),
             }).ToArray();
             return LinearAttentionFrequency.FromPattern(pattern);
         }
@@ -165,5 +166,5 @@ internal static class Qwen35Translation
     }
 
     internal static TextConfig VisionLanguageText(HfConfig cfg) =>
-        cfg.HasTextConfig ? cfg.Text : throw new InvalidDataException($"{cfg.Where}: a vision-language config needs a 'text_config' object");
+        cfg.HasTextConfig ? cfg.Text : throw new InvalidInputException($"{cfg.Where}: a vision-language config needs a 'text_config' object");
 }
