@@ -83,18 +83,18 @@ internal static class CompareCommand
 
     private static int Compare(CompareOptions options, TextWriter output)
     {
-        if (!(options.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {options.Tolerance}");
-        if (!(options.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
+        if (!(options.Tolerance >= 0)) throw new InvalidInputException($"--tolerance must be a non-negative number, got {options.Tolerance}");
+        if (!(options.LayoutTolerance >= 0)) throw new InvalidInputException($"--layout-tolerance must be a non-negative number, got {options.LayoutTolerance}");
         string referencePath = options.ReferencePath ?? Path.Combine(options.HfModel, ReferenceOutputs.FileName);
         bool givenInputs = options.Prompt is not null || options.InputIds is not null;
-        if (options.Images.Count > 0 && !givenInputs) throw new ArgumentException("--image goes with --prompt or --input-ids");
+        if (options.Images.Count > 0 && !givenInputs) throw new InvalidInputException("--image goes with --prompt or --input-ids");
         IReadOnlyList<ReferenceCase> cases;
         bool haveReference = false;
         if (givenInputs)
         {
             // Inputs only: HF and Megatron are compared with each other.
-            if (options.ReferencePath is not null) throw new ArgumentException("give --reference or --prompt / --input-ids, not both");
-            if (options.MegatronPath is null) throw new ArgumentException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
+            if (options.ReferencePath is not null) throw new InvalidInputException("give --reference or --prompt / --input-ids, not both");
+            if (options.MegatronPath is null) throw new InvalidInputException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
             var assetFolders = new[] { options.Processor, options.HfModel }.OfType<string>().ToList();
             var (ids, image, _) = PromptInputs.Prepare(
                 new PromptInputs.Request(options.Prompt, options.InputIds, options.Images, null, Array.Empty<string>(), assetFolders), HfConfig.LoadFromFolder(options.HfModel));

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Reference;
@@ -82,10 +83,10 @@ internal static class GenerateCommand
 
     public static Result Generate(GenerateOptions options)
     {
-        if (options.MaxNewTokens < 0) throw new ArgumentException($"--max-new-tokens must not be negative, got {options.MaxNewTokens}");
+        if (options.MaxNewTokens < 0) throw new InvalidInputException($"--max-new-tokens must not be negative, got {options.MaxNewTokens}");
         bool megatron = MegatronCheckpointWeights.IsMegatronCheckpoint(options.Model);
         if (megatron && options.HfModel is null)
-            throw new ArgumentException($"{options.Model} is a Megatron checkpoint: give --hf-model (the HF folder with its config.json)");
+            throw new InvalidInputException($"{options.Model} is a Megatron checkpoint: give --hf-model (the HF folder with its config.json)");
         string configFolder = megatron ? options.HfModel! : options.Model;
         var hfConfig = HfConfig.LoadFromFolder(configFolder);
 
@@ -104,7 +105,7 @@ internal static class GenerateCommand
     public static int[] ParseIds(string text)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new FormatException("--input-ids is empty");
-        return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new FormatException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
+        if (parts.Length == 0) throw new InvalidInputException("--input-ids is empty");
+        return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new InvalidInputException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
     }
 }

@@ -31,26 +31,26 @@ internal static class PromptInputs
         {
             (not null, null) => (tokenizer ?? throw new FileNotFoundException($"--prompt needs a {TokenizerFile} in {string.Join(" or ", assetFolders)} (or give --input-ids)")).Encode(request.Prompt),
             (null, not null) => GenerateCommand.ParseIds(request.InputIds),
-            (null, null) => throw new ArgumentException("give --prompt or --input-ids"),
-            _ => throw new ArgumentException("give --prompt or --input-ids, not both"),
+            (null, null) => throw new InvalidInputException("give --prompt or --input-ids"),
+            _ => throw new InvalidInputException("give --prompt or --input-ids, not both"),
         };
-        if (ids.Length == 0) throw new ArgumentException("the prompt gives no tokens");
+        if (ids.Length == 0) throw new InvalidInputException("the prompt gives no tokens");
 
         ImageInput? image = null;
         if (request.Images.Count > 0)
         {
-            if (request.PixelValues is not null) throw new ArgumentException("give --image or --pixel-values, not both");
+            if (request.PixelValues is not null) throw new InvalidInputException("give --image or --pixel-values, not both");
             (ids, image) = ProcessImages(request.Images, ids, hfConfig, assetFolders);
         }
         else if (request.PixelValues is not null)
         {
-            if (request.ImageGridThw.Count == 0) throw new ArgumentException("--pixel-values needs --image-grid-thw");
+            if (request.ImageGridThw.Count == 0) throw new InvalidInputException("--pixel-values needs --image-grid-thw");
             RequireVision(hfConfig);
             image = new ImageInput(ReadPixelValues(request.PixelValues), request.ImageGridThw.Select(ImageGrid.Parse).ToArray());
         }
         else if (request.ImageGridThw.Count > 0)
         {
-            throw new ArgumentException("--image-grid-thw needs --pixel-values");
+            throw new InvalidInputException("--image-grid-thw needs --pixel-values");
         }
         return (ids, image, tokenizer);
     }
@@ -76,7 +76,7 @@ internal static class PromptInputs
     /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
     private static void RequireVision(HfConfig config)
     {
-        if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
+        if (config.Vision is null) throw new InvalidInputException($"{config.Path}: the model has no vision_config, so it cannot take images");
     }
 
 

@@ -87,8 +87,8 @@ internal static class BenchRunner
 
     public static BenchResult Run(BenchPreset preset, BenchOptions options, Action<string>? log = null)
     {
-        if (options.Rounds < 1) throw new ArgumentException("--rounds must be at least 1");
-        if (options.SettleSeconds is < 0 or > 600 || double.IsNaN(options.SettleSeconds)) throw new ArgumentException("--settle must be between 0 and 600 seconds");
+        if (options.Rounds < 1) throw new InvalidInputException("--rounds must be at least 1");
+        if (options.SettleSeconds is < 0 or > 600 || double.IsNaN(options.SettleSeconds)) throw new InvalidInputException("--settle must be between 0 and 600 seconds");
         var full = preset.LoadConfig();
         var config = BenchPreset.CutLayers(full, options.Layers);
         if (!options.Mtp && config["text_config"] is JsonObject text) text["mtp_num_hidden_layers"] = 0L;

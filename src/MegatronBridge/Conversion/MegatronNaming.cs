@@ -127,5 +127,8 @@ internal sealed class MegatronNaming
     /// <summary>Whether <paramref name="name"/> is a SequentialMLP expert weight.</summary>
     public static bool IsSequentialExpert(string name) => SequentialWeight.IsMatch(name);
 
-    private static int Number(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    /// <summary>A layer or expert number of a name; one past the int range (or in other scripts' digits) is out of range like any other.</summary>
+    private static int Number(string digits) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+        ? n
+        : throw new ArgumentOutOfRangeException(nameof(digits), $"{digits} is not a layer or expert number");
 }

@@ -25,7 +25,7 @@ public sealed record ParallelLayout
         Etp = etp == 0 ? tp : etp;
         foreach (var (name, value) in new[] { ("tensor", Tp), ("pipeline", Pp), ("virtual pipeline", Vpp), ("expert", Ep), ("expert-tensor", Etp) })
         {
-            if (value < 1) throw new ArgumentOutOfRangeException(name, $"{name}-parallel size must be at least 1, got {value}");
+            if (value < 1) throw new InvalidInputException($"{name}-parallel size must be at least 1, got {value}");
         }
     }
 

@@ -139,7 +139,7 @@ public static class CheckpointConverter
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
         if (request.LanguageOnly) hf = new LanguageModelOnly.View(nonFinite);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
-            throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
+            throw new InvalidInputException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
         var ignored = request.IgnoredHfTensors.ToList();
         MtpOmission? mtpLeftOut = null;
         if (provider.MtpLayers > 0)

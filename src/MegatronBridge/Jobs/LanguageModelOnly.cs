@@ -59,7 +59,7 @@ internal static class LanguageModelOnly
 
         public void Read(string name, long byteOffset, Span<byte> destination)
         {
-            if (!_byName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{Description}: no language-model tensor named '{name}'");
+            if (!_byName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{Description}: no language-model tensor named '{name}'");
             vl.Read(entry.VlName, byteOffset, destination);
         }
 

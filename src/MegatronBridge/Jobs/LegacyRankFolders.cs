@@ -27,10 +27,10 @@ internal static partial class LegacyRankFolders
             var name = Path.GetFileName(dir);
             var m = RankFolderPattern().Match(name);
             if (!m.Success) throw new InvalidInputException($"{dir}: not a rank folder name (expected mp_rank_XX[_PPP][_EEE])");
-            var suffixes = m.Groups.Cast<Group>().Skip(2).Where(g => g.Success).Select(g => Number(g.Value)).ToList();
+            var suffixes = m.Groups.Cast<Group>().Skip(2).Where(g => g.Success).Select(g => Number(g.Value, dir)).ToList();
             var file = Path.Combine(dir, LegacyCheckpointNames.FileName);
             if (!File.Exists(file)) throw new InvalidInputException($"{dir}: no {LegacyCheckpointNames.FileName}");
-            folders.Add(new LegacyRankFolder(name, file, Number(m.Groups[1].Value), suffixes));
+            folders.Add(new LegacyRankFolder(name, file, Number(m.Groups[1].Value, dir), suffixes));
         }
         if (folders.Count == 0) throw new InvalidInputException($"{iterationFolder}: no mp_rank_* folders");
         int suffixCount = folders[0].Suffixes.Count;
@@ -63,5 +63,7 @@ internal static partial class LegacyRankFolders
         }
     }
 
-    private static int Number(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    private static int Number(string digits, string dir) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+        ? n
+        : throw new InvalidInputException($"{dir}: rank number {digits} is out of range");
 }

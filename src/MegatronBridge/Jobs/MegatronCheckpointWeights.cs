@@ -3,6 +3,7 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -24,7 +25,7 @@ internal static class MegatronCheckpointWeights
         var iteration = MegatronCheckpoint.Locate(megatronPath);
         bool legacy = iteration.IsLegacy;
         if (!legacy && !iteration.HasTorchDistMetadata)
-            throw new NotSupportedException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
+            throw new InvalidInputException($"{iteration.Folder}: neither a torch_dist checkpoint (no {TorchDistWriter.MetadataFileName}) nor legacy mp_rank_* folders");
 
         bool languageOnly = iteration.IsLanguageOnly(config);
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, languageOnly);

@@ -92,7 +92,8 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
             int ppRank = ppOf(folder), epRank = epOf(folder);
             foreach (var key in file.ModelKeys)
             {
-                int chunk = vpp == 1 ? 0 : int.Parse(key.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture);
+                int chunk = vpp == 1 ? 0 : int.TryParse(key.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? c
+                    : throw new InvalidInputException($"{file.Description}: '{key}' names a virtual chunk past the int range");
                 if (chunk >= vpp) throw new InvalidInputException($"{file.Description}: '{key}' but the checkpoint has {vpp} virtual chunk(s)");
                 foreach (var local in file.ChunkTensors(key))
                 {
@@ -225,7 +226,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_where.TryGetValue(name, out var at)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_where.TryGetValue(name, out var at)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         at.File.ReadChunk(at.ModelKey, at.LocalName, byteOffset, destination);
     }
 

@@ -17,19 +17,11 @@ internal static class BridgeMappings
     public static ModelMapping Create(BridgeRegistration bridge, GptModelProvider provider, IReadOnlyList<TensorMeta> hfTensors, string where)
     {
         var factory = bridge.CreateMappingTable
-                      ?? throw new NotSupportedException($"{where}: {bridge.BridgeName} has no weight mapping table");
+                      ?? throw new InvalidInputException($"{where}: {bridge.BridgeName} has no weight mapping table");
         var layouts = bridge.IsMoe
             ? ExpertLayouts.Detect(hfTensors, bridge.HfLanguagePrefix + "layers.", provider.HiddenSize, where)
             : ExpertLayouts.Default;
-        try
-        {
-            return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
-        }
-        catch (Exception e) when (e is ArgumentException or OverflowException)
-        {
-            // Sizes from a damaged config multiply past int range into negative or overflowing dimensions.
-            throw new InvalidInputException($"{where}: config.json implies an impossible tensor shape ({e.Message}); check its size fields", e);
-        }
+        return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix);
     }
 
     /// <summary>Reads config.json of an HF folder, dispatches the bridge and builds the mapping against its checkpoint.</summary>

@@ -77,7 +77,7 @@ internal static class BridgeRegistry
         {
             if (TryGet(architecture, out var registration)) return registration;
         }
-        throw new NotSupportedException(
+        throw new InvalidInputException(
             $"{cfg.Where}: unsupported architecture {string.Join(", ", cfg.Architectures.Select(a => $"'{a}'"))}; supported: {string.Join(", ", SupportedArchitectures)}");
     }
 
@@ -85,7 +85,7 @@ internal static class BridgeRegistry
     public static (BridgeRegistration Bridge, GptModelProvider Provider) CreateProvider(HfConfig cfg)
     {
         var bridge = Resolve(cfg);
-        return (bridge, Translate(bridge, cfg));
+        return (bridge, bridge.CreateProvider(cfg));
     }
 
     /// <summary>The LM-only bridge and provider of a VL config when <paramref name="languageOnly"/>, else the config's own.</summary>
@@ -101,26 +101,13 @@ internal static class BridgeRegistry
     {
         var vl = Resolve(vlConfig);
         if (vl.LanguageModelOnlyArchitecture is null || !TryGet(vl.LanguageModelOnlyArchitecture, out var lm))
-            throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
+            throw new InvalidInputException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
         var text = vlConfig.HasTextConfig
             ? (JsonObject)vlConfig.Text.Json.DeepClone()
             : throw new InvalidInputException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
         text["architectures"] = new JsonArray(JsonValue.Create(lm.Architecture));
         if (!text.ContainsKey("dtype") && !text.ContainsKey("torch_dtype") && vlConfig.DType is { } dtype) text["dtype"] = dtype;
         var textConfig = HfConfig.Parse(text.ToJsonString(), vlConfig.Where + ": text_config");
-        return (lm, Translate(lm, textConfig));
-    }
-
-    private static GptModelProvider Translate(BridgeRegistration bridge, HfConfig cfg)
-    {
-        try
-        {
-            return bridge.CreateProvider(cfg);
-        }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or JsonException)
-        {
-            // Numbers of the wrong kind (1.5 where an int belongs, values beyond int range) surface here.
-            throw new InvalidInputException($"{cfg.Where}: a field has a value of the wrong type or range ({e.Message})", e);
-        }
+        return (lm, lm.CreateProvider(textConfig));
     }
 }

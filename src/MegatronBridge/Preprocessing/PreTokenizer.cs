@@ -128,7 +128,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         {
             return new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
         }
-        catch (ArgumentException e)
+        catch (RegexParseException e)
         {
             throw new InvalidInputException($"{where}: Split regex does not compile ({e.Message})");
         }

@@ -12,7 +12,7 @@ internal readonly record struct ImageGrid(int T, int H, int W)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         if (parts.Length != 3 || !int.TryParse(parts[0], out int t) || !int.TryParse(parts[1], out int h) || !int.TryParse(parts[2], out int w) || t <= 0 || h <= 0 || w <= 0)
-            throw new FormatException($"image grid '{text}' is not three positive integers t,h,w");
+            throw new InvalidInputException($"image grid '{text}' is not three positive integers t,h,w");
         return new ImageGrid(t, h, w);
     }
 

@@ -143,7 +143,7 @@ internal sealed class ReferenceModel : IDisposable
         for (int t = 0; t < inputIds.Count; t++)
         {
             int id = inputIds[t];
-            if (id < 0 || id >= Config.Vocab) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
+            if (id < 0 || id >= Config.Vocab) throw new InvalidInputException($"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
             Weights.Embedding.ReadRows(id, 1, x.AsSpan(t * h, h));
         }
     }

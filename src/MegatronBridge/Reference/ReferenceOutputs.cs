@@ -25,6 +25,7 @@ internal static class ReferenceOutputs
         {
             if (!source.Contains(prefix + "_input_ids")) continue;
             var ids = ReadInts(source, prefix + "_input_ids");
+            if (ids.Length == 0) throw new InvalidInputException($"{path}: {prefix}_input_ids is empty");
             var logits = ElementConvert.ReadFloats(source, prefix + "_logits");
             var greedy = source.Contains(prefix + "_greedy_tokens") ? ReadInts(source, prefix + "_greedy_tokens") : Array.Empty<int>();
             if (logits.Length % ids.Length != 0)
@@ -74,7 +75,7 @@ internal static class ReferenceOutputs
 
         public void Read(string name, long byteOffset, Span<byte> destination)
         {
-            if (!file.ByName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{path}: no tensor named '{name}'");
+            if (!file.ByName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{path}: no tensor named '{name}'");
             file.Read(entry, byteOffset, destination);
         }
     }

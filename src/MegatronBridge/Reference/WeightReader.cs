@@ -35,6 +35,8 @@ internal static class WeightReader
         var meta = source.Get(name);
         if (!meta.DType.IsFloating())
             throw new InvalidInputException($"{source.Description}: tensor '{name}' is {meta.DType}, expected a floating dtype");
+        if (meta.DType is DType.F8E4M3 or DType.F8E5M2)
+            throw new InvalidInputException($"{source.Description}: tensor '{name}' is {meta.DType} without block scales; the reference forward reads FP8 weights only through their scale_inv tensors");
         if (first < 0 || count < 0 || first + count > meta.NumElements)
             throw new InvalidInputException($"{source.Description}: elements [{first}, {first + count}) are outside tensor '{name}' of {meta.NumElements}");
         return meta;

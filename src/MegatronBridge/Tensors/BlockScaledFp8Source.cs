@@ -99,7 +99,7 @@ internal sealed class BlockScaledFp8Source : ITensorSource
     {
         if (!_quantized.TryGetValue(name, out var q))
         {
-            if (!TryGet(name, out _)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+            if (!TryGet(name, out _)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
             _inner.Read(name, byteOffset, destination);
             return;
         }

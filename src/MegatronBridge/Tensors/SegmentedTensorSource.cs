@@ -58,7 +58,7 @@ internal sealed class SegmentedTensorSource : ITensorSource
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_tensors.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_tensors.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.Meta.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{name}: read outside the tensor");
         int i = Array.BinarySearch(t.Starts, byteOffset);

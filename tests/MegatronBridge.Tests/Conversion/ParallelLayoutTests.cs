@@ -55,6 +55,6 @@ public class ParallelLayoutTests
         Assert.Contains("8 decoder layers cannot be split evenly over 3 pipeline stages", ex.Message);
         Assert.Contains("8 experts cannot be split evenly over expert-parallel size 3", ex.Message);
         Assert.Throws<InvalidInputException>(() => new ParallelLayout(ep: 2).Validate(8, 0, "dense"));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ParallelLayout(tp: 0));
+        Assert.Throws<InvalidInputException>(() => new ParallelLayout(tp: 0));
     }
 }

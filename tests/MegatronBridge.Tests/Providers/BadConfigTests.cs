@@ -5,7 +5,7 @@ using Xunit;
 
 namespace MegatronBridge.Tests.Providers;
 
-/// <summary>Bad configs fail with InvalidInputException (or NotSupportedException) naming config.json and the field.</summary>
+/// <summary>Bad configs fail with InvalidInputException naming config.json and the field.</summary>
 public class BadConfigTests
 {
     private const string Where = "bad/config.json";
@@ -168,7 +168,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         config["architectures"] = new JsonArray("Qwen2VLForConditionalGeneration");
-        var e = Fails<NotSupportedException>(config);
+        var e = Fails<InvalidInputException>(config);
         AssertMessage(e, "Qwen2VLForConditionalGeneration", "Qwen3_5ForCausalLM", "Qwen3VLMoeForConditionalGeneration");
     }
 

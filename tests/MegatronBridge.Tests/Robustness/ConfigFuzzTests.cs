@@ -14,8 +14,7 @@ namespace MegatronBridge.Tests.Robustness;
 /// <summary>
 /// Fuzzing of config.json handling: a structure-aware mutator sets fields of real fixture configs to hostile values
 /// (zero, negative, huge, fractional, wrong type, missing), and the config is parsed, translated to a provider, mapped
-/// against the fixture's tensors and planned. Only <see cref="InvalidInputException"/> / <see cref="NotSupportedException"/>
-/// may come out.
+/// against the fixture's tensors and planned. Only <see cref="InvalidInputException"/> may come out.
 /// </summary>
 public class ConfigFuzzTests
 {

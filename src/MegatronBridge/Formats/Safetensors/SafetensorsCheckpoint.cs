@@ -47,7 +47,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     public string FileOf(string tensorName) =>
         _byName.TryGetValue(tensorName, out var t)
             ? System.IO.Path.GetFileName(t.File.Path)
-            : throw new KeyNotFoundException($"{Description}: no tensor named '{tensorName}'");
+            : throw new InvalidInputException($"{Description}: no tensor named '{tensorName}'");
 
     /// <summary>
     /// Opens a checkpoint folder: model.safetensors when present (transformers' precedence), else the index. With an
@@ -133,7 +133,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_byName.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_byName.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         t.File.Read(t.Entry, byteOffset, destination);
     }
 

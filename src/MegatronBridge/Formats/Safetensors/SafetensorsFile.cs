@@ -85,7 +85,7 @@ internal sealed class SafetensorsFile : IDisposable
     /// <summary>Reads bytes of the tensor called <paramref name="name"/>.</summary>
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!ByName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        if (!ByName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{Path}: no tensor named '{name}'");
         Read(entry, byteOffset, destination);
     }
 

@@ -68,6 +68,12 @@ internal static partial class MegatronCheckpointFolder
     [GeneratedRegex(@"^iter_(\d{7,})$")]
     private static partial Regex IterationFolderPattern();
 
+    /// <summary>The number of an <c>iter_*</c> folder; digits past the 64-bit range (or in other scripts) are refused, naming the folder.</summary>
+    private static long Iteration(string digits, string folder) =>
+        long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n)
+            ? n
+            : throw new InvalidInputException($"{folder}: iteration number {digits} is out of range");
+
     /// <summary>
     /// Finds the iteration folder for <paramref name="path"/>: a root with a tracker (any iteration or "release"),
     /// an iteration folder itself, or a root without tracker holding iter_* folders (the largest is taken).
@@ -92,13 +98,13 @@ internal static partial class MegatronCheckpointFolder
 
         var name = Path.GetFileName(full);
         var m = IterationFolderPattern().Match(name);
-        if (m.Success) return new MegatronIterationFolder(full, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), false);
+        if (m.Success) return new MegatronIterationFolder(full, Iteration(m.Groups[1].Value, full), false);
         if (name == ReleaseFolderName) return new MegatronIterationFolder(full, null, true);
 
         var iterations = Directory.GetDirectories(full)
             .Select(d => IterationFolderPattern().Match(Path.GetFileName(d)))
             .Where(x => x.Success)
-            .Select(x => long.Parse(x.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Select(x => Iteration(x.Groups[1].Value, Path.Combine(full, x.Value)))
             .ToList();
         if (iterations.Count > 0)
         {

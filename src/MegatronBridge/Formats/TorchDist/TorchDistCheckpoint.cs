@@ -209,7 +209,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
     }
 
     public DcpTensorEntry GetEntry(string name) =>
-        _tensors.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"{Folder}: no tensor named '{name}'");
+        _tensors.TryGetValue(name, out var t) ? t : throw new InvalidInputException($"{Folder}: no tensor named '{name}'");
 
     /// <summary>The saved chunk, opened and checked against the metadata (dtype, shape, contiguity) on first use.</summary>
     private TorchTensorRef Chunk(DcpTensorEntry entry, DcpChunk chunk)
@@ -361,7 +361,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             if (_objects.TryGetValue(uniqueKey, out var cached)) return cached;
         }
         if (!_storage.TryGetValue(ChunkKey(uniqueKey, null), out var info) || !_objectKeySet.Contains(uniqueKey))
-            throw new KeyNotFoundException($"{Folder}: no object named '{uniqueKey}'");
+            throw new InvalidInputException($"{Folder}: no object named '{uniqueKey}'");
         var archive = TorchZipArchive.Open(FileHandle(info.RelativePath), Path.Combine(Folder, info.RelativePath), info.Offset, info.Length);
         var value = TorchLoad.Load(archive);
         lock (_lock) _objects[uniqueKey] = value;

@@ -148,14 +148,14 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
     /// <summary>Reads bytes of a tensor of any model chunk.</summary>
     public void ReadChunk(string modelKey, string name, long byteOffset, Span<byte> destination)
     {
-        if (!Chunk(modelKey).TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}' in '{modelKey}'");
+        if (!Chunk(modelKey).TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}' in '{modelKey}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Description}: read past the end of '{name}'");
         t.Read(byteOffset, destination);
     }
 
     private Dictionary<string, TorchTensorRef> Chunk(string modelKey) =>
-        _chunks.TryGetValue(modelKey, out var chunk) ? chunk : throw new KeyNotFoundException($"{Description}: no '{modelKey}' state dict");
+        _chunks.TryGetValue(modelKey, out var chunk) ? chunk : throw new InvalidInputException($"{Description}: no '{modelKey}' state dict");
 
     public bool TryGet(string name, out TensorMeta meta)
     {
@@ -170,7 +170,7 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_tensors.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_tensors.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Description}: read past the end of '{name}'");
         t.Read(byteOffset, destination);

@@ -50,9 +50,7 @@ internal static class Getattr
     {
         if (dict is null || !dict.TryGetPropertyValue(key, out var node)) return absentDefault;
         if (node is null) return null;
-        return node.GetValueKind() == JsonValueKind.Number
-            ? node.GetValue<double>()
-            : throw new InvalidInputException($"{cfg.Where}: field '{dictName}.{key}' must be a number");
+        return cfg.ToDouble(node, $"{dictName}.{key}");
     }
 
     /// <summary><c>dict.get(key, default)</c> for a list of integers inside a config dict.</summary>
@@ -62,7 +60,7 @@ internal static class Getattr
         if (node is null) return null;
         if (node is not JsonArray array) throw new InvalidInputException($"{cfg.Where}: field '{dictName}.{key}' must be a list of integers");
         return array.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number
-            ? checked((int)x.GetValue<long>())
+            ? cfg.ToInt(x, $"{dictName}.{key}[{i}]")
             : throw new InvalidInputException($"{cfg.Where}: field '{dictName}.{key}[{i}]' must be an integer")).ToArray();
     }
 }

@@ -29,10 +29,23 @@ internal static class ProviderValidation
 
         if (p.ExperimentalAttentionVariant is not null)
         {
+            // The GDN projection sizes are products of config fields (GptModelProvider's LinearQueryKeyDim,
+            // LinearValueDim, LinearConvChannels): each must be a real 32-bit size.
+            long qk = (long)p.LinearNumKeyHeads * p.LinearKeyHeadDim, vd = (long)p.LinearNumValueHeads * p.LinearValueHeadDim;
+            DerivedSizeFits(where, "linear_num_key_heads x linear_key_head_dim", qk);
+            DerivedSizeFits(where, "linear_num_value_heads x linear_value_head_dim", vd);
+            DerivedSizeFits(where, "the GDN conv1d channels (2 x key dim + value dim)", 2 * qk + vd);
             if (p.LinearNumValueHeads % p.LinearNumKeyHeads != 0)
                 throw new InvalidInputException($"{where}: linear_num_value_heads ({p.LinearNumValueHeads}) is not divisible by linear_num_key_heads ({p.LinearNumKeyHeads})");
             if (p.LinearAttentionFreq?.Pattern is { } pattern && pattern.Count != p.NumLayers)
                 throw new InvalidInputException($"{where}: layer_types has {pattern.Count} entries but num_hidden_layers is {p.NumLayers}");
+        }
+
+        if (p.Vision is { } v)
+        {
+            // VisionTransformerConfig's MergedHiddenSize and PatchInputSize, computed wide.
+            DerivedSizeFits(where, "vision_config spatial_merge_size^2 x hidden_size", Product(v.SpatialMergeSize, v.SpatialMergeSize, v.HiddenSize));
+            DerivedSizeFits(where, "vision_config in_channels x temporal_patch_size x patch_size^2", Product(v.InChannels, v.TemporalPatchSize, v.PatchSize, v.PatchSize));
         }
 
         if (p.NumMoeExperts is { } experts && p.MoeRouterTopk > experts)
@@ -47,8 +60,24 @@ internal static class ProviderValidation
             // 3 x section[1], W takes 2, 5, 8, ... below 3 x section[2], T the rest; any sizes work there. Elsewhere
             // the sections must cover the rotary part of one head exactly.
             var rotaryDim = (int)(p.KvChannels * p.RotaryPercent);
-            if (p is not Qwen35VLModelProvider && sections.Sum() * 2 != rotaryDim)
-                throw new InvalidInputException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sections.Sum()}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
+            long sum = sections.Sum(s => (long)s); // wide: sections near the int range must not overflow the check
+            if (p is not Qwen35VLModelProvider && sum * 2 != rotaryDim)
+                throw new InvalidInputException($"{where}: rope_parameters.mrope_section [{string.Join(", ", sections)}] sums to {sum}, but the rotary dimension is {rotaryDim} (head_dim {p.KvChannels} x partial_rotary_factor {p.RotaryPercent}), i.e. {rotaryDim / 2} frequency pairs");
         }
+    }
+
+    /// <summary>The product of 32-bit fields, held at the 64-bit range when it goes past it.</summary>
+    private static long Product(params int[] factors)
+    {
+        System.Numerics.BigInteger product = 1;
+        foreach (var f in factors) product *= f;
+        return product > long.MaxValue ? long.MaxValue : product < long.MinValue ? long.MinValue : (long)product;
+    }
+
+    /// <summary>A size the provider derives from several config fields: negative or past 32 bits means no real tensor.</summary>
+    private static void DerivedSizeFits(string where, string what, long value)
+    {
+        if (value is < 0 or > int.MaxValue)
+            throw new InvalidInputException($"{where}: config.json implies an impossible tensor shape ({what} = {value}); check its size fields");
     }
 }

@@ -102,7 +102,7 @@ public class TorchLegacyRoundTripTests
     public void ExpertTensorSizeAboveTensorSizeIsRefused()
     {
         using var tmp = TestPaths.NewTempDir();
-        var e = Assert.Throws<NotSupportedException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
+        var e = Assert.Throws<InvalidInputException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
             { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 1, ep: 2, etp: 2) }));
         Assert.Contains("expert-tensor-parallel size 2 must divide tensor-parallel size 1", e.Message);
         Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
