@@ -19,7 +19,7 @@ internal static class ExportedConfigDtype
     public static void Restate(string configPath, DType written)
     {
         if (!File.Exists(configPath)) return;
-        var root = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
+        var root = ConfigJson.Parse(configPath) as JsonObject
                    ?? throw new InvalidInputException($"{configPath}: not a JSON object");
         if (Restate(root, written)) File.WriteAllText(configPath, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
