@@ -23,7 +23,6 @@ public class InputErrorKindTests
     [InlineData(typeof(JsonException))]
     [InlineData(typeof(NotSupportedException))]
     [InlineData(typeof(OverflowException))]
-    [InlineData(typeof(InvalidDataException))]
     public void AGuardsExceptionInsideACommand_IsAnInternalError(Type type)
     {
         var error = new StringWriter();
