@@ -57,7 +57,7 @@ public class JsonFields
             : throw Bad(name, $"an integer from {int.MinValue} to {int.MaxValue} (got {node.ToJsonString()})");
     }
 
-    /// <summary>A number that fits a double; a string, or a literal past the double range (1e400), is an error naming the field.</summary>
+    /// <summary>A number read as a double (a literal past its range reads as infinity, as Python's json module reads it); anything else is an error naming the field.</summary>
     internal double ToDouble(JsonNode node, string name)
     {
         if (node.GetValueKind() != JsonValueKind.Number) throw Bad(name, "a number");
