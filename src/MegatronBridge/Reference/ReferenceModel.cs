@@ -93,7 +93,7 @@ internal sealed class ReferenceModel : IDisposable
         if (image is not null)
         {
             if (Weights.Vision is null || Config.Vision is null)
-                throw new InvalidOperationException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
+                throw new InvalidInputException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
             var result = new VisionEncoder.Result();
             foreach (var step in VisionEncoder.Steps(image.PixelValues, image.Grids, Weights.Vision, Config.Vision, result)) yield return step;
             encoded = (image, result.Output!);
