@@ -106,6 +106,22 @@ public class BadConfigTests
     }
 
     [Fact]
+    public void MropeSectionsSummingPastTheIntRange_AreRefusedNotOverflowed()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");
+        ((JsonObject)ConfigBuilder.Text(config)["rope_parameters"]!)["mrope_section"] = new JsonArray(6, 5, int.MaxValue);
+        AssertMessage(Fails<InvalidInputException>(config), "mrope_section", $"sums to {6L + 5 + int.MaxValue}");
+    }
+
+    [Fact]
+    public void GdnSizesMultiplyingPastTheIntRange_AreAnImpossibleShape()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
+        config["linear_value_head_dim"] = int.MaxValue;
+        AssertMessage(Fails<InvalidInputException>(config), "impossible tensor shape", "linear_value_head_dim");
+    }
+
+    [Fact]
     public void MropeSectionNotMatchingTheRotaryDimension()
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");

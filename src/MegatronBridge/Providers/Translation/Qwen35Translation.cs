@@ -162,6 +162,9 @@ internal static class Qwen35Translation
             return LinearAttentionFrequency.FromPattern(pattern);
         }
         var every = tc.FullAttentionInterval is { } interval ? Getattr.Positive(tc, "full_attention_interval", interval) : 4;
+        // Checked here as well as in ProviderValidation: the expansion below would otherwise allocate one entry per layer.
+        if (numLayers > ProviderValidation.MaxLayers)
+            throw new InvalidInputException($"{tc.Where}: field 'num_hidden_layers' is implausibly large ({numLayers}, more than {ProviderValidation.MaxLayers})");
         return LinearAttentionFrequency.FromPattern(Enumerable.Range(0, numLayers).Select(i => (i + 1) % every == 0 ? 0 : 1).ToArray());
     }
 
