@@ -122,6 +122,15 @@ public class BadConfigTests
     }
 
     [Fact]
+    public void ADerivedFfnSizePastTheIntRange_IsAnImpossibleShape()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
+        config["hidden_size"] = int.MaxValue;
+        config.Remove("intermediate_size");
+        AssertMessage(Fails<InvalidInputException>(config), "impossible tensor shape", "ffn_hidden_size", $"{4L * int.MaxValue}");
+    }
+
+    [Fact]
     public void MropeSectionNotMatchingTheRotaryDimension()
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");

@@ -34,6 +34,10 @@ internal static class ProviderValidation
         if (p.KvChannels <= 0)
             throw new InvalidInputException($"{where}: head_dim is not set and hidden_size ({p.HiddenSize}) / num_attention_heads ({p.NumAttentionHeads}) is 0");
 
+        // ffn_hidden_size is intermediate_size, or 4 x hidden_size when that is absent or null (HfKwargs, and
+        // GptModelProvider's default): the product must be a real 32-bit size too.
+        DerivedSizeFits(where, "ffn_hidden_size (intermediate_size, else 4 x hidden_size)", tc.Int("intermediate_size") ?? 4L * p.HiddenSize);
+
         if (p.ExperimentalAttentionVariant is not null)
         {
             // The GDN projection sizes are products of config fields (GptModelProvider's LinearQueryKeyDim,
