@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Benchmarks;
 
@@ -14,7 +15,7 @@ internal sealed record BenchPreset(string Name, string ConfigResource)
 
     public static BenchPreset Find(string name) =>
         All.FirstOrDefault(p => p.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown bench size '{name}' (known: {string.Join(", ", All.Select(p => p.Name))}, all)");
+        ?? throw new InvalidInputException($"unknown bench size '{name}' (known: {string.Join(", ", All.Select(p => p.Name))}, all)");
 
     /// <summary>The real config.json of the preset.</summary>
     public JsonObject LoadConfig()
@@ -23,7 +24,7 @@ internal sealed record BenchPreset(string Name, string ConfigResource)
         string resource = $"MegatronBridge.RealConfigs.{ConfigResource}";
         using var stream = assembly.GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"embedded config {resource} is missing from the build");
-        return JsonNode.Parse(stream) as JsonObject ?? throw new InvalidDataException($"{ConfigResource}: not a JSON object");
+        return JsonNode.Parse(stream) as JsonObject ?? throw new InvalidInputException($"{ConfigResource}: not a JSON object");
     }
 
     /// <summary>
@@ -35,9 +36,9 @@ internal sealed record BenchPreset(string Name, string ConfigResource)
     {
         if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), layers, "layers must be at least 1");
         var cut = (JsonObject)config.DeepClone();
-        var text = cut["text_config"] as JsonObject ?? throw new InvalidDataException("config.json: no text_config");
-        var types = text["layer_types"] as JsonArray ?? throw new InvalidDataException("config.json: text_config.layer_types missing");
-        if (layers > types.Count) throw new ArgumentOutOfRangeException(nameof(layers), layers, $"the model has only {types.Count} layers");
+        var text = cut["text_config"] as JsonObject ?? throw new InvalidInputException("config.json: no text_config");
+        var types = text["layer_types"] as JsonArray ?? throw new InvalidInputException("config.json: text_config.layer_types missing");
+        if (layers > types.Count) throw new InvalidInputException($"the model has only {types.Count} layers");
         text["layer_types"] = new JsonArray(types.Skip(types.Count - layers).Select(t => t?.DeepClone()).ToArray());
         text["num_hidden_layers"] = (long)layers;
         if (cut["vision_config"] is JsonObject vision && vision["depth"] is JsonNode depth)

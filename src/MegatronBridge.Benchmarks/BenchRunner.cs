@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Benchmarks;
@@ -86,8 +87,8 @@ internal static class BenchRunner
 
     public static BenchResult Run(BenchPreset preset, BenchOptions options, Action<string>? log = null)
     {
-        if (options.Rounds < 1) throw new ArgumentException("--rounds must be at least 1");
-        if (options.SettleSeconds is < 0 or > 600 || double.IsNaN(options.SettleSeconds)) throw new ArgumentException("--settle must be between 0 and 600 seconds");
+        if (options.Rounds < 1) throw new InvalidInputException("--rounds must be at least 1");
+        if (options.SettleSeconds is < 0 or > 600 || double.IsNaN(options.SettleSeconds)) throw new InvalidInputException("--settle must be between 0 and 600 seconds");
         var full = preset.LoadConfig();
         var config = BenchPreset.CutLayers(full, options.Layers);
         if (!options.Mtp && config["text_config"] is JsonObject text) text["mtp_num_hidden_layers"] = 0L;
@@ -154,8 +155,9 @@ internal static class BenchRunner
                 string? error = null;
                 long moved = 0;
                 try { moved = action(); }
-                catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or InvalidOperationException or NotSupportedException)
+                catch (Exception e) when (e is InvalidInputException or IOException)
                 {
+                    // A phase refused by validation or failed by the disk is recorded and the run goes on; a bug ends it.
                     error = e.Message;
                 }
                 // Data still in the page cache is not on disk yet: count the flush in the phase's time.

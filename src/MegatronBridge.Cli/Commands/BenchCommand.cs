@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using MegatronBridge.Benchmarks;
+using MegatronBridge.IO;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -65,7 +66,7 @@ internal static class BenchCommand
         foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
-                throw new ArgumentException($"--layers: '{part}' is not a positive whole number (use e.g. 1 or 1,2)");
+                throw new InvalidInputException($"--layers: '{part}' is not a positive whole number (use e.g. 1 or 1,2)");
             counts.Add(n);
         }
         return counts.ToList();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Cli.Commands;
 
@@ -25,7 +26,7 @@ internal static class CommandErrors
         catch (Exception e) when (IsInputError(e))
         {
             WaitIfInterrupted();
-            var message = UserMessage(e);
+            var message = e.Message;
             if (json) WriteJson(error, command, "input", message, inputErrorExitCode, trace: null);
             else error.WriteLine($"{command}: {message}");
             return inputErrorExitCode;
@@ -54,21 +55,6 @@ internal static class CommandErrors
         if (MegatronBridge.Jobs.ConversionProgress.Halted) Thread.Sleep(Timeout.Infinite);
     }
 
-    /// <summary>
-    /// The message a user sees: an <see cref="ArgumentException"/>'s " (Parameter 'name')" suffix names a variable of
-    /// this program, not anything of the user's, so it is dropped.
-    /// </summary>
-    public static string UserMessage(Exception e)
-    {
-        var message = e.Message;
-        if (e is ArgumentException { ParamName: { } name })
-        {
-            var suffix = $" (Parameter '{name}')";
-            if (message.EndsWith(suffix, StringComparison.Ordinal)) message = message[..^suffix.Length];
-        }
-        return message;
-    }
-
     private static void WriteJson(TextWriter error, string command, string kind, string message, int exitCode, string? trace)
     {
         var report = new JsonObject
@@ -85,7 +71,12 @@ internal static class CommandErrors
         error.WriteLine(report.ToJsonString());
     }
 
-    private static bool IsInputError(Exception e) =>
-        e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException
-            or ArgumentException or KeyNotFoundException or FormatException or JsonException;
+    /// <summary>
+    /// The user's fault: input that validation refused (<see cref="InvalidInputException"/>, thrown at every layer),
+    /// and the operating system's own failures on a path the user named (not found, unreadable, not a file, disk
+    /// full). Every other exception type, <see cref="ArgumentException"/> and <see cref="KeyNotFoundException"/>
+    /// included, is a bug.
+    /// </summary>
+    internal static bool IsInputError(Exception e) =>
+        e is InvalidInputException or IOException or UnauthorizedAccessException;
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
@@ -48,7 +49,7 @@ internal static class ImportCommand
                 // pads the vocabulary for (--make-vocab-size-divisible-by x --tp).
                 bool padsVocab = parse.GetValue(vocabDivisible) is not null;
                 if (!legacy && parallel.GivenNonDefault(parse, exceptTp: padsVocab) is { Count: > 0 } given)
-                    throw new ArgumentException($"{string.Join(", ", given)}: parallel sizes apply only to --format torch (and --tp to torch_dist with --make-vocab-size-divisible-by, for the padded vocabulary); a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to whatever layout loads it (drop the flag, or add --format torch)");
+                    throw new InvalidInputException($"{string.Join(", ", given)}: parallel sizes apply only to --format torch (and --tp to torch_dist with --make-vocab-size-divisible-by, for the padded vocabulary); a torch_dist checkpoint stores whole tensors that Megatron-Core reshards to whatever layout loads it (drop the flag, or add --format torch)");
                 var request = new ImportRequest(parse.GetValue(hfModel)!.FullName, parse.GetValue(megatronPath)!)
                 {
                     Format = legacy ? MegatronFormat.Torch : MegatronFormat.TorchDist,

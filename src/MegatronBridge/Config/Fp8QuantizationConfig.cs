@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -21,13 +22,13 @@ internal sealed record Fp8QuantizationConfig(int BlockRows, int BlockCols, IRead
         if (fields == null) return null;
         var method = fields.String("quant_method");
         if (method != "fp8")
-            throw new NotSupportedException($"{fields.Where}: quant_method '{method}' is not supported (only blockwise \"fp8\")");
+            throw new InvalidInputException($"{fields.Where}: quant_method '{method}' is not supported (only blockwise \"fp8\")");
         var fmt = fields.String("fmt") ?? "e4m3";
         if (fmt != "e4m3")
-            throw new NotSupportedException($"{fields.Where}: fmt '{fmt}' is not supported (only \"e4m3\")");
+            throw new InvalidInputException($"{fields.Where}: fmt '{fmt}' is not supported (only \"e4m3\")");
         var block = fields.IntList("weight_block_size") ?? new[] { DefaultBlock, DefaultBlock };
         if (block.Count != 2 || block[0] <= 0 || block[1] <= 0)
-            throw new InvalidDataException($"{fields.Where}: weight_block_size must be two positive integers, got [{string.Join(", ", block)}]");
+            throw new InvalidInputException($"{fields.Where}: weight_block_size must be two positive integers, got [{string.Join(", ", block)}]");
         return new Fp8QuantizationConfig(block[0], block[1], fields.StringList("modules_to_not_convert") ?? Array.Empty<string>(), fields.Json);
     }
 

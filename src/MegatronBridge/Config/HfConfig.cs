@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -38,9 +39,9 @@ public sealed class HfConfig : JsonFields
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{where}: not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{where}: not valid JSON ({e.Message})");
         }
-        if (node is not JsonObject obj) throw new InvalidDataException($"{where}: the config is not a JSON object");
+        if (node is not JsonObject obj) throw new InvalidInputException($"{where}: the config is not a JSON object");
         return new HfConfig(obj, where);
     }
 
@@ -86,10 +87,10 @@ public sealed class TextConfig : JsonFields
 
     // rope: transformers 5 nests these in rope_parameters (rope_scaling is an alias); older configs keep rope_theta flat.
     public JsonObject? RopeParameters => Object("rope_parameters") ?? Object("rope_scaling");
-    public double? RopeTheta => Double("rope_theta") ?? ReadRope(r => r["rope_theta"]?.GetValue<double>());
-    public double? PartialRotaryFactor => ReadRope(r => r["partial_rotary_factor"]?.GetValue<double>()) ?? Double("partial_rotary_factor");
+    public double? RopeTheta => Double("rope_theta") ?? ReadRope("rope_theta", ToDouble);
+    public double? PartialRotaryFactor => ReadRope("partial_rotary_factor", ToDouble) ?? Double("partial_rotary_factor");
     public IReadOnlyList<int>? MropeSection => ReadRopeList("mrope_section");
-    public bool? MropeInterleaved => ReadRope(r => r["mrope_interleaved"]?.GetValue<bool>());
+    public bool? MropeInterleaved => ReadRope("mrope_interleaved", ToBool);
 
     // Hybrid layout.
     public IReadOnlyList<string>? LayerTypes => StringList("layer_types");
@@ -120,26 +121,16 @@ public sealed class TextConfig : JsonFields
     public IReadOnlyList<int>? EosTokenId => IntOrIntList("eos_token_id");
     public IReadOnlyList<int>? PadTokenId => IntOrIntList("pad_token_id");
 
-    private T? ReadRope<T>(Func<JsonObject, T?> read) where T : struct
-    {
-        var r = RopeParameters;
-        if (r is null) return null;
-        try
-        {
-            return read(r);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{Where}: rope_parameters has a value of the wrong type ({e.Message})");
-        }
-    }
+    /// <summary>A value inside rope_parameters (or its alias rope_scaling); null when absent or null.</summary>
+    private T? ReadRope<T>(string name, Func<JsonNode, string, T> read) where T : struct =>
+        RopeParameters is { } r && r.TryGetPropertyValue(name, out var node) && node is not null ? read(node, $"rope_parameters.{name}") : null;
 
     private IReadOnlyList<int>? ReadRopeList(string name)
     {
         var r = RopeParameters;
         if (r is null || !r.TryGetPropertyValue(name, out var node) || node is null) return null;
-        if (node is not JsonArray a) throw new InvalidDataException($"{Where}: rope_parameters.{name} must be a list of integers");
-        return a.Select(x => x is not null && x.GetValueKind() == JsonValueKind.Number ? checked((int)x.GetValue<long>()) : throw new InvalidDataException($"{Where}: rope_parameters.{name} must be a list of integers")).ToList();
+        if (node is not JsonArray a) throw new InvalidInputException($"{Where}: rope_parameters.{name} must be a list of integers");
+        return a.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number ? ToInt(x, $"rope_parameters.{name}[{i}]") : throw new InvalidInputException($"{Where}: rope_parameters.{name} must be a list of integers")).ToList();
     }
 }
 
@@ -162,5 +153,5 @@ public sealed class VisionConfig : JsonFields
     public string? HiddenAct => String("hidden_act");
     /// <summary>Absent field means no deepstack mergers (Qwen3.5/3.6).</summary>
     public IReadOnlyList<int> DeepstackVisualIndexes => IntList("deepstack_visual_indexes") ?? Array.Empty<int>();
-    public double? RopeTheta => Object("rope_parameters")?["rope_theta"]?.GetValue<double>();
+    public double? RopeTheta => Object("rope_parameters")?["rope_theta"] is { } theta ? ToDouble(theta, "rope_parameters.rope_theta") : null;
 }

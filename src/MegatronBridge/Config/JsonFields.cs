@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Config;
 
@@ -24,13 +25,8 @@ public class JsonFields
 
     public int? Int(string name) => GetValue(name, n => ToInt(n, name));
     public long? Long(string name) => GetValue(name, n => ToLong(n, name));
-    public double? Double(string name) => GetValue(name, n => n.GetValueKind() == JsonValueKind.Number ? n.GetValue<double>() : throw Bad(name, "a number"));
-    public bool? Bool(string name) => GetValue(name, n => n.GetValueKind() switch
-    {
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        _ => throw Bad(name, "true or false"),
-    });
+    public double? Double(string name) => GetValue(name, n => ToDouble(n, name));
+    public bool? Bool(string name) => GetValue(name, n => ToBool(n, name));
     public string? String(string name) => Get<string>(name, n => n.GetValueKind() == JsonValueKind.String ? n.GetValue<string>() : throw Bad(name, "a string"));
 
     public IReadOnlyList<string>? StringList(string name) => Get<IReadOnlyList<string>>(name, n => n is JsonArray a
@@ -52,13 +48,30 @@ public class JsonFields
     });
 
     /// <summary>An integer field that fits an int; a fraction (1.5), 1e30 or 2^62 is an error naming the field and its value.</summary>
-    private int ToInt(JsonNode node, string name)
+    /// <param name="name">The field's name in error messages (a path such as <c>rope_parameters.mrope_section[0]</c> for a nested value).</param>
+    internal int ToInt(JsonNode node, string name)
     {
         long value = ToLong(node, name);
         return value is >= int.MinValue and <= int.MaxValue
             ? (int)value
             : throw Bad(name, $"an integer from {int.MinValue} to {int.MaxValue} (got {node.ToJsonString()})");
     }
+
+    /// <summary>A number read as a double (a literal past its range reads as infinity, as Python's json module reads it); anything else is an error naming the field.</summary>
+    internal double ToDouble(JsonNode node, string name)
+    {
+        if (node.GetValueKind() != JsonValueKind.Number) throw Bad(name, "a number");
+        return node.AsValue().TryGetValue<double>(out var value)
+            ? value
+            : throw Bad(name, $"a number that fits a double (got {node.ToJsonString()})");
+    }
+
+    internal bool ToBool(JsonNode node, string name) => node.GetValueKind() switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw Bad(name, "true or false"),
+    };
 
     private long ToLong(JsonNode node, string name)
     {
@@ -79,6 +92,6 @@ public class JsonFields
     private T? GetValue<T>(string name, Func<JsonNode, T> read) where T : struct =>
         Json.TryGetPropertyValue(name, out var node) && node is not null ? read(node) : null;
 
-    protected InvalidDataException Bad(string name, string expected) =>
+    protected InvalidInputException Bad(string name, string expected) =>
         new($"{Where}: field '{name}' must be {expected}");
 }

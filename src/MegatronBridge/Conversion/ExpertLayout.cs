@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -39,23 +40,23 @@ internal static class ExpertLayoutDetector
             }
         }
         if (perExpertKey != null && packedKey != null)
-            throw new InvalidDataException($"{where}: experts under '{layersPrefix}' are stored both per expert ({perExpertKey}) and packed ({packedKey})");
+            throw new InvalidInputException($"{where}: experts under '{layersPrefix}' are stored both per expert ({perExpertKey}) and packed ({packedKey})");
         if (packedKey == null) return ExpertLayout.PerExpert;
         if (orientations.Count > 1)
-            throw new InvalidDataException($"{where}: packed experts under '{layersPrefix}' mix the [E, 2I, H] and [E, H, 2I] layouts");
+            throw new InvalidInputException($"{where}: packed experts under '{layersPrefix}' mix the [E, 2I, H] and [E, H, 2I] layouts");
         if (orientations.Count == 0)
-            throw new InvalidDataException($"{where}: packed expert down_proj under '{layersPrefix}' without gate_up_proj");
+            throw new InvalidInputException($"{where}: packed expert down_proj under '{layersPrefix}' without gate_up_proj");
         return orientations.First();
     }
 
     private static ExpertLayout GateUpOrientation(TensorMeta t, long hidden, string where)
     {
-        if (t.Shape.Rank != 3) throw new InvalidDataException($"{where}: {t.Name} has shape {t.Shape}, expected [E, 2I, H] or [E, H, 2I]");
+        if (t.Shape.Rank != 3) throw new InvalidInputException($"{where}: {t.Name} has shape {t.Shape}, expected [E, 2I, H] or [E, H, 2I]");
         bool rowsFirst = t.Shape[2] == hidden, hiddenFirst = t.Shape[1] == hidden;
         if (rowsFirst && hiddenFirst)
-            throw new InvalidDataException($"{where}: {t.Name} has shape {t.Shape}: 2I equals H, so [E, 2I, H] and [E, H, 2I] cannot be told apart");
+            throw new InvalidInputException($"{where}: {t.Name} has shape {t.Shape}: 2I equals H, so [E, 2I, H] and [E, H, 2I] cannot be told apart");
         if (rowsFirst) return ExpertLayout.Packed;
         if (hiddenFirst) return ExpertLayout.PackedTransposed;
-        throw new InvalidDataException($"{where}: {t.Name} has shape {t.Shape}, neither [E, 2I, {hidden}] nor [E, {hidden}, 2I]");
+        throw new InvalidInputException($"{where}: {t.Name} has shape {t.Shape}, neither [E, 2I, {hidden}] nor [E, {hidden}, 2I]");
     }
 }

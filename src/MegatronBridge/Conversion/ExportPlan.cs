@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -82,7 +83,7 @@ internal sealed class ExportPlan
         var extra = megatronShards.Select(t => t.Name)
             .Where(n => !expected.Contains(MegatronNaming.FromCheckpointName(n)) && !options.IgnoredMegatronTensors.Contains(n)).ToList();
         if (extra.Count > 0) problems.Add($"{where}: {extra.Count} tensor(s) are not mapped by {model.Table.Name}: {string.Join(", ", extra)}");
-        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+        if (problems.Count > 0) throw new InvalidInputException(string.Join(Environment.NewLine, problems));
 
         DType OutputDType(MegatronParam p) => options.OutputDType is { } cast && dtypes[p.Name].IsFloating() ? cast : dtypes[p.Name];
         var recipes = RecipeBuilder.ToHf(kinds.Select(k => (k, k.Megatron.IsExpert ? layout.Etp : layout.Tp)), OutputDType,

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -89,7 +90,7 @@ internal sealed class ImportPlan
             {
                 kind.Links(kind.Megatron.IsExpert ? layout.Etp : layout.Tp);
             }
-            catch (InvalidDataException e)
+            catch (InvalidInputException e)
             {
                 splitProblems.Add(e.Message);
             }
@@ -100,7 +101,7 @@ internal sealed class ImportPlan
             problems.Add($"{where}: parallel layout {layout} cannot split {splitProblems.Count} parameter(s): "
                          + string.Join("; ", splitProblems.Take(shown)) + (splitProblems.Count > shown ? $"; and {splitProblems.Count - shown} more" : ""));
         }
-        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+        if (problems.Count > 0) throw new InvalidInputException(string.Join(Environment.NewLine, problems));
 
         DType? paramDType = options.ParamDType ?? model.ParamDType;
         var naming = model.Naming(layout);

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -41,7 +42,7 @@ internal abstract class MappingKind
         };
         if (axis < 0 || tp == 1) return shape;
         if (shape[axis] % tp != 0)
-            throw new InvalidDataException($"{Megatron.Name}: dimension {axis} of size {shape[axis]} is not divisible by the tensor-parallel size {tp}");
+            throw new InvalidInputException($"{Megatron.Name}: dimension {axis} of size {shape[axis]} is not divisible by the tensor-parallel size {tp}");
         return shape.WithDim(axis, shape[axis] / tp);
     }
 
@@ -76,7 +77,7 @@ internal abstract class MappingKind
 
     public override string ToString() => $"{KindName} {Megatron.Name} <- {string.Join(", ", HfTensors.Select(t => t.Name))}";
 
-    protected InvalidDataException Bad(string message) => new($"{Megatron.Name} ({KindName}): {message}");
+    protected InvalidInputException Bad(string message) => new($"{Megatron.Name} ({KindName}): {message}");
 
     protected void RequireDivisible(long value, int by, string what)
     {

@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion.Kinds;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Conversion;
 
@@ -56,7 +57,7 @@ internal sealed class MappingTableBuilder
     /// <summary>Vision [Q; K; V] with the vision encoder's head count.</summary>
     public MappingTableBuilder ConcatenatedQkv(string megatron, string hf) =>
         Add(megatron, "ConcatenatedQKV", r => new ConcatenatedQkvMapping(r.Param,
-            (r.Provider.Vision ?? throw new InvalidDataException($"{r.Param.Name}: a vision parameter, but the provider has no vision config")).NumAttentionHeads,
+            (r.Provider.Vision ?? throw new InvalidInputException($"{r.Param.Name}: a vision parameter, but the provider has no vision config")).NumAttentionHeads,
             r.Hf[0]), hf);
 
     public MappingTableBuilder GatedMlp(string megatron, string gate, string up) =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Conversion;
 
@@ -53,7 +54,7 @@ internal sealed class MegatronNaming
         }
         else
         {
-            throw new InvalidDataException($"{globalName}: cannot tell which pipeline stage holds this parameter");
+            throw new InvalidInputException($"{globalName}: cannot tell which pipeline stage holds this parameter");
         }
 
         int ep = -1;
@@ -126,5 +127,8 @@ internal sealed class MegatronNaming
     /// <summary>Whether <paramref name="name"/> is a SequentialMLP expert weight.</summary>
     public static bool IsSequentialExpert(string name) => SequentialWeight.IsMatch(name);
 
-    private static int Number(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    /// <summary>A layer or expert number of a name; one past the int range (or in other scripts' digits) is out of range like any other.</summary>
+    private static int Number(string digits) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+        ? n
+        : throw new ArgumentOutOfRangeException(nameof(digits), $"{digits} is not a layer or expert number");
 }

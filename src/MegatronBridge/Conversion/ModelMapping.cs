@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Providers;
 using MegatronBridge.Tensors;
 
@@ -59,14 +60,14 @@ internal sealed class ModelMapping
                 if (kind is null) unmapped.Add(param.Name);
                 else mappings.Add(kind);
             }
-            catch (InvalidDataException e)
+            catch (InvalidInputException e)
             {
                 problems.Add(e.Message);
             }
         }
         if (unmapped.Count > 0)
             problems.Insert(0, $"{unmapped.Count} Megatron parameter(s) have no mapping in {table.Name}: {string.Join(", ", unmapped)}");
-        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+        if (problems.Count > 0) throw new InvalidInputException(string.Join(Environment.NewLine, problems));
         return new ModelMapping(provider, table, languagePrefix, mappings);
     }
 

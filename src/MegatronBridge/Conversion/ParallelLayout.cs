@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Conversion;
 
 /// <summary>Where a global decoder layer lives: pipeline stage, virtual chunk on that stage, and its local index.</summary>
@@ -23,7 +25,7 @@ public sealed record ParallelLayout
         Etp = etp == 0 ? tp : etp;
         foreach (var (name, value) in new[] { ("tensor", Tp), ("pipeline", Pp), ("virtual pipeline", Vpp), ("expert", Ep), ("expert-tensor", Etp) })
         {
-            if (value < 1) throw new ArgumentOutOfRangeException(name, $"{name}-parallel size must be at least 1, got {value}");
+            if (value < 1) throw new InvalidInputException($"{name}-parallel size must be at least 1, got {value}");
         }
     }
 
@@ -51,7 +53,7 @@ public sealed record ParallelLayout
             problems.Add($"{numExperts} experts cannot be split evenly over expert-parallel size {Ep}");
         if (numExperts == 0 && Ep > 1)
             problems.Add($"expert-parallel size {Ep} for a model without experts");
-        if (problems.Count > 0) throw new InvalidDataException($"{where}: parallel layout {this} does not fit the model: {string.Join("; ", problems)}");
+        if (problems.Count > 0) throw new InvalidInputException($"{where}: parallel layout {this} does not fit the model: {string.Join("; ", problems)}");
     }
 
     public int LayersPerChunk(int numLayers) => numLayers / (Pp * Vpp);

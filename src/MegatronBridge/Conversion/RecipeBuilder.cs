@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -42,11 +43,11 @@ internal static class RecipeBuilder
                 if (groups.TryGetValue(decl.Name, out var g))
                 {
                     if (g.Decl.Shape != decl.Shape)
-                        throw new InvalidDataException($"{decl.Name}: {kind.Megatron.Name} expects shape {decl.Shape}, {g.Owner} expects {g.Decl.Shape}");
+                        throw new InvalidInputException($"{decl.Name}: {kind.Megatron.Name} expects shape {decl.Shape}, {g.Owner} expects {g.Decl.Shape}");
                     if (g.DType != dtype)
-                        throw new InvalidDataException($"{decl.Name}: assembled from parameters of different dtypes ({g.DType} from {g.Owner}, {dtype} from {kind.Megatron.Name})");
+                        throw new InvalidInputException($"{decl.Name}: assembled from parameters of different dtypes ({g.DType} from {g.Owner}, {dtype} from {kind.Megatron.Name})");
                     if (g.Op != kind.ExportOp)
-                        throw new InvalidDataException($"{decl.Name}: mappings disagree on the element operation");
+                        throw new InvalidInputException($"{decl.Name}: mappings disagree on the element operation");
                 }
                 else
                 {
@@ -92,7 +93,7 @@ internal static class RecipeBuilder
     {
         long covered = pieces.Sum(p => p.To.NumElements);
         if (covered != output.NumElements)
-            throw new InvalidDataException($"{what}: the mappings cover {covered} of the {output.NumElements} elements of {output.Name} {output.Shape}"
+            throw new InvalidInputException($"{what}: the mappings cover {covered} of the {output.NumElements} elements of {output.Name} {output.Shape}"
                                            + (covered < output.NumElements ? " (missing experts or shards?)" : ""));
     }
 }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -35,7 +36,7 @@ internal static class RowLayout
             }
             if (pending is not null) links.Add(pending);
             if (at != shardShape[0])
-                throw new InvalidDataException($"{param}: TP shard {rank} is assembled from {at} rows, its shape {shardShape} needs {shardShape[0]}");
+                throw new InvalidInputException($"{param}: TP shard {rank} is assembled from {at} rows, its shape {shardShape} needs {shardShape[0]}");
         }
         return links;
     }

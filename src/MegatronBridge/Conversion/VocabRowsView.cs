@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion;
@@ -27,7 +28,7 @@ internal sealed class VocabRowsView : ITensorSource
             var shards = size == 0 ? new[] { global } : Enumerable.Range(0, size).Select(r => ShardNames.Of(global, r, size)).ToArray();
             var first = inner.Get(shards[0]);
             long rows = first.Shape[0] * shards.Length;
-            if (rows < vocab) throw new InvalidDataException($"{inner.Description}: '{global}' has {rows} rows, fewer than the HF vocab_size {vocab}");
+            if (rows < vocab) throw new InvalidInputException($"{inner.Description}: '{global}' has {rows} rows, fewer than the HF vocab_size {vocab}");
             _vocab[global] = (shards, first.Shape[0], new TensorMeta(global, first.DType, first.Shape.WithDim(0, vocab)));
             hidden.UnionWith(shards);
         }

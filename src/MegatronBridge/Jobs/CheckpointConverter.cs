@@ -5,6 +5,7 @@ using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -137,7 +138,7 @@ public static class CheckpointConverter
         var (bridge, provider) = BridgeRegistry.CreateProvider(config, request.LanguageOnly);
         if (request.LanguageOnly) hf = new LanguageModelOnlyView(nonFinite, config);
         if (request.MtpLayerName is { } requestedName && !MtpLayerNames.IsValid(requestedName))
-            throw new ArgumentException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
+            throw new InvalidInputException($"MTP layer name '{requestedName}' is neither {MtpLayerNames.TransformerLayer} nor {MtpLayerNames.ModelLayer}");
         var ignored = request.IgnoredHfTensors.ToList();
         MtpOmission? mtpLeftOut = null;
         if (provider.MtpLayers > 0)

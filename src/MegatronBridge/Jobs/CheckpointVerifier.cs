@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -112,7 +113,7 @@ public static class CheckpointVerifier
 
         var names = PlanFor(hf.Tensors.Count > 0 ? hf.Tensors[0].DType : DType.BF16).Keys.ToList();
         foreach (var name in names)
-            if (!stored.TryGet(name, out _)) throw new InvalidDataException($"{stored.Description}: tensor '{name}' is missing");
+            if (!stored.TryGet(name, out _)) throw new InvalidInputException($"{stored.Description}: tensor '{name}' is missing");
         long total = names.Sum(name => stored.Get(name).ByteLength), done = 0;
         var results = new List<TensorVerification>();
         foreach (var name in names)
@@ -120,7 +121,7 @@ public static class CheckpointVerifier
             var meta = stored.Get(name);
             var recipe = PlanFor(meta.DType)[name].Recipe;
             if (!recipe.Output.Shape.Equals(meta.Shape))
-                throw new InvalidDataException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
+                throw new InvalidInputException($"{stored.Description}: tensor '{name}' is stored with shape {meta.Shape} but the HF checkpoint maps to {recipe.Output.Shape}");
             results.Add(Compare(name, recipe, hfFor(meta.DType), stored, executor, blockBytes, bytes => onProgress?.Invoke(done += bytes, total)));
         }
         return results;
@@ -133,7 +134,7 @@ public static class CheckpointVerifier
     {
         var name = $"{replica.Primary} (copy at {replica.Where})";
         if (!legacy.TryGet(replica.Primary, out var primary))
-            throw new InvalidDataException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
+            throw new InvalidInputException($"{replica.Where}: a copy of '{replica.Primary}', which no rank holds");
         var expected = checkedCopies.FirstOrDefault(t => t.Name == replica.Primary);
         var sources = expected?.HfSources ?? Array.Empty<string>();
         if (primary.DType != replica.Meta.DType || primary.Shape != replica.Meta.Shape)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -18,8 +19,8 @@ internal static class ExportedConfigDtype
     public static void Restate(string configPath, DType written)
     {
         if (!File.Exists(configPath)) return;
-        var root = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
-                   ?? throw new InvalidDataException($"{configPath}: not a JSON object");
+        var root = ConfigJson.Parse(configPath) as JsonObject
+                   ?? throw new InvalidInputException($"{configPath}: not a JSON object");
         if (Restate(root, written)) File.WriteAllText(configPath, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 

@@ -95,7 +95,7 @@ internal sealed class Fp8Export
     public static void WriteConfig(string configPath, Fp8Export? plan)
     {
         if (!File.Exists(configPath)) return;
-        var json = JsonNode.Parse(File.ReadAllText(configPath), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }) as JsonObject;
+        var json = ConfigJson.Parse(configPath) as JsonObject;
         if (json == null) return;
         bool changed = json.Remove(Fp8QuantizationConfig.Key);
         if (json["text_config"] is JsonObject text) changed |= text.Remove(Fp8QuantizationConfig.Key);

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
@@ -35,7 +36,7 @@ internal sealed class LanguageModelOnlyView : ITensorSource
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_byName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{Description}: no language-model tensor named '{name}'");
+        if (!_byName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{Description}: no language-model tensor named '{name}'");
         _vl.Read(entry.VlName, byteOffset, destination);
     }
 
@@ -46,7 +47,7 @@ internal sealed class LanguageModelOnlyView : ITensorSource
         {
             if (counterpart.HfName(t.Name) is not { } name) continue;
             if (!result.TryAdd(name, (t.Name, t with { Name = name })))
-                throw new InvalidDataException($"{vl.Description}: '{t.Name}' and another tensor both become '{name}' in the language-model-only view");
+                throw new InvalidInputException($"{vl.Description}: '{t.Name}' and another tensor both become '{name}' in the language-model-only view");
         }
         return result;
     }

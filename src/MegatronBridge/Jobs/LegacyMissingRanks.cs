@@ -2,6 +2,7 @@ using System.Globalization;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 
 namespace MegatronBridge.Jobs;
@@ -52,13 +53,13 @@ internal static class LegacyMissingRanks
         return value is long n && n is > 0 and < 1 << 20 ? (int)n : null;
     }
 
-    private static InvalidDataException Missing(string iterationFolder, IReadOnlyList<LegacyRankFolder> folders, int found, int needed, string why)
+    private static InvalidInputException Missing(string iterationFolder, IReadOnlyList<LegacyRankFolder> folders, int found, int needed, string why)
     {
         // The same pipeline/expert suffixes as the TP rank 0 folders, for each TP rank that is not there.
         var missing = Enumerable.Range(found, needed - found)
             .SelectMany(rank => folders.Where(f => f.TpRank == 0).Select(f => "mp_rank_" + rank.ToString("00", CultureInfo.InvariantCulture) + f.Name["mp_rank_00".Length..]))
             .ToList();
-        return new InvalidDataException($"{iterationFolder}: tensor-parallel rank folder(s) missing: {string.Join(", ", missing)} "
+        return new InvalidInputException($"{iterationFolder}: tensor-parallel rank folder(s) missing: {string.Join(", ", missing)} "
             + $"(found tp={found}: {string.Join(", ", folders.Select(f => f.Name))}; {why})");
     }
 }

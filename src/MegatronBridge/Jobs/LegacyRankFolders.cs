@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Jobs;
 
@@ -25,16 +26,16 @@ internal static partial class LegacyRankFolders
         {
             var name = Path.GetFileName(dir);
             var m = RankFolderPattern().Match(name);
-            if (!m.Success) throw new InvalidDataException($"{dir}: not a rank folder name (expected mp_rank_XX[_PPP][_EEE])");
-            var suffixes = m.Groups.Cast<Group>().Skip(2).Where(g => g.Success).Select(g => Number(g.Value)).ToList();
+            if (!m.Success) throw new InvalidInputException($"{dir}: not a rank folder name (expected mp_rank_XX[_PPP][_EEE])");
+            var suffixes = m.Groups.Cast<Group>().Skip(2).Where(g => g.Success).Select(g => Number(g.Value, dir)).ToList();
             var file = Path.Combine(dir, LegacyCheckpointNames.FileName);
-            if (!File.Exists(file)) throw new InvalidDataException($"{dir}: no {LegacyCheckpointNames.FileName}");
-            folders.Add(new LegacyRankFolder(name, file, Number(m.Groups[1].Value), suffixes));
+            if (!File.Exists(file)) throw new InvalidInputException($"{dir}: no {LegacyCheckpointNames.FileName}");
+            folders.Add(new LegacyRankFolder(name, file, Number(m.Groups[1].Value, dir), suffixes));
         }
-        if (folders.Count == 0) throw new InvalidDataException($"{iterationFolder}: no mp_rank_* folders");
+        if (folders.Count == 0) throw new InvalidInputException($"{iterationFolder}: no mp_rank_* folders");
         int suffixCount = folders[0].Suffixes.Count;
         if (folders.Any(f => f.Suffixes.Count != suffixCount))
-            throw new InvalidDataException($"{iterationFolder}: rank folders mix naming schemes ({string.Join(", ", folders.Select(f => f.Name))})");
+            throw new InvalidInputException($"{iterationFolder}: rank folders mix naming schemes ({string.Join(", ", folders.Select(f => f.Name))})");
 
         // The ranks must form a complete grid: every combination of 0..n-1 on each axis, once.
         var sizes = new List<int> { folders.Select(f => f.TpRank).Distinct().Count() };
@@ -43,10 +44,10 @@ internal static partial class LegacyRankFolders
         foreach (var coords in Grid(sizes))
         {
             if (!present.Contains(string.Join("_", coords)))
-                throw new InvalidDataException($"{iterationFolder}: rank folder for (tp, ...) = ({string.Join(", ", coords)}) is missing; found {string.Join(", ", folders.Select(f => f.Name))}");
+                throw new InvalidInputException($"{iterationFolder}: rank folder for (tp, ...) = ({string.Join(", ", coords)}) is missing; found {string.Join(", ", folders.Select(f => f.Name))}");
         }
         if (present.Count != folders.Count || folders.Count != sizes.Aggregate(1, (a, b) => a * b))
-            throw new InvalidDataException($"{iterationFolder}: rank folders do not form a complete grid: {string.Join(", ", folders.Select(f => f.Name))}");
+            throw new InvalidInputException($"{iterationFolder}: rank folders do not form a complete grid: {string.Join(", ", folders.Select(f => f.Name))}");
         return folders;
     }
 
@@ -62,5 +63,7 @@ internal static partial class LegacyRankFolders
         }
     }
 
-    private static int Number(string digits) => int.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+    private static int Number(string digits, string dir) => int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+        ? n
+        : throw new InvalidInputException($"{dir}: rank number {digits} is out of range");
 }

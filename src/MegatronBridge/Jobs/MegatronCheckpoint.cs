@@ -2,6 +2,7 @@ using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Models;
 
@@ -62,7 +63,7 @@ internal sealed class MegatronCheckpoint : IDisposable
         var iteration = MegatronCheckpointFolder.Resolve(path);
         if (LegacyRankFolders.IsLegacy(iteration.Folder)) return new MegatronCheckpoint(iteration, isLegacy: true, torchDist: null);
         if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
-            throw new InvalidDataException(
+            throw new InvalidInputException(
                 $"{iteration.Folder}: not a Megatron checkpoint (looked for a torch_dist {TorchDistWriter.MetadataFileName} file and legacy mp_rank_* folders, found neither)");
         return new MegatronCheckpoint(iteration, isLegacy: false, TorchDistCheckpoint.Open(iteration.Folder));
     }

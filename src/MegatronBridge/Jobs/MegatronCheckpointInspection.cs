@@ -156,7 +156,8 @@ public static partial class MegatronCheckpointInspection
             var m = LayerNumber().Match(e.Fqn);
             foreach (var c in e.Chunks)
             {
-                int layer = m.Success ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : (e.Fqn.Contains("decoder.layers.", StringComparison.Ordinal) && c.Offsets.Length > 0 ? (int)c.Offsets[0] : -1);
+                // A layer number past the int range names no real layer: left out of the inference like a name without one.
+                int layer = m.Success ? (int.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : -1) : (e.Fqn.Contains("decoder.layers.", StringComparison.Ordinal) && c.Offsets.Length > 0 ? (int)c.Offsets[0] : -1);
                 if (layer < 0) continue;
                 var f = File(e.Fqn, c);
                 if (!firstFile.TryGetValue(layer, out var known) || string.CompareOrdinal(f, known) < 0) firstFile[layer] = f;

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 
 namespace MegatronBridge.Jobs;
@@ -17,7 +18,7 @@ internal static class MegatronReferenceModel
     public static bool IsLanguageOnly(ReferenceModel model) => model.Config.Vision is not null && model.Weights.Vision is null;
 
     /// <summary>The input error for images given to a language-only checkpoint (compare and generate).</summary>
-    public static InvalidDataException ImagesRefused(string megatronPath, string hfModel) =>
+    public static InvalidInputException ImagesRefused(string megatronPath, string hfModel) =>
         new($"{megatronPath}: a language-only checkpoint (import --language-only) of the VL model in {Path.Combine(hfModel, "config.json")}: " +
             "it has no vision encoder, so it cannot take images");
 

@@ -1,5 +1,6 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
@@ -30,26 +31,26 @@ internal static class PromptInputs
         {
             (not null, null) => (tokenizer ?? throw new FileNotFoundException($"--prompt needs a {TokenizerFile} in {string.Join(" or ", assetFolders)} (or give --input-ids)")).Encode(request.Prompt),
             (null, not null) => ParseIds(request.InputIds),
-            (null, null) => throw new ArgumentException("give --prompt or --input-ids"),
-            _ => throw new ArgumentException("give --prompt or --input-ids, not both"),
+            (null, null) => throw new InvalidInputException("give --prompt or --input-ids"),
+            _ => throw new InvalidInputException("give --prompt or --input-ids, not both"),
         };
-        if (ids.Length == 0) throw new ArgumentException("the prompt gives no tokens");
+        if (ids.Length == 0) throw new InvalidInputException("the prompt gives no tokens");
 
         ImageInput? image = null;
         if (request.Images.Count > 0)
         {
-            if (request.PixelValues is not null) throw new ArgumentException("give --image or --pixel-values, not both");
+            if (request.PixelValues is not null) throw new InvalidInputException("give --image or --pixel-values, not both");
             (ids, image) = ProcessImages(request.Images, ids, hfConfig, assetFolders);
         }
         else if (request.PixelValues is not null)
         {
-            if (request.ImageGridThw.Count == 0) throw new ArgumentException("--pixel-values needs --image-grid-thw");
+            if (request.ImageGridThw.Count == 0) throw new InvalidInputException("--pixel-values needs --image-grid-thw");
             RequireVision(hfConfig);
             image = new ImageInput(ReadPixelValues(request.PixelValues), request.ImageGridThw.Select(ImageGrid.Parse).ToArray());
         }
         else if (request.ImageGridThw.Count > 0)
         {
-            throw new ArgumentException("--image-grid-thw needs --pixel-values");
+            throw new InvalidInputException("--image-grid-thw needs --pixel-values");
         }
         return (ids, image, tokenizer);
     }
@@ -75,23 +76,23 @@ internal static class PromptInputs
     /// <summary>Refused here, as bad input, rather than deep in the forward pass.</summary>
     private static void RequireVision(HfConfig config)
     {
-        if (config.Vision is null) throw new ArgumentException($"{config.Path}: the model has no vision_config, so it cannot take images");
+        if (config.Vision is null) throw new InvalidInputException($"{config.Path}: the model has no vision_config, so it cannot take images");
     }
 
     /// <summary>Comma-separated token ids, e.g. "5,17,99".</summary>
     public static int[] ParseIds(string text)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new FormatException("--input-ids is empty");
-        return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new FormatException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
+        if (parts.Length == 0) throw new InvalidInputException("--input-ids is empty");
+        return parts.Select(p => int.TryParse(p, out int id) && id >= 0 ? id : throw new InvalidInputException($"--input-ids: '{p}' is not a non-negative integer")).ToArray();
     }
 
     private static float[] ReadPixelValues(string path)
     {
         using var file = SafetensorsFile.Open(path);
         var entry = file.ByName.GetValueOrDefault("pixel_values") ?? file.ByName.GetValueOrDefault("image_pixel_values")
-            ?? (file.Entries.Count == 1 ? file.Entries[0] : throw new InvalidDataException($"{path}: no tensor named pixel_values or image_pixel_values, and more than one tensor"));
-        if (!entry.Meta.DType.IsFloating()) throw new InvalidDataException($"{path}: tensor '{entry.Meta.Name}' is {entry.Meta.DType}, expected a floating dtype");
+            ?? (file.Entries.Count == 1 ? file.Entries[0] : throw new InvalidInputException($"{path}: no tensor named pixel_values or image_pixel_values, and more than one tensor"));
+        if (!entry.Meta.DType.IsFloating()) throw new InvalidInputException($"{path}: tensor '{entry.Meta.Name}' is {entry.Meta.DType}, expected a floating dtype");
         var bytes = new byte[checked((int)entry.Meta.ByteLength)];
         file.Read(entry, 0, bytes);
         var values = new float[entry.Meta.NumElements];

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 
 namespace MegatronBridge.Jobs;
@@ -22,8 +23,8 @@ internal static class ReferenceComparer
 
     public static CompareResult Compare(CompareRequest request)
     {
-        if (!(request.Tolerance >= 0)) throw new ArgumentException($"--tolerance must be a non-negative number, got {request.Tolerance}");
-        if (!(request.LayoutTolerance >= 0)) throw new ArgumentException($"--layout-tolerance must be a non-negative number, got {request.LayoutTolerance}");
+        if (!(request.Tolerance >= 0)) throw new InvalidInputException($"--tolerance must be a non-negative number, got {request.Tolerance}");
+        if (!(request.LayoutTolerance >= 0)) throw new InvalidInputException($"--layout-tolerance must be a non-negative number, got {request.LayoutTolerance}");
         string referencePath = request.ReferencePath ?? Path.Combine(request.HfModel, ReferenceOutputs.FileName);
         var (cases, haveReference) = Cases(request, referencePath);
 
@@ -47,7 +48,7 @@ internal static class ReferenceComparer
             imageCasesSkipped = cases.Count(c => c.Image is not null);
             cases = cases.Where(c => c.Image is null).ToList();
             if (cases.Count == 0)
-                throw new InvalidDataException($"{referencePath}: every case has an image, and {request.MegatronPath} is a language-only checkpoint (no vision encoder): nothing to compare");
+                throw new InvalidInputException($"{referencePath}: every case has an image, and {request.MegatronPath} is a language-only checkpoint (no vision encoder): nothing to compare");
         }
         var hfResults = new List<CaseComparison>();
         var megatronResults = new List<CaseComparison>();
@@ -76,11 +77,11 @@ internal static class ReferenceComparer
     private static (IReadOnlyList<ReferenceCase> Cases, bool HaveReference) Cases(CompareRequest request, string referencePath)
     {
         bool givenInputs = request.Prompt is not null || request.InputIds is not null;
-        if (request.Images.Count > 0 && !givenInputs) throw new ArgumentException("--image goes with --prompt or --input-ids");
+        if (request.Images.Count > 0 && !givenInputs) throw new InvalidInputException("--image goes with --prompt or --input-ids");
         if (givenInputs)
         {
-            if (request.ReferencePath is not null) throw new ArgumentException("give --reference or --prompt / --input-ids, not both");
-            if (request.MegatronPath is null) throw new ArgumentException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
+            if (request.ReferencePath is not null) throw new InvalidInputException("give --reference or --prompt / --input-ids, not both");
+            if (request.MegatronPath is null) throw new InvalidInputException("--prompt / --input-ids compare HF with Megatron: give --megatron-path too");
             var assetFolders = new[] { request.Processor, request.HfModel }.OfType<string>().ToList();
             var (ids, image, _) = PromptInputs.Prepare(
                 new PromptInputs.Request(request.Prompt, request.InputIds, request.Images, null, Array.Empty<string>(), assetFolders), HfConfig.LoadFromFolder(request.HfModel));
@@ -96,6 +97,6 @@ internal static class ReferenceComparer
     {
         if (model.Config.Vision is not null) return;
         if (cases.FirstOrDefault(c => c.Image is not null) is { } imageCase)
-            throw new InvalidDataException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
+            throw new InvalidInputException($"{referencePath}: case '{imageCase.Name}' has an image, but {model.Config.Where} has no vision encoder");
     }
 }

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 
 namespace MegatronBridge.Jobs;
@@ -13,10 +14,10 @@ internal static class ReferenceGenerator
 {
     public static GenerateResult Generate(GenerateRequest request)
     {
-        if (request.MaxNewTokens < 0) throw new ArgumentException($"--max-new-tokens must not be negative, got {request.MaxNewTokens}");
+        if (request.MaxNewTokens < 0) throw new InvalidInputException($"--max-new-tokens must not be negative, got {request.MaxNewTokens}");
         bool megatron = MegatronCheckpointWeights.IsMegatronCheckpoint(request.Model);
         if (megatron && request.HfModel is null)
-            throw new ArgumentException($"{request.Model} is a Megatron checkpoint: give --hf-model (the HF folder with its config.json)");
+            throw new InvalidInputException($"{request.Model} is a Megatron checkpoint: give --hf-model (the HF folder with its config.json)");
         string configFolder = megatron ? request.HfModel! : request.Model;
         var hfConfig = HfConfig.LoadFromFolder(configFolder);
 

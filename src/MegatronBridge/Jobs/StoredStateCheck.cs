@@ -3,6 +3,7 @@ using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -67,7 +68,7 @@ internal static class StoredStateCheck
         {
             value = checkpoint.GetObject(key);
         }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or KeyNotFoundException)
+        catch (InvalidInputException)
         {
             return false; // unreadable: compared byte for byte, and reported as differing
         }
@@ -83,12 +84,12 @@ internal static class StoredStateCheck
         TorchSave.Prepare(expectedValue).WriteTo(buffer);
         var expected = buffer.ToArray();
         var item = checkpoint.Metadata.StorageData.FirstOrDefault(s => s.Key.Fqn == key && s.Key.Offset is null)
-                   ?? throw new InvalidDataException($"{checkpoint.Folder}: object '{key}' has no storage entry in {TorchDistWriter.MetadataFileName}");
+                   ?? throw new InvalidInputException($"{checkpoint.Folder}: object '{key}' has no storage entry in {TorchDistWriter.MetadataFileName}");
         var stored = new byte[item.Info.Length];
         using (var handle = File.OpenHandle(Path.Combine(checkpoint.Folder, item.Info.RelativePath)))
         {
             int n = RandomAccess.Read(handle, stored, item.Info.Offset);
-            if (n != stored.Length) throw new InvalidDataException($"{Path.Combine(checkpoint.Folder, item.Info.RelativePath)}: object '{key}' is cut short");
+            if (n != stored.Length) throw new InvalidInputException($"{Path.Combine(checkpoint.Folder, item.Info.RelativePath)}: object '{key}' is cut short");
         }
         long? first = null;
         int common = expected.AsSpan().CommonPrefixLength(stored);

@@ -1,6 +1,7 @@
 using MegatronBridge.Conversion.DistKeys;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -37,7 +38,7 @@ internal static class TorchDistExport
             }
             foreach (var chunk in key.Chunks) dtypeOf[chunk.Param] = stored.DType;
         }
-        if (problems.Count > 0) throw new InvalidDataException(string.Join(Environment.NewLine, problems));
+        if (problems.Count > 0) throw new InvalidInputException(string.Join(Environment.NewLine, problems));
 
         var typed = parameters.Select(p => new TensorMeta(p.Name, dtypeOf[p.Name], p.Shape)).ToList();
         var plan = DistKeyPlanner.Plan(parameters, p => dtypeOf[p.Name], options);
@@ -61,7 +62,7 @@ internal static class TorchDistExport
             var name = MtpLayerNames.UsedBy(key);
             if (name == null) continue;
             if (found != null && found != name)
-                throw new InvalidDataException($"{where}: MTP keys use both inner-layer names: '{example}' and '{key}'");
+                throw new InvalidInputException($"{where}: MTP keys use both inner-layer names: '{example}' and '{key}'");
             (found, example) = (name, key);
         }
         return found;

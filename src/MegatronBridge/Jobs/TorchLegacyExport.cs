@@ -1,6 +1,7 @@
 using System.Globalization;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -77,7 +78,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
         foreach (var (folder, file) in opened)
         {
             if (VirtualChunks(file) != vpp)
-                throw new InvalidDataException($"{file.Description}: {file.ModelKeys.Count} model chunk(s) ({string.Join(", ", file.ModelKeys)}), other ranks have {vpp}");
+                throw new InvalidInputException($"{file.Description}: {file.ModelKeys.Count} model chunk(s) ({string.Join(", ", file.ModelKeys)}), other ranks have {vpp}");
         }
         int etp = ExpertTensorSize(model, opened, tp, pp, vpp, ep, ppOf, epOf);
         Layout = new ParallelLayout(tp, pp, vpp, ep, etp);
@@ -91,8 +92,9 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
             int ppRank = ppOf(folder), epRank = epOf(folder);
             foreach (var key in file.ModelKeys)
             {
-                int chunk = vpp == 1 ? 0 : int.Parse(key.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture);
-                if (chunk >= vpp) throw new InvalidDataException($"{file.Description}: '{key}' but the checkpoint has {vpp} virtual chunk(s)");
+                int chunk = vpp == 1 ? 0 : int.TryParse(key.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? c
+                    : throw new InvalidInputException($"{file.Description}: '{key}' names a virtual chunk past the int range");
+                if (chunk >= vpp) throw new InvalidInputException($"{file.Description}: '{key}' but the checkpoint has {vpp} virtual chunk(s)");
                 foreach (var local in file.ChunkTensors(key))
                 {
                     if (local.Name.EndsWith(TorchLegacyImport.ExtraStateSuffix, StringComparison.Ordinal)) continue;
@@ -104,7 +106,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
                     }
                     catch (ArgumentOutOfRangeException e)
                     {
-                        throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' does not fit layout {Layout}: {e.Message.Split(Environment.NewLine)[0]}");
+                        throw new InvalidInputException($"{file.Description}: tensor '{local.Name}' in '{key}' does not fit layout {Layout}: {e.Message.Split(Environment.NewLine)[0]}");
                     }
                     bool expert = new MegatronParam(global, local.Shape).IsExpert;
                     if (expert ? folder.TpRank >= etp : epRank != 0)
@@ -123,7 +125,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
                     }
                     var shard = ShardNames.Of(global, folder.TpRank, expert ? etp : tp);
                     if (_where.ContainsKey(shard))
-                        throw new InvalidDataException($"{file.Description}: tensor '{local.Name}' in '{key}' is global '{global}', which another rank file also holds");
+                        throw new InvalidInputException($"{file.Description}: tensor '{local.Name}' in '{key}' is global '{global}', which another rank file also holds");
                     var meta = local with { Name = shard };
                     _where[shard] = (file, key, local.Name, meta);
                     _tensors.Add(meta);
@@ -151,7 +153,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
             if (rows * tp >= vocabSize) return;
             long needed = (vocabSize + rows - 1) / rows;
             var found = string.Join(", ", opened.Select(o => o.Folder.Name).Distinct());
-            throw new InvalidDataException(
+            throw new InvalidInputException(
                 $"{where}: tensor-parallel rank folder(s) missing: {file.Description} holds {rows} rows of '{embedding}' and vocab_size is {vocabSize}, " +
                 $"so the checkpoint was saved with at least {needed} tensor-parallel ranks, but only {tp} were found ({found})");
         }
@@ -174,7 +176,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
             case 2:
                 return (f => f.Suffixes[0], f => f.Suffixes[1], Size(0), Size(1));
             default:
-                if (Size(0) == 1) throw new InvalidDataException($"{where}: a rank suffix _000 with a parallel size of 1 is not a Megatron layout");
+                if (Size(0) == 1) throw new InvalidInputException($"{where}: a rank suffix _000 with a parallel size of 1 is not a Megatron layout");
                 var first = opened.First(o => o.Folder.Suffixes[0] == 0).File;
                 string finalNorm = model.LanguagePrefix + "decoder.final_layernorm.";
                 bool wholeModel = first.ModelKeys.Any(k => first.ChunkTensors(k).Any(t => t.Name.StartsWith(finalNorm, StringComparison.Ordinal)));
@@ -224,7 +226,7 @@ internal sealed class TorchLegacyExport : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_where.TryGetValue(name, out var at)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_where.TryGetValue(name, out var at)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         at.File.ReadChunk(at.ModelKey, at.LocalName, byteOffset, destination);
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -40,7 +41,7 @@ internal static class TorchLegacyImport
         names ??= LegacyKeyNames.Default;
         var layout = plan.Layout;
         if (layout.Etp > layout.Tp || layout.Tp % layout.Etp != 0)
-            throw new NotSupportedException($"legacy torch checkpoints hold one file per (TP, PP, EP) rank: expert-tensor-parallel size {layout.Etp} must divide tensor-parallel size {layout.Tp}");
+            throw new InvalidInputException($"legacy torch checkpoints hold one file per (TP, PP, EP) rank: expert-tensor-parallel size {layout.Etp} must divide tensor-parallel size {layout.Tp}");
         int epFiles = plan.Model.Provider.NumExperts > 0 ? layout.Ep : 1;
         var files = new List<LegacyRankFile>();
         for (int pp = 0; pp < layout.Pp; pp++)

@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Providers;
 using MegatronBridge.Tensors;
 
@@ -26,16 +27,8 @@ internal static class BridgeMappings
     public static ModelMapping Create(BridgeRegistration bridge, GptModelProvider provider, ExpertLayouts layouts, string where)
     {
         var factory = bridge.CreateMappingTable
-                      ?? throw new NotSupportedException($"{where}: {bridge.BridgeName} has no weight mapping table");
-        try
-        {
-            return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix, bridge.ModelTree);
-        }
-        catch (Exception e) when (e is ArgumentException or OverflowException)
-        {
-            // Sizes from a damaged config multiply past int range into negative or overflowing dimensions.
-            throw new InvalidDataException($"{where}: config.json implies an impossible tensor shape ({e.Message}); check its size fields", e);
-        }
+                      ?? throw new InvalidInputException($"{where}: {bridge.BridgeName} has no weight mapping table");
+        return ModelMapping.Create(provider, factory(layouts), bridge.MegatronLanguagePrefix, bridge.ModelTree);
     }
 
     /// <summary>Reads config.json of an HF folder, dispatches the bridge and builds the mapping against its checkpoint.</summary>

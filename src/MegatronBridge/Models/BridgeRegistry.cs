@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Qwen3VL;
 using MegatronBridge.Providers;
@@ -71,12 +72,12 @@ internal static class BridgeRegistry
     public static BridgeRegistration Resolve(HfConfig cfg)
     {
         if (!cfg.Has("architectures") || cfg.Architectures.Count == 0)
-            throw new InvalidDataException($"{cfg.Where}: field 'architectures' is missing or empty; supported: {string.Join(", ", SupportedArchitectures)}");
+            throw new InvalidInputException($"{cfg.Where}: field 'architectures' is missing or empty; supported: {string.Join(", ", SupportedArchitectures)}");
         foreach (var architecture in cfg.Architectures)
         {
             if (TryGet(architecture, out var registration)) return registration;
         }
-        throw new NotSupportedException(
+        throw new InvalidInputException(
             $"{cfg.Where}: unsupported architecture {string.Join(", ", cfg.Architectures.Select(a => $"'{a}'"))}; supported: {string.Join(", ", SupportedArchitectures)}");
     }
 
@@ -84,7 +85,7 @@ internal static class BridgeRegistry
     public static (BridgeRegistration Bridge, GptModelProvider Provider) CreateProvider(HfConfig cfg)
     {
         var bridge = Resolve(cfg);
-        return (bridge, Translate(bridge, cfg));
+        return (bridge, bridge.CreateProvider(cfg));
     }
 
     /// <summary>The LM-only bridge and provider of a VL config when <paramref name="languageOnly"/>, else the config's own.</summary>
@@ -100,7 +101,7 @@ internal static class BridgeRegistry
     {
         var (lm, counterpart) = LanguageModelOnly(vlConfig);
         var textConfig = HfConfig.Parse(counterpart.Config(vlConfig).ToJsonString(), vlConfig.Where + ": text_config");
-        return (lm, Translate(lm, textConfig));
+        return (lm, lm.CreateProvider(textConfig));
     }
 
     /// <summary>The LM-only bridge of a VL config and how its names and config become LM-only ones; refused for a bridge without one.</summary>
@@ -108,24 +109,11 @@ internal static class BridgeRegistry
     {
         var vl = Resolve(vlConfig);
         if (vl.LanguageModelOnly is not { } counterpart || !TryGet(counterpart.Architecture, out var lm))
-            throw new NotSupportedException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
+            throw new InvalidInputException($"{vlConfig.Where}: {vl.BridgeName} has no language-model-only bridge (only Qwen3.5/3.6 VL checkpoints have one)");
         return (lm, counterpart);
     }
 
     /// <summary>True when the config is a VL model that has a language-model-only bridge.</summary>
     public static bool HasLanguageModelOnly(HfConfig config) =>
         Resolve(config) is { IsVisionLanguage: true, LanguageModelOnly: not null };
-
-    private static GptModelProvider Translate(BridgeRegistration bridge, HfConfig cfg)
-    {
-        try
-        {
-            return bridge.CreateProvider(cfg);
-        }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or JsonException)
-        {
-            // Numbers of the wrong kind (1.5 where an int belongs, values beyond int range) surface here.
-            throw new InvalidDataException($"{cfg.Where}: a field has a value of the wrong type or range ({e.Message})", e);
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Models;
 
@@ -39,7 +40,7 @@ internal sealed record LanguageModelOnlyCounterpart(
     /// </summary>
     public JsonObject Config(HfConfig vlConfig)
     {
-        if (!vlConfig.HasTextConfig) throw new InvalidDataException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
+        if (!vlConfig.HasTextConfig) throw new InvalidInputException($"{vlConfig.Where}: a vision-language config needs a 'text_config' object");
         var text = vlConfig.Text.Json;
         var ordered = new JsonObject { ["architectures"] = new JsonArray(JsonValue.Create(Architecture)) };
         foreach (var (key, value) in text)

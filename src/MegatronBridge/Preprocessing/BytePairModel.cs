@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -31,28 +32,28 @@ internal sealed class BytePairModel
     public static BytePairModel FromJson(JsonObject model, string where)
     {
         string type = PreTokenizer.Text(model, "type", where + ": model") ?? "BPE";
-        if (type != "BPE") throw new InvalidDataException($"{where}: model type \"{type}\" is not supported (only byte-level BPE)");
+        if (type != "BPE") throw new InvalidInputException($"{where}: model type \"{type}\" is not supported (only byte-level BPE)");
         if (PreTokenizer.Text(model, "continuing_subword_prefix", where + ": model") is { Length: > 0 })
-            throw new InvalidDataException($"{where}: model.continuing_subword_prefix is not supported for byte-level BPE");
+            throw new InvalidInputException($"{where}: model.continuing_subword_prefix is not supported for byte-level BPE");
         if (PreTokenizer.Text(model, "end_of_word_suffix", where + ": model") is { Length: > 0 })
-            throw new InvalidDataException($"{where}: model.end_of_word_suffix is not supported for byte-level BPE");
+            throw new InvalidInputException($"{where}: model.end_of_word_suffix is not supported for byte-level BPE");
 
-        var vocabJson = model["vocab"] as JsonObject ?? throw new InvalidDataException($"{where}: model.vocab is missing or not an object");
+        var vocabJson = model["vocab"] as JsonObject ?? throw new InvalidInputException($"{where}: model.vocab is missing or not an object");
         var vocab = new Dictionary<string, int>(vocabJson.Count, StringComparer.Ordinal);
         foreach (var (token, idNode) in vocabJson)
         {
             if (idNode is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue<int>(out var id) || id < 0)
-                throw new InvalidDataException($"{where}: model.vocab[\"{token}\"] is not a non-negative integer id");
+                throw new InvalidInputException($"{where}: model.vocab[\"{token}\"] is not a non-negative integer id");
             vocab[token] = id;
         }
 
-        var mergesJson = model["merges"] as JsonArray ?? throw new InvalidDataException($"{where}: model.merges is missing or not a list");
+        var mergesJson = model["merges"] as JsonArray ?? throw new InvalidInputException($"{where}: model.merges is missing or not a list");
         var ranks = new Dictionary<(string, string), int>(mergesJson.Count);
         for (int rank = 0; rank < mergesJson.Count; rank++)
         {
             var (left, right) = ReadMerge(mergesJson[rank], $"{where}: model.merges[{rank}]");
             if (!vocab.ContainsKey(left + right))
-                throw new InvalidDataException($"{where}: model.merges[{rank}] produces \"{left + right}\", which is not in the vocabulary");
+                throw new InvalidInputException($"{where}: model.merges[{rank}] produces \"{left + right}\", which is not in the vocabulary");
             ranks.TryAdd((left, right), rank); // a repeated merge keeps its first (lowest) rank
         }
         bool ignoreMerges = model["ignore_merges"] is JsonValue im && im.TryGetValue<bool>(out var b) && b;
@@ -71,7 +72,7 @@ internal sealed class BytePairModel
             int space = text.IndexOf(' ', 1);
             if (space > 0 && space < text.Length - 1 && text.IndexOf(' ', space + 1) < 0) return (text[..space], text[(space + 1)..]);
         }
-        throw new InvalidDataException($"{where}: a merge must be \"left right\" or [\"left\", \"right\"]");
+        throw new InvalidInputException($"{where}: a merge must be \"left right\" or [\"left\", \"right\"]");
     }
 
     /// <summary>Token ids of one byte-level piece (already mapped through <see cref="ByteLevelAlphabet"/>).</summary>
@@ -82,7 +83,7 @@ internal sealed class BytePairModel
         if (_ignoreMerges && _vocab.TryGetValue(piece, out var whole)) ids = new[] { whole };
         else ids = Merge(piece).Select(symbol => _vocab.TryGetValue(symbol, out var id)
             ? id
-            : throw new InvalidDataException($"byte-level symbol \"{symbol}\" (of \"{piece}\") is not in the vocabulary")).ToArray();
+            : throw new InvalidInputException($"byte-level symbol \"{symbol}\" (of \"{piece}\") is not in the vocabulary")).ToArray();
         if (_cache.Count < 100_000) _cache[piece] = ids;
         return ids;
     }

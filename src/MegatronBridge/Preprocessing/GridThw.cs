@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>An image's patch grid as transformers' <c>image_grid_thw</c> row: temporal, height and width in patches.</summary>
@@ -12,7 +14,7 @@ internal readonly record struct GridThw(int T, int H, int W)
         if (mergeSize <= 0) throw new ArgumentOutOfRangeException(nameof(mergeSize), $"merge size must be positive, got {mergeSize}");
         int mergeArea = checked(mergeSize * mergeSize);
         if (NumPatches % mergeArea != 0)
-            throw new InvalidDataException($"grid (t={T}, h={H}, w={W}) has {NumPatches} patches, not a multiple of merge_size^2 = {mergeArea}");
+            throw new InvalidInputException($"grid (t={T}, h={H}, w={W}) has {NumPatches} patches, not a multiple of merge_size^2 = {mergeArea}");
         return NumPatches / mergeArea;
     }
 

@@ -1,4 +1,5 @@
 using StbImageSharp;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -20,7 +21,7 @@ internal static class ImageDecoder
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
         long length = new FileInfo(path).Length;
-        if (length > MaxFileBytes) throw new InvalidDataException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
+        if (length > MaxFileBytes) throw new InvalidInputException($"{path}: image file of {length} bytes is larger than {MaxFileBytes}");
         MegatronBridge.IO.InputFile.EnsureRegular(path);
         var data = File.ReadAllBytes(path);
         return ExifOrientation.Apply(Decode(data, path), ExifOrientation.Read(data));
@@ -30,7 +31,7 @@ internal static class ImageDecoder
     {
         ArgumentNullException.ThrowIfNull(data);
         if (JpegStructure.HasSignature(data)) JpegStructure.Validate(data, where);
-        else if (!data.AsSpan().StartsWith(PngSignature)) throw new InvalidDataException($"{where}: not a PNG or JPEG file");
+        else if (!data.AsSpan().StartsWith(PngSignature)) throw new InvalidInputException($"{where}: not a PNG or JPEG file");
 
         // The PNG header's own size first: the decoder's header reader gives up on very large images without saying
         // why, which read as a damaged file.
@@ -39,27 +40,27 @@ internal static class ImageDecoder
             long width = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(16));
             long height = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(20));
             if (width <= 0 || height <= 0 || width * height > MaxPixels)
-                throw new InvalidDataException($"{where}: image size {width}x{height} is empty or above {MaxPixels} pixels (the limit of this reference processor); resize it first");
+                throw new InvalidInputException($"{where}: image size {width}x{height} is empty or above {MaxPixels} pixels (the limit of this reference processor); resize it first");
         }
         ImageResult result;
         try
         {
             var info = ImageInfo.FromStream(new MemoryStream(data, writable: false))
-                ?? throw new InvalidDataException($"{where}: image header could not be read");
+                ?? throw new InvalidInputException($"{where}: image header could not be read");
             if (info.Width <= 0 || info.Height <= 0 || (long)info.Width * info.Height > MaxPixels)
-                throw new InvalidDataException($"{where}: image size {info.Width}x{info.Height} is empty or above {MaxPixels} pixels");
+                throw new InvalidInputException($"{where}: image size {info.Width}x{info.Height} is empty or above {MaxPixels} pixels");
             result = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
         }
-        catch (Exception e) when (e is not OutOfMemoryException and not InvalidDataException)
+        catch (Exception e) when (e is not OutOfMemoryException and not InvalidInputException)
         {
             // stb reports bad files with assorted exception types (plain Exception, index errors on truncated data);
             // normalise them to one clear message naming the file.
-            throw new InvalidDataException($"{where}: not a decodable image ({e.Message.Trim()})", e);
+            throw new InvalidInputException($"{where}: not a decodable image ({e.Message.Trim()})", e);
         }
         if (result is null || result.Data is null || result.Width <= 0 || result.Height <= 0)
-            throw new InvalidDataException($"{where}: not a decodable image");
+            throw new InvalidInputException($"{where}: not a decodable image");
         if (result.Data.Length != result.Width * result.Height * RgbImage.Channels)
-            throw new InvalidDataException($"{where}: decoder returned {result.Data.Length} bytes for a {result.Width}x{result.Height} RGB image");
+            throw new InvalidInputException($"{where}: decoder returned {result.Data.Length} bytes for a {result.Width}x{result.Height} RGB image");
         return new RgbImage(result.Width, result.Height, result.Data);
     }
 }

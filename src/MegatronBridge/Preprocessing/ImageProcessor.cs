@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>
@@ -47,9 +49,9 @@ internal sealed class ImageProcessor
         {
             return Process(image);
         }
-        catch (InvalidDataException e)
+        catch (InvalidInputException e)
         {
-            throw new InvalidDataException($"{imagePath}: {e.Message}", e);
+            throw new InvalidInputException($"{imagePath}: {e.Message}", e);
         }
     }
 
@@ -65,7 +67,7 @@ internal sealed class ImageProcessor
         ArgumentNullException.ThrowIfNull(image);
         var (height, width) = TargetSize(image.Height, image.Width);
         if (!Config.DoResize && (height % Config.Factor != 0 || width % Config.Factor != 0))
-            throw new InvalidDataException($"image {width}x{height}: do_resize is off and the size is not a multiple of {Config.Factor}");
+            throw new InvalidInputException($"image {width}x{height}: do_resize is off and the size is not a multiple of {Config.Factor}");
         var resized = height == image.Height && width == image.Width
             ? image
             : AntialiasResampler.Resize(image, width, height, Config.Resample, Arithmetic);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -45,7 +46,7 @@ internal sealed record ImageProcessorConfig
             MegatronBridge.IO.InputFile.EnsureRegular(combined);
             var root = ParseObject(File.ReadAllText(combined), combined);
             if (root["image_processor"] is JsonObject nested) return FromJson(nested, combined + ": image_processor");
-            throw new InvalidDataException($"{combined}: has no \"image_processor\" object");
+            throw new InvalidInputException($"{combined}: has no \"image_processor\" object");
         }
         throw new FileNotFoundException($"{folder}: neither preprocessor_config.json nor processor_config.json found", pre);
     }
@@ -73,7 +74,7 @@ internal sealed record ImageProcessorConfig
 
         int resampleCode = f.Int("resample") ?? (int)defaults.Resample;
         if (!Enum.IsDefined(typeof(ResampleFilter), resampleCode))
-            throw new InvalidDataException($"{where}: resample = {resampleCode} is not supported (2 = bilinear, 3 = bicubic)");
+            throw new InvalidInputException($"{where}: resample = {resampleCode} is not supported (2 = bilinear, 3 = bicubic)");
 
         var config = new ImageProcessorConfig
         {
@@ -95,20 +96,20 @@ internal sealed record ImageProcessorConfig
         return config;
     }
 
-    /// <summary>Throws InvalidDataException naming the field when a setting cannot work.</summary>
+    /// <summary>Throws InvalidInputException naming the field when a setting cannot work.</summary>
     public void Validate(string where)
     {
-        if (PatchSize <= 0) throw new InvalidDataException($"{where}: patch_size must be positive, got {PatchSize}");
-        if (TemporalPatchSize <= 0) throw new InvalidDataException($"{where}: temporal_patch_size must be positive, got {TemporalPatchSize}");
-        if (MergeSize <= 0) throw new InvalidDataException($"{where}: merge_size must be positive, got {MergeSize}");
-        if (MinPixels <= 0) throw new InvalidDataException($"{where}: min_pixels (size.shortest_edge) must be positive, got {MinPixels}");
+        if (PatchSize <= 0) throw new InvalidInputException($"{where}: patch_size must be positive, got {PatchSize}");
+        if (TemporalPatchSize <= 0) throw new InvalidInputException($"{where}: temporal_patch_size must be positive, got {TemporalPatchSize}");
+        if (MergeSize <= 0) throw new InvalidInputException($"{where}: merge_size must be positive, got {MergeSize}");
+        if (MinPixels <= 0) throw new InvalidInputException($"{where}: min_pixels (size.shortest_edge) must be positive, got {MinPixels}");
         if (MaxPixels < MinPixels)
-            throw new InvalidDataException($"{where}: max_pixels (size.longest_edge) {MaxPixels} is below min_pixels {MinPixels}");
+            throw new InvalidInputException($"{where}: max_pixels (size.longest_edge) {MaxPixels} is below min_pixels {MinPixels}");
         if (RescaleFactor == 0 || !double.IsFinite(RescaleFactor))
-            throw new InvalidDataException($"{where}: rescale_factor must be a finite non-zero number, got {RescaleFactor}");
-        if (ImageMean.Count != 3) throw new InvalidDataException($"{where}: image_mean must have 3 values (RGB), got {ImageMean.Count}");
-        if (ImageStd.Count != 3) throw new InvalidDataException($"{where}: image_std must have 3 values (RGB), got {ImageStd.Count}");
-        if (ImageStd.Any(s => s == 0 || !float.IsFinite(s))) throw new InvalidDataException($"{where}: image_std has a zero or non-finite value");
+            throw new InvalidInputException($"{where}: rescale_factor must be a finite non-zero number, got {RescaleFactor}");
+        if (ImageMean.Count != 3) throw new InvalidInputException($"{where}: image_mean must have 3 values (RGB), got {ImageMean.Count}");
+        if (ImageStd.Count != 3) throw new InvalidInputException($"{where}: image_std must have 3 values (RGB), got {ImageStd.Count}");
+        if (ImageStd.Any(s => s == 0 || !float.IsFinite(s))) throw new InvalidInputException($"{where}: image_std has a zero or non-finite value");
     }
 
     // image_mean / image_std may be one number (applied to every channel) or one per channel.
@@ -119,14 +120,14 @@ internal sealed record ImageProcessorConfig
         {
             return array.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number
                 ? (float)x.GetValue<double>()
-                : throw new InvalidDataException($"{where}: {name}[{i}] must be a number")).ToArray();
+                : throw new InvalidInputException($"{where}: {name}[{i}] must be a number")).ToArray();
         }
         if (node.GetValueKind() == JsonValueKind.Number)
         {
             var v = (float)node.GetValue<double>();
             return new[] { v, v, v };
         }
-        throw new InvalidDataException($"{where}: {name} must be a number or a list of numbers");
+        throw new InvalidInputException($"{where}: {name} must be a number or a list of numbers");
     }
 
     private static JsonObject ParseObject(string text, string where)
@@ -138,8 +139,8 @@ internal sealed record ImageProcessorConfig
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{where}: not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{where}: not valid JSON ({e.Message})");
         }
-        return node as JsonObject ?? throw new InvalidDataException($"{where}: not a JSON object");
+        return node as JsonObject ?? throw new InvalidInputException($"{where}: not a JSON object");
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -28,25 +29,25 @@ internal abstract class PreTokenizer
     public static PreTokenizer FromJson(JsonNode? node, string where)
     {
         if (node is null) return new ByteLevelPreTokenizer(addPrefixSpace: false, useRegex: false);
-        if (node is not JsonObject obj) throw new InvalidDataException($"{where}: pre_tokenizer must be an object");
-        string type = Text(obj, "type", where) ?? throw new InvalidDataException($"{where}: pre_tokenizer has no \"type\"");
+        if (node is not JsonObject obj) throw new InvalidInputException($"{where}: pre_tokenizer must be an object");
+        string type = Text(obj, "type", where) ?? throw new InvalidInputException($"{where}: pre_tokenizer has no \"type\"");
         return type switch
         {
             "ByteLevel" => new ByteLevelPreTokenizer(Flag(obj, "add_prefix_space", false), Flag(obj, "use_regex", true)),
             "Split" => SplitPreTokenizer.FromJson(obj, where),
             "Sequence" => new SequencePreTokenizer((obj["pretokenizers"] as JsonArray
-                ?? throw new InvalidDataException($"{where}: Sequence pre_tokenizer has no \"pretokenizers\" list"))
+                ?? throw new InvalidInputException($"{where}: Sequence pre_tokenizer has no \"pretokenizers\" list"))
                 .Select((p, i) => FromJson(p, $"{where}: pretokenizers[{i}]")).ToList()),
-            _ => throw new InvalidDataException($"{where}: pre_tokenizer type \"{type}\" is not supported (ByteLevel, Split, Sequence are)"),
+            _ => throw new InvalidInputException($"{where}: pre_tokenizer type \"{type}\" is not supported (ByteLevel, Split, Sequence are)"),
         };
     }
 
-    /// <summary>A string field, null when absent; InvalidDataException naming the field when it is not a string.</summary>
+    /// <summary>A string field, null when absent; InvalidInputException naming the field when it is not a string.</summary>
     internal static string? Text(JsonObject obj, string name, string where) => obj[name] switch
     {
         null => null,
         JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => v.GetValue<string>(),
-        _ => throw new InvalidDataException($"{where}: \"{name}\" must be a string"),
+        _ => throw new InvalidInputException($"{where}: \"{name}\" must be a string"),
     };
 
     internal static bool Flag(JsonObject obj, string name, bool fallback) =>
@@ -104,11 +105,11 @@ internal sealed class SplitPreTokenizer : PreTokenizer
 
     internal static SplitPreTokenizer FromJson(JsonObject obj, string where)
     {
-        var pattern = obj["pattern"] as JsonObject ?? throw new InvalidDataException($"{where}: Split pre_tokenizer has no \"pattern\" object");
+        var pattern = obj["pattern"] as JsonObject ?? throw new InvalidInputException($"{where}: Split pre_tokenizer has no \"pattern\" object");
         Regex regex;
         if (Text(pattern, "Regex", where + ": Split pattern") is { } r) regex = Compile(r, where);
         else if (Text(pattern, "String", where + ": Split pattern") is { } s) regex = new Regex(Regex.Escape(s), RegexOptions.CultureInvariant);
-        else throw new InvalidDataException($"{where}: Split pattern must hold \"Regex\" or \"String\"");
+        else throw new InvalidInputException($"{where}: Split pattern must hold \"Regex\" or \"String\"");
         bool invert = Flag(obj, "invert", false);
         string behavior = Text(obj, "behavior", where) ?? "Isolated";
         return behavior switch
@@ -117,7 +118,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
             // gaps are what Removed drops (the GPT-4o-style files use that form).
             "Isolated" => new SplitPreTokenizer(regex, SplitMode.MatchesAndGaps),
             "Removed" => new SplitPreTokenizer(regex, invert ? SplitMode.MatchesOnly : SplitMode.GapsOnly),
-            _ => throw new InvalidDataException($"{where}: Split behavior \"{behavior}\" is not supported (Isolated, Removed are)"),
+            _ => throw new InvalidInputException($"{where}: Split behavior \"{behavior}\" is not supported (Isolated, Removed are)"),
         };
     }
 
@@ -127,9 +128,9 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         {
             return new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
         }
-        catch (ArgumentException e)
+        catch (RegexParseException e)
         {
-            throw new InvalidDataException($"{where}: Split regex does not compile ({e.Message})");
+            throw new InvalidInputException($"{where}: Split regex does not compile ({e.Message})");
         }
     }
 

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -40,7 +41,7 @@ internal static class PromptBuilder
         ArgumentNullException.ThrowIfNull(tokens);
         int placeholders = ids.Count(id => id == tokens.ImageTokenId);
         if (placeholders != grids.Count)
-            throw new InvalidDataException($"the prompt has {placeholders} image placeholder(s) (token {tokens.ImageTokenId}) but {grids.Count} image(s) were given");
+            throw new InvalidInputException($"the prompt has {placeholders} image placeholder(s) (token {tokens.ImageTokenId}) but {grids.Count} image(s) were given");
 
         var output = new List<int>(ids.Count + grids.Sum(g => g.NumTokens(mergeSize) + 1));
         var types = new List<int>(output.Capacity);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -66,10 +67,10 @@ internal sealed class QwenTokenizer
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{where}: not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{where}: not valid JSON ({e.Message})");
         }
-        if (node is not JsonObject root) throw new InvalidDataException($"{where}: not a JSON object");
-        var modelJson = root["model"] as JsonObject ?? throw new InvalidDataException($"{where}: has no \"model\" object");
+        if (node is not JsonObject root) throw new InvalidInputException($"{where}: not a JSON object");
+        var modelJson = root["model"] as JsonObject ?? throw new InvalidInputException($"{where}: has no \"model\" object");
         var model = BytePairModel.FromJson(modelJson, where);
         var preTokenizer = PreTokenizer.FromJson(root["pre_tokenizer"], where);
         bool nfc = ReadNormalizer(root["normalizer"], where);
@@ -126,7 +127,7 @@ internal sealed class QwenTokenizer
             foreach (var c in token)
             {
                 if (!ByteLevelAlphabet.TryToByte(c, out var b))
-                    throw new InvalidDataException($"token {id} \"{token}\" holds '{c}', which is not a byte-level character");
+                    throw new InvalidInputException($"token {id} \"{token}\" holds '{c}', which is not a byte-level character");
                 bytes.Add(b);
             }
         }
@@ -163,17 +164,17 @@ internal sealed class QwenTokenizer
     private static bool ReadNormalizer(JsonNode? node, string where)
     {
         if (node is null) return false;
-        if (node is not JsonObject obj) throw new InvalidDataException($"{where}: normalizer must be an object or null");
-        string type = PreTokenizer.Text(obj, "type", where + ": normalizer") ?? throw new InvalidDataException($"{where}: normalizer has no \"type\"");
+        if (node is not JsonObject obj) throw new InvalidInputException($"{where}: normalizer must be an object or null");
+        string type = PreTokenizer.Text(obj, "type", where + ": normalizer") ?? throw new InvalidInputException($"{where}: normalizer has no \"type\"");
         switch (type)
         {
             case "NFC": return true;
             case "Sequence":
-                var steps = (obj["normalizers"] as JsonArray ?? throw new InvalidDataException($"{where}: Sequence normalizer has no \"normalizers\" list"))
+                var steps = (obj["normalizers"] as JsonArray ?? throw new InvalidInputException($"{where}: Sequence normalizer has no \"normalizers\" list"))
                     .Select((n, i) => ReadNormalizer(n, $"{where}: normalizers[{i}]")).ToList();
                 return steps.Any(nfc => nfc);
             default:
-                throw new InvalidDataException($"{where}: normalizer type \"{type}\" is not supported (NFC and Sequence are)");
+                throw new InvalidInputException($"{where}: normalizer type \"{type}\" is not supported (NFC and Sequence are)");
         }
     }
 
@@ -182,22 +183,22 @@ internal sealed class QwenTokenizer
         if (node is null) return;
         string? type = node is JsonObject obj ? PreTokenizer.Text(obj, "type", where + ": decoder") : null;
         if (type != "ByteLevel")
-            throw new InvalidDataException($"{where}: decoder type \"{type}\" is not supported (only ByteLevel)");
+            throw new InvalidInputException($"{where}: decoder type \"{type}\" is not supported (only ByteLevel)");
     }
 
     private static List<AddedToken> ReadAddedTokens(JsonNode? node, string where)
     {
         var tokens = new List<AddedToken>();
         if (node is null) return tokens;
-        if (node is not JsonArray array) throw new InvalidDataException($"{where}: added_tokens must be a list");
+        if (node is not JsonArray array) throw new InvalidInputException($"{where}: added_tokens must be a list");
         for (int i = 0; i < array.Count; i++)
         {
             string at = $"{where}: added_tokens[{i}]";
-            if (array[i] is not JsonObject t) throw new InvalidDataException($"{at} is not an object");
+            if (array[i] is not JsonObject t) throw new InvalidInputException($"{at} is not an object");
             if (t["id"] is not JsonValue idValue || idValue.GetValueKind() != JsonValueKind.Number || !idValue.TryGetValue<int>(out var id) || id < 0)
-                throw new InvalidDataException($"{at}.id is not a non-negative integer");
+                throw new InvalidInputException($"{at}.id is not a non-negative integer");
             if (t["content"] is not JsonValue contentValue || contentValue.GetValueKind() != JsonValueKind.String)
-                throw new InvalidDataException($"{at}.content is not a string");
+                throw new InvalidInputException($"{at}.content is not a string");
             tokens.Add(new AddedToken(id, contentValue.GetValue<string>(),
                 PreTokenizer.Flag(t, "special", false), PreTokenizer.Flag(t, "lstrip", false),
                 PreTokenizer.Flag(t, "rstrip", false), PreTokenizer.Flag(t, "single_word", false)));

@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Preprocessing;
 
 /// <summary>
@@ -16,7 +18,7 @@ internal static class SmartResize
         if (factor <= 0) throw new ArgumentOutOfRangeException(nameof(factor), $"factor must be positive, got {factor}");
         double ratio = (double)Math.Max(height, width) / Math.Min(height, width);
         if (ratio > MaxAspectRatio)
-            throw new InvalidDataException($"image {width}x{height}: absolute aspect ratio must be at most {MaxAspectRatio}, got {ratio}");
+            throw new InvalidInputException($"image {width}x{height}: absolute aspect ratio must be at most {MaxAspectRatio}, got {ratio}");
 
         // Python's round() rounds half to even, as Math.Round does by default.
         long hBar = (long)Math.Round((double)height / factor) * factor;
@@ -36,7 +38,7 @@ internal static class SmartResize
         // A tiny side can round to 0 (e.g. 10 px with factor 32) without tripping either bound; transformers would
         // fail later on an empty resize, so say so here.
         if (hBar <= 0 || wBar <= 0 || hBar > int.MaxValue || wBar > int.MaxValue)
-            throw new InvalidDataException($"image {width}x{height}: cannot be resized to a multiple of {factor} (got {wBar}x{hBar})");
+            throw new InvalidInputException($"image {width}x{height}: cannot be resized to a multiple of {factor} (got {wBar}x{hBar})");
         return ((int)hBar, (int)wBar);
     }
 }

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Preprocessing;
 
@@ -11,7 +12,7 @@ internal sealed record VisionTokenIds(int ImageTokenId, int VisionStartTokenId, 
         ArgumentNullException.ThrowIfNull(config);
         int Require(int? value, string field) => value is >= 0 and var v
             ? v
-            : throw new InvalidDataException($"{config.Path}: {field} is missing or negative; it is needed to place image tokens");
+            : throw new InvalidInputException($"{config.Path}: {field} is missing or negative; it is needed to place image tokens");
         return new VisionTokenIds(
             Require(config.ImageTokenId, "image_token_id"),
             Require(config.VisionStartTokenId, "vision_start_token_id"),

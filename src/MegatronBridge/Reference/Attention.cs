@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Reference;
 
@@ -17,7 +18,7 @@ internal static class Attention
     {
         int d = c.HeadDim, heads = c.Heads, kvHeads = c.KvHeads;
         if (w.Qkv.PartWidths.Count != (c.AttentionOutputGate ? 4 : 3))
-            throw new InvalidDataException($"{w.O.Name}: the attention projections have {w.Qkv.PartWidths.Count} parts, expected {(c.AttentionOutputGate ? "query, key, value and gate" : "query, key and value")}");
+            throw new InvalidInputException($"{w.O.Name}: the attention projections have {w.Qkv.PartWidths.Count} parts, expected {(c.AttentionOutputGate ? "query, key, value and gate" : "query, key and value")}");
         var parts = w.Qkv.Apply(x, tokens);
         var q = parts[AttentionParts.Query];
         var k = parts[AttentionParts.Key];

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Reference;
 
@@ -67,7 +68,7 @@ internal static class GatedDeltaNet
     /// </summary>
     public static float[] CausalConv1dSilu(float[] x, int tokens, int channels, float[] weight, int kernel, float[]? history = null)
     {
-        if (weight.Length != channels * kernel) throw new InvalidDataException($"conv1d weight has {weight.Length} values, expected {channels} x {kernel}");
+        if (weight.Length != channels * kernel) throw new InvalidInputException($"conv1d weight has {weight.Length} values, expected {channels} x {kernel}");
         int pad = kernel - 1;
         // Padded input: [history ; x], history rows oldest first.
         var padded = new float[(pad + tokens) * channels];

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
@@ -19,7 +20,7 @@ internal sealed class HfWeightLoader
         _config = config;
         _prefix = source.Contains("model.language_model.embed_tokens.weight") ? "model.language_model."
             : source.Contains("model.embed_tokens.weight") ? "model."
-            : throw new InvalidDataException($"{source.Description}: neither model.language_model.embed_tokens.weight nor model.embed_tokens.weight found");
+            : throw new InvalidInputException($"{source.Description}: neither model.language_model.embed_tokens.weight nor model.embed_tokens.weight found");
     }
 
     /// <summary>
@@ -38,7 +39,7 @@ internal sealed class HfWeightLoader
         if (_config.TieWordEmbeddings || !_source.Contains("lm_head.weight"))
         {
             if (!_config.TieWordEmbeddings)
-                throw new InvalidDataException($"{_source.Description}: no lm_head.weight and tie_word_embeddings is false ({_config.Where})");
+                throw new InvalidInputException($"{_source.Description}: no lm_head.weight and tie_word_embeddings is false ({_config.Where})");
             lmHead = embedding;
         }
         else
@@ -120,7 +121,7 @@ internal sealed class HfWeightLoader
     private MlpWeights LoadMlp(string p, int? intermediate)
     {
         var gateMeta = _source.Get(p + "gate_proj.weight");
-        int inter = intermediate ?? (gateMeta.Shape.Rank == 2 ? (int)gateMeta.Shape[0] : throw new InvalidDataException($"{_source.Description}: {p}gate_proj.weight is not a matrix"));
+        int inter = intermediate ?? (gateMeta.Shape.Rank == 2 ? (int)gateMeta.Shape[0] : throw new InvalidInputException($"{_source.Description}: {p}gate_proj.weight is not a matrix"));
         int h = _config.Hidden;
         return new MlpWeights(Mat(p + "gate_proj.weight", inter, h), Mat(p + "up_proj.weight", inter, h), Mat(p + "down_proj.weight", h, inter));
     }
@@ -129,10 +130,10 @@ internal sealed class HfWeightLoader
     {
         int h = _config.Hidden;
         var routerMeta = _source.Get(p + "gate.weight");
-        if (routerMeta.Shape.Rank != 2) throw new InvalidDataException($"{_source.Description}: {p}gate.weight must be [experts, hidden]");
+        if (routerMeta.Shape.Rank != 2) throw new InvalidInputException($"{_source.Description}: {p}gate.weight must be [experts, hidden]");
         int experts = (int)routerMeta.Shape[0];
         if (_config.NumExpertsPerToken <= 0 || _config.NumExpertsPerToken > experts)
-            throw new InvalidDataException($"{_config.Where}: num_experts_per_tok {_config.NumExpertsPerToken} does not fit {experts} experts of {p}gate.weight");
+            throw new InvalidInputException($"{_config.Where}: num_experts_per_tok {_config.NumExpertsPerToken} does not fit {experts} experts of {p}gate.weight");
         var router = Mat(p + "gate.weight", experts, h);
         int inter = _config.MoeIntermediate;
 
@@ -143,11 +144,11 @@ internal sealed class HfWeightLoader
             var guShape = _source.Get(gu).Shape;
             var dnShape = _source.Get(dn).Shape;
             if (guShape.Rank != 3 || guShape[0] != experts || dnShape.Rank != 3 || dnShape[0] != experts)
-                throw new InvalidDataException($"{_source.Description}: {gu} / {dn} must be [experts={experts}, ., .]");
+                throw new InvalidInputException($"{_source.Description}: {gu} / {dn} must be [experts={experts}, ., .]");
             bool standard = guShape[1] == 2 * inter && guShape[2] == h && dnShape[1] == h && dnShape[2] == inter;
             bool transposed = guShape[1] == h && guShape[2] == 2 * inter && dnShape[1] == inter && dnShape[2] == h;
             if (!standard && !transposed)
-                throw new InvalidDataException($"{_source.Description}: {gu} {guShape} / {dn} {dnShape} match neither [E, 2I, H]/[E, H, I] nor [E, H, 2I]/[E, I, H] with I={inter}, H={h}");
+                throw new InvalidInputException($"{_source.Description}: {gu} {guShape} / {dn} {dnShape} match neither [E, 2I, H]/[E, H, I] nor [E, H, 2I]/[E, I, H] with I={inter}, H={h}");
             // When H == 2I both readings fit the shapes; the family says which one its hub checkpoints use (Qwen3-VL: transposed).
             if (standard && transposed) standard = !_config.Traits.AmbiguousPackedExpertsTransposed;
             long per = 2L * inter * h;
@@ -211,7 +212,7 @@ internal sealed class HfWeightLoader
     {
         var meta = _source.Get(name);
         if (meta.Shape.Rank < 2 || meta.Shape[0] != rows || meta.NumElements != (long)rows * cols)
-            throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {rows} x {cols} values");
+            throw new InvalidInputException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {rows} x {cols} values");
         return TensorRows.Open(_source, name, 0, rows, cols);
     }
 
@@ -219,7 +220,7 @@ internal sealed class HfWeightLoader
     {
         var meta = _source.Get(name);
         if (meta.NumElements != count)
-            throw new InvalidDataException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {count} values");
+            throw new InvalidInputException($"{_source.Description}: tensor '{name}' has shape {meta.Shape}, expected {count} values");
         return WeightReader.ReadFloats(_source, name);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Reference;
 
@@ -29,7 +30,7 @@ internal static class Linear
         if (y.Length != tokens * w.Rows)
             throw new ArgumentException($"{w.Name}: output has {y.Length} values, expected {tokens} x {w.Rows}");
         if (bias is not null && bias.Length != w.Rows)
-            throw new InvalidDataException($"{w.Name}: bias has {bias.Length} values, expected {w.Rows}");
+            throw new InvalidInputException($"{w.Name}: bias has {bias.Length} values, expected {w.Rows}");
 
         if (!w.InMemory)
         {

@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>How far computed values are from reference values.</summary>
@@ -6,7 +8,7 @@ internal readonly record struct Difference(double MaxAbs, double MeanAbs, int Co
     public static Difference Of(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
         if (actual.Length != expected.Length)
-            throw new InvalidDataException($"cannot compare {actual.Length} values with {expected.Length} reference values");
+            throw new InvalidInputException($"cannot compare {actual.Length} values with {expected.Length} reference values");
         double max = 0, sum = 0;
         for (int i = 0; i < actual.Length; i++)
         {

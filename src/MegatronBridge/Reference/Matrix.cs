@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>
@@ -17,7 +19,7 @@ internal sealed class Matrix
     public Matrix(float[] data, int rows, int cols, string name)
     {
         if (rows <= 0 || cols <= 0 || (long)rows * cols != data.Length)
-            throw new InvalidDataException($"{name}: {data.Length} values do not form a [{rows}, {cols}] matrix");
+            throw new InvalidInputException($"{name}: {data.Length} values do not form a [{rows}, {cols}] matrix");
         _data = data;
         Rows = rows;
         Cols = cols;
@@ -28,7 +30,7 @@ internal sealed class Matrix
     public Matrix(IMatrixRows stored, int rows, int cols, string name)
     {
         if (rows <= 0 || cols <= 0)
-            throw new InvalidDataException($"{name}: [{rows}, {cols}] is not a matrix shape");
+            throw new InvalidInputException($"{name}: [{rows}, {cols}] is not a matrix shape");
         _stored = stored;
         Rows = rows;
         Cols = cols;

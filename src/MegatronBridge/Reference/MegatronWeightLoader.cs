@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
@@ -34,7 +35,7 @@ internal sealed class MegatronWeightLoader
         _config = config;
         _prefix = Has(source, "language_model.embedding.word_embeddings.weight") ? "language_model."
             : Has(source, "embedding.word_embeddings.weight") ? ""
-            : throw new InvalidDataException($"{source.Description}: neither language_model.embedding.word_embeddings.weight nor embedding.word_embeddings.weight found (not Megatron parameters?)");
+            : throw new InvalidInputException($"{source.Description}: neither language_model.embedding.word_embeddings.weight nor embedding.word_embeddings.weight found (not Megatron parameters?)");
     }
 
     private static bool Has(ITensorSource source, string name) => source.Contains(name) || source.Contains(name + "#tp0");
@@ -47,7 +48,7 @@ internal sealed class MegatronWeightLoader
         if (_source.Contains(name)) return 1;
         int count = 0;
         while (_source.Contains($"{name}#tp{count}")) count++;
-        return count == 0 ? throw new InvalidDataException($"{_source.Description}: Megatron parameter '{name}' is missing") : count;
+        return count == 0 ? throw new InvalidInputException($"{_source.Description}: Megatron parameter '{name}' is missing") : count;
     }
 
     private static string ShardName(string name, int rank, int count) => count == 1 ? name : $"{name}#tp{rank}";
@@ -72,7 +73,7 @@ internal sealed class MegatronWeightLoader
         else if (_config.TieWordEmbeddings)
             lmHead = embedding; // share_embeddings_and_output_weights: Megatron has no output layer
         else
-            throw new InvalidDataException($"{_source.Description}: no {output} and tie_word_embeddings is false ({_config.Where})");
+            throw new InvalidInputException($"{_source.Description}: no {output} and tie_word_embeddings is false ({_config.Where})");
 
         for (int i = 0; i < _config.Layers; i++) LoadLayer(i);
         var layers = new LazyList<DecoderLayerWeights>(_config.Layers, LoadLayer);
@@ -129,7 +130,7 @@ internal sealed class MegatronWeightLoader
         int rows = ((gated ? 2 : 1) * heads + 2 * groups) * d;
         string name = a + "linear_qkv.weight";
         int tp = ShardCount(name);
-        if (groups % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards of '{name}' do not split {groups} query groups");
+        if (groups % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards of '{name}' do not split {groups} query groups");
         var weights = ColumnShards(name, rows, h);
         var biases = Has(a + "linear_qkv.bias") ? ColumnShardVectors(a + "linear_qkv.bias", rows) : null;
         var widths = gated ? new[] { heads * d, groups * d, groups * d, heads * d } : new[] { heads * d, groups * d, groups * d };
@@ -169,7 +170,7 @@ internal sealed class MegatronWeightLoader
         int convDim = 2 * keyDim + valueDim, kernel = _config.ConvKernel;
         string inProjName = a + "in_proj.weight";
         int tp = ShardCount(inProjName);
-        if (nk % tp != 0 || nv % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards of '{inProjName}' do not split {nk} key / {nv} value heads");
+        if (nk % tp != 0 || nv % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards of '{inProjName}' do not split {nk} key / {nv} value heads");
         int k = keyDim / tp, v = valueDim / tp, n = nv / tp;
 
         var inProjShards = ColumnShards(inProjName, convDim + valueDim + 2 * nv, h);
@@ -218,8 +219,8 @@ internal sealed class MegatronWeightLoader
         var meta = _source.Get(ShardName(fc1, 0, tp));
         int inter = intermediate ?? (meta.Shape.Rank == 2 && meta.Shape[0] % 2 == 0 && meta.Shape[0] > 0
             ? (int)(meta.Shape[0] / 2) * tp
-            : throw new InvalidDataException($"{_source.Description}: tensor '{ShardName(fc1, 0, tp)}' has shape {meta.Shape}, expected [2 x intermediate, {h}]"));
-        if (inter % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards of '{fc1}' do not split intermediate size {inter}");
+            : throw new InvalidInputException($"{_source.Description}: tensor '{ShardName(fc1, 0, tp)}' has shape {meta.Shape}, expected [2 x intermediate, {h}]"));
+        if (inter % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards of '{fc1}' do not split intermediate size {inter}");
         int local = inter / tp;
         var shards = ColumnShards(fc1, 2 * inter, h);
         var projections = new FusedProjection[tp];
@@ -234,10 +235,10 @@ internal sealed class MegatronWeightLoader
         string routerName = p + "router.weight";
         var routerMeta = _source.Get(ShardName(routerName, 0, ShardCount(routerName)));
         if (routerMeta.Shape.Rank != 2 || routerMeta.Shape[0] <= 0)
-            throw new InvalidDataException($"{_source.Description}: tensor '{routerName}' has shape {routerMeta.Shape}, expected [experts, {h}]");
+            throw new InvalidInputException($"{_source.Description}: tensor '{routerName}' has shape {routerMeta.Shape}, expected [experts, {h}]");
         int experts = (int)routerMeta.Shape[0];
         if (_config.NumExpertsPerToken <= 0 || _config.NumExpertsPerToken > experts)
-            throw new InvalidDataException($"{_config.Where}: num_experts_per_tok {_config.NumExpertsPerToken} does not fit {experts} experts of {routerName}");
+            throw new InvalidInputException($"{_config.Where}: num_experts_per_tok {_config.NumExpertsPerToken} does not fit {experts} experts of {routerName}");
         var router = new Matrix(Replicated(routerName, experts * h), experts, h, routerName);
 
         var list = new MlpWeights[experts];
@@ -247,7 +248,7 @@ internal sealed class MegatronWeightLoader
             string grouped = $"{p}experts.linear_fc1.weight{e}", sequential = $"{p}experts.local_experts.{e}.linear_fc1.weight";
             list[e] = Has(grouped) ? LoadGatedMlp(grouped, $"{p}experts.linear_fc2.weight{e}", _config.MoeIntermediate)
                 : Has(sequential) ? LoadGatedMlp(sequential, $"{p}experts.local_experts.{e}.linear_fc2.weight", _config.MoeIntermediate)
-                : throw new InvalidDataException($"{_source.Description}: expert {e} of {routerName} has neither '{grouped}' nor '{sequential}'");
+                : throw new InvalidInputException($"{_source.Description}: expert {e} of {routerName} has neither '{grouped}' nor '{sequential}'");
         }
 
         MlpWeights? shared = null;
@@ -270,7 +271,7 @@ internal sealed class MegatronWeightLoader
             string b = $"{p}decoder.layers.{j}.";
             string qkvName = b + "self_attention.linear_qkv.weight";
             int tp = ShardCount(qkvName);
-            if (v.Heads % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards of '{qkvName}' do not split {v.Heads} heads");
+            if (v.Heads % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards of '{qkvName}' do not split {v.Heads} heads");
             var weights = ColumnShards(qkvName, 3 * hv, hv);
             var biases = ColumnShardVectors(b + "self_attention.linear_qkv.bias", 3 * hv);
             var projections = new FusedProjection[tp];
@@ -334,14 +335,14 @@ internal sealed class MegatronWeightLoader
     private Matrix[] ColumnShards(string name, int rows, int cols)
     {
         int tp = ShardCount(name);
-        if (rows % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards do not split the {rows} rows of '{name}'");
+        if (rows % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards do not split the {rows} rows of '{name}'");
         var shards = new Matrix[tp];
         for (int r = 0; r < tp; r++)
         {
             string shard = ShardName(name, r, tp);
             var meta = Need(shard);
             if (meta.Shape.Rank < 2 || meta.Shape[0] != rows / tp || meta.NumElements != (long)rows / tp * cols)
-                throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {rows / tp} x {cols} values");
+                throw new InvalidInputException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {rows / tp} x {cols} values");
             shards[r] = TensorRows.Open(_source, shard, 0, rows / tp, cols);
         }
         return shards;
@@ -351,14 +352,14 @@ internal sealed class MegatronWeightLoader
     private float[][] ColumnShardVectors(string name, int count)
     {
         int tp = ShardCount(name);
-        if (count % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards do not split the {count} values of '{name}'");
+        if (count % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards do not split the {count} values of '{name}'");
         var shards = new float[tp][];
         for (int r = 0; r < tp; r++)
         {
             string shard = ShardName(name, r, tp);
             var meta = Need(shard);
             if (meta.NumElements != count / tp)
-                throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {count / tp} values");
+                throw new InvalidInputException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {count / tp} values");
             shards[r] = WeightReader.ReadFloats(_source, shard);
         }
         return shards;
@@ -370,7 +371,7 @@ internal sealed class MegatronWeightLoader
     private Matrix RowParallel(string name, int rows, int cols)
     {
         int tp = ShardCount(name);
-        if (cols % tp != 0) throw new InvalidDataException($"{_source.Description}: {tp} tensor-parallel shards do not split the {cols} input features of '{name}'");
+        if (cols % tp != 0) throw new InvalidInputException($"{_source.Description}: {tp} tensor-parallel shards do not split the {cols} input features of '{name}'");
         int local = cols / tp;
         var shards = new Matrix[tp];
         for (int r = 0; r < tp; r++)
@@ -378,7 +379,7 @@ internal sealed class MegatronWeightLoader
             string shard = ShardName(name, r, tp);
             var meta = Need(shard);
             if (meta.Shape.Rank != 2 || meta.Shape[0] != rows || meta.Shape[1] != local)
-                throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected [{rows}, {local}]");
+                throw new InvalidInputException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected [{rows}, {local}]");
             shards[r] = TensorRows.Open(_source, shard, 0, rows, local);
         }
         return tp == 1 ? shards[0] : new Matrix(new JoinedColumns(shards), rows, cols, name);
@@ -394,11 +395,11 @@ internal sealed class MegatronWeightLoader
             string shard = ShardName(name, r, tp);
             var meta = Need(shard);
             if (meta.NumElements != count)
-                throw new InvalidDataException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {count} values");
+                throw new InvalidInputException($"{_source.Description}: tensor '{shard}' has shape {meta.Shape}, expected {count} values");
             var values = WeightReader.ReadFloats(_source, shard);
             if (first is null) first = values;
             else if (!first.AsSpan().SequenceEqual(values))
-                throw new InvalidDataException($"{_source.Description}: replicated parameter '{name}' differs between tensor-parallel ranks 0 and {r}");
+                throw new InvalidInputException($"{_source.Description}: replicated parameter '{name}' differs between tensor-parallel ranks 0 and {r}");
         }
         return first!;
     }
@@ -407,10 +408,10 @@ internal sealed class MegatronWeightLoader
     {
         var meta = Need(ShardName(name, 0, ShardCount(name)));
         if (meta.Shape.Rank < 2 || meta.Shape[0] != rows)
-            throw new InvalidDataException($"{_source.Description}: tensor '{meta.Name}' has shape {meta.Shape}, expected {rows} x {cols} values");
+            throw new InvalidInputException($"{_source.Description}: tensor '{meta.Name}' has shape {meta.Shape}, expected {rows} x {cols} values");
         return new Matrix(Replicated(name, rows * cols), rows, cols, name);
     }
 
     private TensorMeta Need(string name) =>
-        _source.TryGet(name, out var meta) ? meta : throw new InvalidDataException($"{_source.Description}: Megatron parameter '{name}' is missing");
+        _source.TryGet(name, out var meta) ? meta : throw new InvalidInputException($"{_source.Description}: Megatron parameter '{name}' is missing");
 }

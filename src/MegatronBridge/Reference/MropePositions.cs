@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>
@@ -28,7 +30,7 @@ internal static class MropePositions
             int gh = g.H / mergeSize, gw = g.W / mergeSize;
             int count = g.T * gh * gw;
             if (runEnd - i != count)
-                throw new InvalidDataException($"a run of {runEnd - i} image tokens (at position {i}) does not match image grid [{g.T}, {g.H}, {g.W}], which gives {count} tokens");
+                throw new InvalidInputException($"a run of {runEnd - i} image tokens (at position {i}) does not match image grid [{g.T}, {g.H}, {g.W}], which gives {count} tokens");
             int k = i;
             for (int t = 0; t < g.T; t++)
                 for (int h = 0; h < gh; h++)
@@ -42,7 +44,7 @@ internal static class MropePositions
             i = runEnd;
         }
         if (grids.Count > 0 && gridIndex != grids.Count)
-            throw new InvalidDataException($"{grids.Count} image grid(s) given but the input ids hold {gridIndex} image-token run(s)");
+            throw new InvalidInputException($"{grids.Count} image grid(s) given but the input ids hold {gridIndex} image-token run(s)");
         return pos;
     }
 }

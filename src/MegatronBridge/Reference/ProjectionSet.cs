@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>
@@ -23,32 +25,32 @@ internal sealed class ProjectionSet
     {
         _widths = partWidths.ToArray();
         Projections = projections;
-        if (_widths.Length == 0 || projections.Count == 0) throw new InvalidDataException("a projection set needs parts and weights");
+        if (_widths.Length == 0 || projections.Count == 0) throw new InvalidInputException("a projection set needs parts and weights");
         int cols = projections[0].Weight.Cols;
         var covered = _widths.Select(w => new bool[w]).ToArray();
         foreach (var p in projections)
         {
             var w = p.Weight;
-            if (w.Cols != cols) throw new InvalidDataException($"{w.Name}: {w.Cols} input features, but {projections[0].Weight.Name} has {cols}");
-            if (p.Bias is not null && p.Bias.Length != w.Rows) throw new InvalidDataException($"{w.Name}: bias has {p.Bias.Length} values for {w.Rows} rows");
+            if (w.Cols != cols) throw new InvalidInputException($"{w.Name}: {w.Cols} input features, but {projections[0].Weight.Name} has {cols}");
+            if (p.Bias is not null && p.Bias.Length != w.Rows) throw new InvalidInputException($"{w.Name}: bias has {p.Bias.Length} values for {w.Rows} rows");
             int rows = 0;
             foreach (var b in p.Blocks)
             {
                 if ((uint)b.Part >= (uint)_widths.Length || b.Rows <= 0 || b.PartRow < 0 || b.PartRow + b.Rows > _widths[b.Part])
-                    throw new InvalidDataException($"{w.Name}: block {b} does not fit parts of widths [{string.Join(", ", _widths)}]");
+                    throw new InvalidInputException($"{w.Name}: block {b} does not fit parts of widths [{string.Join(", ", _widths)}]");
                 for (int r = b.PartRow; r < b.PartRow + b.Rows; r++)
                 {
-                    if (covered[b.Part][r]) throw new InvalidDataException($"{w.Name}: row {r} of part {b.Part} is produced twice");
+                    if (covered[b.Part][r]) throw new InvalidInputException($"{w.Name}: row {r} of part {b.Part} is produced twice");
                     covered[b.Part][r] = true;
                 }
                 rows += b.Rows;
             }
-            if (rows != w.Rows) throw new InvalidDataException($"{w.Name}: its blocks cover {rows} rows, the weight has {w.Rows}");
+            if (rows != w.Rows) throw new InvalidInputException($"{w.Name}: its blocks cover {rows} rows, the weight has {w.Rows}");
         }
         for (int part = 0; part < _widths.Length; part++)
         {
             int missing = Array.IndexOf(covered[part], false);
-            if (missing >= 0) throw new InvalidDataException($"{projections[0].Weight.Name}: row {missing} of part {part} is produced by no weight");
+            if (missing >= 0) throw new InvalidInputException($"{projections[0].Weight.Name}: row {missing} of part {part} is produced by no weight");
         }
         InputFeatures = cols;
     }

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 
 namespace MegatronBridge.Reference;
@@ -16,7 +17,7 @@ internal sealed record VisionDims(
 
 /// <summary>
 /// Everything the reference forward needs from config.json, read once and validated (a missing or bad field is an
-/// <see cref="InvalidDataException"/> naming the file and the field). The model family comes from the bridge
+/// <see cref="InvalidInputException"/> naming the file and the field). The model family comes from the bridge
 /// registry, which dispatches on <c>architectures</c> (<see cref="ReferenceTraits"/>).
 /// </summary>
 internal sealed class ReferenceConfig
@@ -63,33 +64,33 @@ internal sealed class ReferenceConfig
     {
         var text = config.Text;
         string where = text.Where;
-        int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{where}: {field} is missing or not a positive integer");
+        int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidInputException($"{where}: {field} is missing or not a positive integer");
 
         // Dispatched as every conversion is: on architectures, through the bridge registry (model_type plays no part).
         var traits = BridgeRegistry.Resolve(config).Reference;
         var layerTypes = text.LayerTypes;
 
         if (text.HiddenAct is { } act && act != "silu")
-            throw new InvalidDataException($"{where}: hidden_act '{act}' is not supported by the reference forward (expected silu)");
+            throw new InvalidInputException($"{where}: hidden_act '{act}' is not supported by the reference forward (expected silu)");
         if (text.AttentionBias == true)
-            throw new InvalidDataException($"{where}: attention_bias true is not supported by the reference forward (Qwen3.5 / Qwen3-VL have no attention biases)");
+            throw new InvalidInputException($"{where}: attention_bias true is not supported by the reference forward (Qwen3.5 / Qwen3-VL have no attention biases)");
         int hidden = Need(text.HiddenSize, "hidden_size");
         int layers = Need(text.NumHiddenLayers, "num_hidden_layers");
         int heads = Need(text.NumAttentionHeads, "num_attention_heads");
         int kvHeads = Need(text.NumKeyValueHeads ?? heads, "num_key_value_heads");
-        if (heads % kvHeads != 0) throw new InvalidDataException($"{where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+        if (heads % kvHeads != 0) throw new InvalidInputException($"{where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
         int headDim = text.HeadDim ?? hidden / heads;
-        if (headDim <= 0 || headDim % 2 != 0) throw new InvalidDataException($"{where}: head_dim {headDim} must be a positive even number");
+        if (headDim <= 0 || headDim % 2 != 0) throw new InvalidInputException($"{where}: head_dim {headDim} must be a positive even number");
 
-        double theta = text.RopeTheta ?? throw new InvalidDataException($"{where}: rope_theta (rope_parameters.rope_theta) is missing");
+        double theta = text.RopeTheta ?? throw new InvalidInputException($"{where}: rope_theta (rope_parameters.rope_theta) is missing");
         double partial = text.PartialRotaryFactor ?? 1.0;
         int rotaryDims = (int)(headDim * partial);
         if (rotaryDims <= 0 || rotaryDims % 2 != 0 || rotaryDims > headDim)
-            throw new InvalidDataException($"{where}: partial_rotary_factor {partial} gives {rotaryDims} rotary dims of head_dim {headDim}");
+            throw new InvalidInputException($"{where}: partial_rotary_factor {partial} gives {rotaryDims} rotary dims of head_dim {headDim}");
         // transformers' defaults when rope_parameters has no mrope_section.
         var section = text.MropeSection ?? traits.DefaultMropeSection;
         if (section.Count != 3 || section.Any(s => s < 0))
-            throw new InvalidDataException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative sizes (T, H, W)");
+            throw new InvalidInputException($"{where}: mrope_section [{string.Join(", ", section)}] must be 3 non-negative sizes (T, H, W)");
 
         var linear = new bool[layers];
         if (traits.HybridLinearAttention)
@@ -98,17 +99,17 @@ internal sealed class ReferenceConfig
             if (layerTypes is null)
             {
                 int every = text.FullAttentionInterval ?? 4;
-                if (every <= 0) throw new InvalidDataException($"{where}: full_attention_interval must be positive, got {every}");
+                if (every <= 0) throw new InvalidInputException($"{where}: full_attention_interval must be positive, got {every}");
                 layerTypes = Enumerable.Range(0, layers).Select(i => (i + 1) % every == 0 ? "full_attention" : "linear_attention").ToArray();
             }
-            if (layerTypes.Count < layers) throw new InvalidDataException($"{where}: layer_types has {layerTypes.Count} entries for {layers} layers");
+            if (layerTypes.Count < layers) throw new InvalidInputException($"{where}: layer_types has {layerTypes.Count} entries for {layers} layers");
             for (int i = 0; i < layers; i++)
             {
                 linear[i] = layerTypes[i] switch
                 {
                     "linear_attention" => true,
                     "full_attention" => false,
-                    var other => throw new InvalidDataException($"{where}: layer_types[{i}] is '{other}', expected linear_attention or full_attention"),
+                    var other => throw new InvalidInputException($"{where}: layer_types[{i}] is '{other}', expected linear_attention or full_attention"),
                 };
             }
         }
@@ -145,13 +146,13 @@ internal sealed class ReferenceConfig
             Vision = config.Vision is null ? null : ReadVision(config.Vision, traits),
         };
         if (anyLinear && result.LinearValueHeads % result.LinearKeyHeads != 0)
-            throw new InvalidDataException($"{where}: linear_num_value_heads {result.LinearValueHeads} is not a multiple of linear_num_key_heads {result.LinearKeyHeads}");
+            throw new InvalidInputException($"{where}: linear_num_value_heads {result.LinearValueHeads} is not a multiple of linear_num_key_heads {result.LinearKeyHeads}");
         return result;
     }
 
     private static VisionDims ReadVision(VisionConfig v, ReferenceTraits traits)
     {
-        int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidDataException($"{v.Where}: {field} is missing or not a positive integer");
+        int Need(int? value, string field) => value is > 0 ? value.Value : throw new InvalidInputException($"{v.Where}: {field} is missing or not a positive integer");
         var dims = new VisionDims(
             Need(v.Depth, "depth"), Need(v.HiddenSize, "hidden_size"), Need(v.IntermediateSize, "intermediate_size"),
             Need(v.NumHeads, "num_heads"), Need(v.InChannels ?? 3, "in_channels"), Need(v.PatchSize, "patch_size"),
@@ -162,19 +163,19 @@ internal sealed class ReferenceConfig
             {
                 null or "gelu_pytorch_tanh" => true,
                 "gelu" => false,
-                var other => throw new InvalidDataException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
+                var other => throw new InvalidInputException($"{v.Where}: hidden_act '{other}' is not supported by the reference forward (expected gelu_pytorch_tanh or gelu)"),
             },
             // Qwen3-VL reads these from the config (defaults bilinear, align_corners); Qwen3.5 fixes them so.
             traits.VisionInterpolationFromConfig ? v.Bool("interpolation_align_corners") ?? true : true);
         if (traits.VisionInterpolationFromConfig && v.String("interpolation_mode") is { } mode && mode != "bilinear")
-            throw new InvalidDataException($"{v.Where}: interpolation_mode '{mode}' is not supported by the reference forward (expected bilinear)");
+            throw new InvalidInputException($"{v.Where}: interpolation_mode '{mode}' is not supported by the reference forward (expected bilinear)");
         if (dims.Hidden % dims.Heads != 0 || dims.HeadDim % 4 != 0)
-            throw new InvalidDataException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");
+            throw new InvalidInputException($"{v.Where}: hidden_size {dims.Hidden} / num_heads {dims.Heads} must give a head dim divisible by 4");
         int side = (int)Math.Round(Math.Sqrt(dims.NumPositionEmbeddings));
         if (side * side != dims.NumPositionEmbeddings)
-            throw new InvalidDataException($"{v.Where}: num_position_embeddings {dims.NumPositionEmbeddings} is not a square");
+            throw new InvalidInputException($"{v.Where}: num_position_embeddings {dims.NumPositionEmbeddings} is not a square");
         foreach (int i in dims.DeepstackIndexes)
-            if (i < 0 || i >= dims.Depth) throw new InvalidDataException($"{v.Where}: deepstack_visual_indexes has {i}, outside depth {dims.Depth}");
+            if (i < 0 || i >= dims.Depth) throw new InvalidInputException($"{v.Where}: deepstack_visual_indexes has {i}, outside depth {dims.Depth}");
         return dims;
     }
 }

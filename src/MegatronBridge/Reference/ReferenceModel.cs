@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
@@ -22,7 +23,7 @@ internal sealed class ReferenceModel : IDisposable
         Weights = weights;
         _ownedSource = ownedSource;
         if (weights.Layers.Count != config.Layers)
-            throw new InvalidDataException($"{config.Where}: {weights.Layers.Count} layers of weights for num_hidden_layers {config.Layers}");
+            throw new InvalidInputException($"{config.Where}: {weights.Layers.Count} layers of weights for num_hidden_layers {config.Layers}");
     }
 
     public ReferenceConfig Config { get; }
@@ -76,7 +77,7 @@ internal sealed class ReferenceModel : IDisposable
     {
         if (Weights.Vision is null || Config.Vision is null)
             // Images given to a language-only model (or checkpoint) are the user's input error, not a bug.
-            throw new InvalidDataException($"{Config.Where}: the model has no vision encoder, so it cannot take images (a language-only checkpoint?)");
+            throw new InvalidInputException($"{Config.Where}: the model has no vision encoder, so it cannot take images (a language-only checkpoint?)");
         return VisionEncoder.Forward(image.PixelValues, image.Grids, Weights.Vision, Config.Vision);
     }
 
@@ -92,7 +93,7 @@ internal sealed class ReferenceModel : IDisposable
         if (image is not null)
         {
             if (Weights.Vision is null || Config.Vision is null)
-                throw new InvalidOperationException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
+                throw new InvalidInputException($"{Config.Where}: the model has no vision encoder, so it cannot take images");
             var result = new VisionEncoder.Result();
             foreach (var step in VisionEncoder.Steps(image.PixelValues, image.Grids, Weights.Vision, Config.Vision, result)) yield return step;
             encoded = (image, result.Output!);
@@ -142,7 +143,7 @@ internal sealed class ReferenceModel : IDisposable
         for (int t = 0; t < inputIds.Count; t++)
         {
             int id = inputIds[t];
-            if (id < 0 || id >= Config.Vocab) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
+            if (id < 0 || id >= Config.Vocab) throw new InvalidInputException($"token id {id} at position {t} is outside the vocabulary of {Config.Vocab}");
             Weights.Embedding.ReadRows(id, 1, x.AsSpan(t * h, h));
         }
     }
@@ -160,11 +161,11 @@ internal sealed class ReferenceModel : IDisposable
         IReadOnlyList<ImageGrid> grids = Array.Empty<ImageGrid>();
         if (image is { } img)
         {
-            int? imageToken = Config.ImageTokenId ?? throw new InvalidDataException($"{Config.Where}: image_token_id is missing, so image tokens cannot be found");
+            int? imageToken = Config.ImageTokenId ?? throw new InvalidInputException($"{Config.Where}: image_token_id is missing, so image tokens cannot be found");
             // The first image tokens take the features; later ones (generated) keep their embedding, as in generation.
             for (int t = 0; t < n && imagePositions.Count < img.Encoded.Tokens; t++) if (inputIds[t] == imageToken) imagePositions.Add(t);
             if (imagePositions.Count != img.Encoded.Tokens)
-                throw new InvalidDataException($"input ids hold {imagePositions.Count} image tokens (id {imageToken}) but the image gives {img.Encoded.Tokens} features");
+                throw new InvalidInputException($"input ids hold {imagePositions.Count} image tokens (id {imageToken}) but the image gives {img.Encoded.Tokens} features");
             for (int j = 0; j < imagePositions.Count; j++)
                 img.Encoded.ImageEmbeds.AsSpan(j * h, h).CopyTo(x.AsSpan(imagePositions[j] * h, h));
             grids = img.Input.Grids;
@@ -212,7 +213,7 @@ internal sealed class ReferenceModel : IDisposable
         Norms.RmsNormInPlace(normed, w.InputNorm, Config.RmsEps, Config.NormStyle);
         var mixed = w.LinearAttention is not null
             ? GatedDeltaNet.Forward(normed, n, w.LinearAttention, Config, cache as LinearAttentionCache)
-            : Attention.Forward(normed, n, w.Attention ?? throw new InvalidDataException("decoder layer has neither attention nor linear attention weights"), Config, rope, cache as AttentionCache);
+            : Attention.Forward(normed, n, w.Attention ?? throw new InvalidInputException("decoder layer has neither attention nor linear attention weights"), Config, rope, cache as AttentionCache);
         for (int i = 0; i < x.Length; i++) x[i] += mixed[i];
     }
 
@@ -223,7 +224,7 @@ internal sealed class ReferenceModel : IDisposable
         Norms.RmsNormInPlace(normed, w.PostAttentionNorm, Config.RmsEps, Config.NormStyle);
         var mlp = w.Moe is not null
             ? MoeBlock.Forward(normed, n, w.Moe, Config.NumExpertsPerToken)
-            : Mlp.Forward(normed, n, w.Mlp ?? throw new InvalidDataException("decoder layer has neither MLP nor MoE weights"));
+            : Mlp.Forward(normed, n, w.Mlp ?? throw new InvalidInputException("decoder layer has neither MLP nor MoE weights"));
         for (int i = 0; i < x.Length; i++) x[i] += mlp[i];
     }
 }

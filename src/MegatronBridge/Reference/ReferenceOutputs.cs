@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
@@ -24,24 +25,25 @@ internal static class ReferenceOutputs
         {
             if (!source.Contains(prefix + "_input_ids")) continue;
             var ids = ReadInts(source, prefix + "_input_ids");
+            if (ids.Length == 0) throw new InvalidInputException($"{path}: {prefix}_input_ids is empty");
             var logits = ElementConvert.ReadFloats(source, prefix + "_logits");
             var greedy = source.Contains(prefix + "_greedy_tokens") ? ReadInts(source, prefix + "_greedy_tokens") : Array.Empty<int>();
             if (logits.Length % ids.Length != 0)
-                throw new InvalidDataException($"{path}: {prefix}_logits has {logits.Length} values, not a multiple of {ids.Length} tokens");
+                throw new InvalidInputException($"{path}: {prefix}_logits has {logits.Length} values, not a multiple of {ids.Length} tokens");
             ImageInput? image = null;
             float[]? embeds = null;
             if (source.Contains(prefix + "_pixel_values"))
             {
                 var grid = ReadInts(source, prefix + "_grid_thw");
                 if (grid.Length == 0 || grid.Length % 3 != 0)
-                    throw new InvalidDataException($"{path}: {prefix}_grid_thw must be [images, 3]");
+                    throw new InvalidInputException($"{path}: {prefix}_grid_thw must be [images, 3]");
                 var grids = Enumerable.Range(0, grid.Length / 3).Select(i => new ImageGrid(grid[3 * i], grid[3 * i + 1], grid[3 * i + 2])).ToArray();
                 image = new ImageInput(ElementConvert.ReadFloats(source, prefix + "_pixel_values"), grids);
                 if (source.Contains(prefix + "_embeds")) embeds = ElementConvert.ReadFloats(source, prefix + "_embeds");
             }
             cases.Add(new ReferenceCase(prefix, ids, logits, greedy, image, embeds));
         }
-        if (cases.Count == 0) throw new InvalidDataException($"{path}: holds neither text_input_ids nor image_input_ids");
+        if (cases.Count == 0) throw new InvalidInputException($"{path}: holds neither text_input_ids nor image_input_ids");
         return cases;
     }
 
@@ -52,9 +54,9 @@ internal static class ReferenceOutputs
         var bytes = source.ReadAll(name);
         return meta.DType switch
         {
-            DType.I64 => MemoryMarshal.Cast<byte, long>(bytes).ToArray().Select(v => v is >= int.MinValue and <= int.MaxValue ? (int)v : throw new InvalidDataException($"{source.Description}: {name} holds {v}, too large")).ToArray(),
+            DType.I64 => MemoryMarshal.Cast<byte, long>(bytes).ToArray().Select(v => v is >= int.MinValue and <= int.MaxValue ? (int)v : throw new InvalidInputException($"{source.Description}: {name} holds {v}, too large")).ToArray(),
             DType.I32 => MemoryMarshal.Cast<byte, int>(bytes).ToArray(),
-            _ => throw new InvalidDataException($"{source.Description}: {name} is {meta.DType}, expected an integer tensor"),
+            _ => throw new InvalidInputException($"{source.Description}: {name} is {meta.DType}, expected an integer tensor"),
         };
     }
 
@@ -73,7 +75,7 @@ internal static class ReferenceOutputs
 
         public void Read(string name, long byteOffset, Span<byte> destination)
         {
-            if (!file.ByName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{path}: no tensor named '{name}'");
+            if (!file.ByName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{path}: no tensor named '{name}'");
             file.Read(entry, byteOffset, destination);
         }
     }

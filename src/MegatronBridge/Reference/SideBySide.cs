@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Reference;
 
 /// <summary>How far model B's state is from model A's after one step of the forward.</summary>
@@ -19,7 +21,7 @@ internal sealed record SideBySide(IReadOnlyList<StepDifference> Steps, float[] L
     public static SideBySide Run(ReferenceModel a, ReferenceModel b, IReadOnlyList<int> inputIds, ImageInput? image = null)
     {
         if (a.Config.Layers != b.Config.Layers)
-            throw new InvalidDataException($"cannot compare a {a.Config.Layers}-layer model with a {b.Config.Layers}-layer one");
+            throw new InvalidInputException($"cannot compare a {a.Config.Layers}-layer model with a {b.Config.Layers}-layer one");
         var steps = new List<StepDifference>();
         float[]? logitsA = null, logitsB = null, embedsA = null, embedsB = null;
         using var stepsA = a.Steps(inputIds, image).GetEnumerator();
@@ -28,12 +30,12 @@ internal sealed record SideBySide(IReadOnlyList<StepDifference> Steps, float[] L
         {
             bool moreA = stepsA.MoveNext(), moreB = stepsB.MoveNext();
             if (moreA != moreB)
-                throw new InvalidDataException($"the two forwards end at different steps ({(moreA ? stepsA.Current.Where : "end")} vs {(moreB ? stepsB.Current.Where : "end")})");
+                throw new InvalidInputException($"the two forwards end at different steps ({(moreA ? stepsA.Current.Where : "end")} vs {(moreB ? stepsB.Current.Where : "end")})");
             if (!moreA) break;
             var sa = stepsA.Current;
             var sb = stepsB.Current;
             if (sa.Stage != sb.Stage || sa.Index != sb.Index)
-                throw new InvalidDataException($"the two forwards reach different steps: {sa.Where} vs {sb.Where}");
+                throw new InvalidInputException($"the two forwards reach different steps: {sa.Where} vs {sb.Where}");
             steps.Add(new StepDifference(sa.Where, Difference.Of(sb.Values, sa.Values)));
             switch (sa.Stage)
             {

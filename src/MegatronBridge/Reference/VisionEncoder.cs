@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Reference;
 
@@ -41,7 +42,7 @@ internal static class VisionEncoder
             patches += g.Patches;
         }
         if (pixelValues.Length != (long)patches * v.PatchValues)
-            throw new InvalidDataException($"pixel values hold {pixelValues.Length} numbers; the grids need {patches} patches x {v.PatchValues}");
+            throw new InvalidInputException($"pixel values hold {pixelValues.Length} numbers; the grids need {patches} patches x {v.PatchValues}");
 
         var hidden = Linear.Apply(pixelValues, patches, w.PatchEmbed, w.PatchEmbedBias);
         var (rows, cols) = PatchCoordinates(grids, v.SpatialMergeSize);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Reference;
@@ -22,7 +23,7 @@ internal static class WeightReader
     {
         CheckRange(source, name, first, count);
         if (count > Array.MaxLength)
-            throw new InvalidDataException($"{source.Description}: tensor '{name}' has {count} elements, more than one array can hold");
+            throw new InvalidInputException($"{source.Description}: tensor '{name}' has {count} elements, more than one array can hold");
         var result = new float[count];
         ReadInto(source, name, first, result);
         return result;
@@ -33,9 +34,11 @@ internal static class WeightReader
     {
         var meta = source.Get(name);
         if (!meta.DType.IsFloating())
-            throw new InvalidDataException($"{source.Description}: tensor '{name}' is {meta.DType}, expected a floating dtype");
+            throw new InvalidInputException($"{source.Description}: tensor '{name}' is {meta.DType}, expected a floating dtype");
+        if (meta.DType is DType.F8E4M3 or DType.F8E5M2)
+            throw new InvalidInputException($"{source.Description}: tensor '{name}' is {meta.DType} without block scales; the reference forward reads FP8 weights only through their scale_inv tensors");
         if (first < 0 || count < 0 || first + count > meta.NumElements)
-            throw new InvalidDataException($"{source.Description}: elements [{first}, {first + count}) are outside tensor '{name}' of {meta.NumElements}");
+            throw new InvalidInputException($"{source.Description}: elements [{first}, {first + count}) are outside tensor '{name}' of {meta.NumElements}");
         return meta;
     }
 

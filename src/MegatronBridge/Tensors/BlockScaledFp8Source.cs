@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Tensors;
 
@@ -45,14 +46,14 @@ internal sealed class BlockScaledFp8Source : ITensorSource
             if (meta.DType != DType.F8E4M3) continue;
             string scaleName = meta.Name + ScaleSuffix;
             if (!inner.TryGet(scaleName, out var scale))
-                throw new InvalidDataException($"{inner.Description}: FP8 tensor '{meta.Name}' has no '{scaleName}' beside it");
+                throw new InvalidInputException($"{inner.Description}: FP8 tensor '{meta.Name}' has no '{scaleName}' beside it");
             if (meta.Shape.Rank != 2)
-                throw new InvalidDataException($"{inner.Description}: FP8 tensor '{meta.Name}' has shape {meta.Shape}; blockwise scales need a 2-D weight");
+                throw new InvalidInputException($"{inner.Description}: FP8 tensor '{meta.Name}' has shape {meta.Shape}; blockwise scales need a 2-D weight");
             if (scale.DType is not (DType.F32 or DType.BF16))
-                throw new InvalidDataException($"{inner.Description}: '{scaleName}' is {scale.DType.SafetensorsName()}; FP8 block scales must be F32 or BF16");
+                throw new InvalidInputException($"{inner.Description}: '{scaleName}' is {scale.DType.SafetensorsName()}; FP8 block scales must be F32 or BF16");
             long rows = (meta.Shape[0] + blockRows - 1) / blockRows, cols = (meta.Shape[1] + blockCols - 1) / blockCols;
             if (scale.Shape.Rank != 2 || scale.Shape[0] != rows || scale.Shape[1] != cols)
-                throw new InvalidDataException($"{inner.Description}: '{scaleName}' has shape {scale.Shape}; weight {meta.Shape} in [{blockRows}, {blockCols}] blocks needs [{rows}, {cols}]");
+                throw new InvalidInputException($"{inner.Description}: '{scaleName}' has shape {scale.Shape}; weight {meta.Shape} in [{blockRows}, {blockCols}] blocks needs [{rows}, {cols}]");
             _quantized[meta.Name] = new Quantized(meta, scale, meta with { DType = outputDType });
             scales.Add(scaleName);
         }
@@ -98,7 +99,7 @@ internal sealed class BlockScaledFp8Source : ITensorSource
     {
         if (!_quantized.TryGetValue(name, out var q))
         {
-            if (!TryGet(name, out _)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+            if (!TryGet(name, out _)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
             _inner.Read(name, byteOffset, destination);
             return;
         }

@@ -1,10 +1,11 @@
 using System.Runtime.ExceptionServices;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Tensors;
 
 /// <summary>
 /// Runs independent writers (rank files, regions of a data file) a few at a time. A failure surfaces as the writer's
-/// own exception (an IOException for a full disk, an InvalidDataException naming the tensor), not as an
+/// own exception (an IOException for a full disk, an InvalidInputException naming the tensor), not as an
 /// AggregateException, so callers and the CLI report it like a sequential failure.
 /// </summary>
 internal static class BoundedParallel

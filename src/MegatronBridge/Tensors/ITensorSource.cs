@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Tensors;
 
 /// <summary>
@@ -23,7 +25,7 @@ internal static class TensorSourceExtensions
     public static TensorMeta Get(this ITensorSource source, string name) =>
         source.TryGet(name, out var meta)
             ? meta
-            : throw new KeyNotFoundException($"{source.Description}: no tensor named '{name}'");
+            : throw new InvalidInputException($"{source.Description}: no tensor named '{name}'");
 
     public static bool Contains(this ITensorSource source, string name) => source.TryGet(name, out _);
 

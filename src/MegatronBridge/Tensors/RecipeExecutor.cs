@@ -1,4 +1,5 @@
 using System.Buffers;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Tensors;
 
@@ -112,7 +113,7 @@ internal sealed class RecipeExecutor
         {
             if (!srcMeta.DType.IsFloating() || !recipe.Output.DType.IsFloating()
                 || srcMeta.DType is DType.F8E4M3 or DType.F8E5M2 || recipe.Output.DType is DType.F8E4M3 or DType.F8E5M2)
-                throw new NotSupportedException($"{where}: cannot convert {srcMeta.DType} to {recipe.Output.DType}");
+                throw new InvalidInputException($"{where}: cannot convert {srcMeta.DType} to {recipe.Output.DType}");
         }
 
         var fs = new List<(long Size, long Stride)>();

@@ -1,3 +1,5 @@
+using MegatronBridge.IO;
+
 namespace MegatronBridge.Tensors;
 
 /// <summary>A contiguous byte range of a tensor in an underlying source.</summary>
@@ -32,12 +34,12 @@ internal sealed class SegmentedTensorSource : ITensorSource
             var s = segments[i];
             var inner = _inner.Get(s.Source);
             if (s.Start < 0 || s.Length < 0 || s.Start + s.Length > inner.ByteLength)
-                throw new InvalidDataException($"{Description}: {meta.Name} needs bytes [{s.Start}, {s.Start + s.Length}) of '{s.Source}', which has {inner.ByteLength}");
+                throw new InvalidInputException($"{Description}: {meta.Name} needs bytes [{s.Start}, {s.Start + s.Length}) of '{s.Source}', which has {inner.ByteLength}");
             starts[i] = total;
             total += s.Length;
         }
         if (total != meta.ByteLength)
-            throw new InvalidDataException($"{Description}: {meta.Name} is {meta.DType.SafetensorsName()} {meta.Shape} ({meta.ByteLength} bytes) but its parts hold {total} bytes");
+            throw new InvalidInputException($"{Description}: {meta.Name} is {meta.DType.SafetensorsName()} {meta.Shape} ({meta.ByteLength} bytes) but its parts hold {total} bytes");
         if (!_tensors.TryAdd(meta.Name, (meta, segments.ToArray(), starts)))
             throw new ArgumentException($"duplicate tensor '{meta.Name}'");
         _order.Add(meta);
@@ -56,7 +58,7 @@ internal sealed class SegmentedTensorSource : ITensorSource
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_tensors.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_tensors.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.Meta.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{name}: read outside the tensor");
         int i = Array.BinarySearch(t.Starts, byteOffset);

@@ -1,5 +1,6 @@
 using Xunit;
 using MegatronBridge.Benchmarks;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Tests.Benchmarks;
 
@@ -14,7 +15,7 @@ public class BenchOptionsTests
     {
         string work = Path.Combine(Path.GetTempPath(), "bench-options-" + Guid.NewGuid().ToString("N"));
         var options = new BenchOptions(work) { Rounds = rounds, SettleSeconds = settle };
-        var error = Assert.Throws<ArgumentException>(() => BenchRunner.Run(BenchPreset.Find("35b-a3b"), options));
+        var error = Assert.Throws<InvalidInputException>(() => BenchRunner.Run(BenchPreset.Find("35b-a3b"), options));
         Assert.Equal(message, error.Message);
         Assert.False(Directory.Exists(work));
     }

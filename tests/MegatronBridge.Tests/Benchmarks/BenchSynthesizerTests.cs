@@ -2,6 +2,7 @@ using Xunit;
 using System.Text.Json.Nodes;
 using MegatronBridge.Benchmarks;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 
@@ -131,7 +132,7 @@ public class BenchSynthesizerTests
     [Fact]
     public void UnknownPreset_IsNamed()
     {
-        var e = Assert.Throws<ArgumentException>(() => BenchPreset.Find("7b"));
+        var e = Assert.Throws<InvalidInputException>(() => BenchPreset.Find("7b"));
         Assert.Contains("7b", e.Message);
         Assert.Contains("397b-a17b", e.Message);
     }

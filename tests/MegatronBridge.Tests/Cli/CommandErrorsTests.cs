@@ -1,4 +1,5 @@
 using MegatronBridge.Cli.Commands;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Cli;
@@ -10,7 +11,7 @@ public class CommandErrorsTests
     public void InputError_IsOneLineNamingTheCommand_WithExitCode1ByDefault()
     {
         var error = new StringWriter();
-        int code = CommandErrors.Run("demo", error, () => throw new InvalidDataException("/data/model.safetensors: truncated header"));
+        int code = CommandErrors.Run("demo", error, () => throw new InvalidInputException("/data/model.safetensors: truncated header"));
         Assert.Equal(1, code);
         Assert.Equal("demo: /data/model.safetensors: truncated header" + Environment.NewLine, error.ToString());
     }

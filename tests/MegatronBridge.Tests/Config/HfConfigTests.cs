@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Config;
@@ -56,10 +57,10 @@ public class HfConfigTests
     public void WrongTypesAndBadJsonAreInvalidData()
     {
         var cfg = HfConfig.Parse("""{"hidden_size": "big"}""", "t/config.json");
-        var e = Assert.Throws<InvalidDataException>(() => cfg.Text.HiddenSize);
+        var e = Assert.Throws<InvalidInputException>(() => cfg.Text.HiddenSize);
         Assert.Contains("t/config.json", e.Message);
         Assert.Contains("hidden_size", e.Message);
-        Assert.Throws<InvalidDataException>(() => HfConfig.Parse("{not json", "u/config.json"));
-        Assert.Throws<InvalidDataException>(() => HfConfig.Parse("[1]", "v/config.json"));
+        Assert.Throws<InvalidInputException>(() => HfConfig.Parse("{not json", "u/config.json"));
+        Assert.Throws<InvalidInputException>(() => HfConfig.Parse("[1]", "v/config.json"));
     }
 }

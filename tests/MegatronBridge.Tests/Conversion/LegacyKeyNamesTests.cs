@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using Xunit;
 
@@ -52,7 +53,7 @@ public class LegacyKeyNamesTests
     {
         Assert.Equal(MtpLayerNames.ModelLayer, TorchDistExport.MtpLayerName(new[] { "decoder.layers.0.x.weight", "mtp.layers.0.mtp_model_layer.x.weight" }, "ckpt"));
         Assert.Null(TorchDistExport.MtpLayerName(new[] { "decoder.layers.0.x.weight" }, "ckpt"));
-        var e = Assert.Throws<InvalidDataException>(() => TorchDistExport.MtpLayerName(
+        var e = Assert.Throws<InvalidInputException>(() => TorchDistExport.MtpLayerName(
             new[] { "mtp.layers.0.mtp_model_layer.a.weight", "mtp.layers.0.transformer_layer.b.weight" }, "ckpt"));
         Assert.Contains("ckpt", e.Message);
         Assert.Contains("mtp.layers.0.transformer_layer.b.weight", e.Message);

@@ -1,5 +1,6 @@
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.Kinds;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -65,7 +66,7 @@ public class MappingKindTests
     public void QkvRejectsATpSizeThatSplitsAGroup()
     {
         var (kind, _) = GatedQkv();
-        var ex = Assert.Throws<InvalidDataException>(() => kind.Links(4));
+        var ex = Assert.Throws<InvalidInputException>(() => kind.Links(4));
         Assert.Contains("2 query groups", ex.Message);
         Assert.Contains("qkv", ex.Message);
     }
@@ -74,7 +75,7 @@ public class MappingKindTests
     public void QkvRejectsAnHfTensorOfTheWrongShape()
     {
         var g = new QkvGeometry(4, 2, 2, OutputGate: true);
-        var ex = Assert.Throws<InvalidDataException>(() =>
+        var ex = Assert.Throws<InvalidInputException>(() =>
             new QkvMapping(P("qkv", 24, 1), g, HfRef.Whole("q", new TensorShape(8, 1)), HfRef.Whole("k", new TensorShape(4, 1)), HfRef.Whole("v", new TensorShape(4, 1))));
         Assert.Contains("q q has shape [8, 1], expected [16, 1]", ex.Message);
     }
@@ -152,7 +153,7 @@ public class MappingKindTests
         var hf = KindHarness.Source(TensorFactory.Iota("e", 0, 4, 2));
         var kind = DirectMapping.Column(P("emb", 4, 2), "e");
         Assert.Equal(new[] { 4, 5, 6, 7 }, KindHarness.Shard(kind, hf, 2, 1));
-        var ex = Assert.Throws<InvalidDataException>(() => kind.Links(3));
+        var ex = Assert.Throws<InvalidInputException>(() => kind.Links(3));
         Assert.Contains("emb: dimension 0 of size 4 is not divisible by the tensor-parallel size 3", ex.Message);
     }
 
@@ -197,7 +198,7 @@ public class MappingKindTests
     public void ExportOfAPackedTensorNeedsEveryExpert()
     {
         var fc1 = ExpertMappings.Fc1(P("fc1.weight0", 2, 3), ExpertLayout.Packed, 0, 2, "gate_up", null);
-        var ex = Assert.Throws<InvalidDataException>(() => RecipeBuilder.ToHf(new[] { (fc1, 1) }, _ => DType.I32));
+        var ex = Assert.Throws<InvalidInputException>(() => RecipeBuilder.ToHf(new[] { (fc1, 1) }, _ => DType.I32));
         Assert.Contains("gate_up", ex.Message);
         Assert.Contains("missing experts", ex.Message);
     }

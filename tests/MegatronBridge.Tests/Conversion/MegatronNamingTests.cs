@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Conversion;
@@ -33,7 +34,7 @@ public class MegatronNamingTests
     [Fact]
     public void UnknownTopLevelNamesAreRejected()
     {
-        var ex = Assert.Throws<InvalidDataException>(() => Naming.Place("something.else"));
+        var ex = Assert.Throws<InvalidInputException>(() => Naming.Place("something.else"));
         Assert.Contains("something.else", ex.Message);
     }
 

@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Conversion;
@@ -50,10 +51,10 @@ public class ParallelLayoutTests
     [Fact]
     public void ValidationListsEveryProblem()
     {
-        var ex = Assert.Throws<InvalidDataException>(() => new ParallelLayout(pp: 3, ep: 3).Validate(8, 8, "model"));
+        var ex = Assert.Throws<InvalidInputException>(() => new ParallelLayout(pp: 3, ep: 3).Validate(8, 8, "model"));
         Assert.Contains("8 decoder layers cannot be split evenly over 3 pipeline stages", ex.Message);
         Assert.Contains("8 experts cannot be split evenly over expert-parallel size 3", ex.Message);
-        Assert.Throws<InvalidDataException>(() => new ParallelLayout(ep: 2).Validate(8, 0, "dense"));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ParallelLayout(tp: 0));
+        Assert.Throws<InvalidInputException>(() => new ParallelLayout(ep: 2).Validate(8, 0, "dense"));
+        Assert.Throws<InvalidInputException>(() => new ParallelLayout(tp: 0));
     }
 }

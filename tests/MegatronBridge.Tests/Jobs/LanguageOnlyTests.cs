@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -65,7 +66,7 @@ public class LanguageOnlyTests
     public void LanguageOnlyIsRefusedForQwen3Vl()
     {
         using var tmp = TestPaths.NewTempDir();
-        var e = Assert.Throws<NotSupportedException>(() =>
+        var e = Assert.Throws<InvalidInputException>(() =>
             CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen3-vl-dense-tiny"), tmp.Sub("m")) { LanguageOnly = true }));
         Assert.Contains("language-model-only", e.Message);
         Assert.False(Directory.Exists(tmp.Sub("m")));

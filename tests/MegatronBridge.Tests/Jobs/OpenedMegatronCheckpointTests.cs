@@ -2,6 +2,7 @@ using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Cli;
@@ -185,8 +186,8 @@ public class OpenedMegatronCheckpointTests
         File.WriteAllText(Path.Combine(folder, "notes.txt"), "not a checkpoint");
         var expected = $"{folder}: not a Megatron checkpoint (looked for a torch_dist .metadata file and legacy mp_rank_* folders, found neither)";
 
-        Assert.Equal(expected, Assert.Throws<InvalidDataException>(() => MegatronCheckpoint.Locate(folder)).Message);
-        Assert.Equal(expected, Assert.Throws<InvalidDataException>(() => Open(tmp.Path, VlFixture)).Message);
+        Assert.Equal(expected, Assert.Throws<InvalidInputException>(() => MegatronCheckpoint.Locate(folder)).Message);
+        Assert.Equal(expected, Assert.Throws<InvalidInputException>(() => Open(tmp.Path, VlFixture)).Message);
 
         // Every command that reads a Megatron checkpoint gives the same message.
         var hf = TestPaths.Fixture(VlFixture);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Cli;
@@ -77,7 +78,7 @@ public class ReferenceComparerTests
     public void BadInput_IsRefusedBeforeAnyForward_WithTheOptionsMessage()
     {
         var folder = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
-        var e = Assert.Throws<ArgumentException>(() => ReferenceComparer.Compare(new CompareRequest(folder) { InputIds = "1,2" }));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceComparer.Compare(new CompareRequest(folder) { InputIds = "1,2" }));
         Assert.Contains("give --megatron-path too", e.Message);
         using var tmp = TestPaths.NewTempDir();
         var missing = Assert.Throws<FileNotFoundException>(() => ReferenceComparer.Compare(new CompareRequest(tmp.Path)));

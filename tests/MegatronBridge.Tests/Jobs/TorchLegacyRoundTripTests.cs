@@ -1,6 +1,7 @@
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -101,7 +102,7 @@ public class TorchLegacyRoundTripTests
     public void ExpertTensorSizeAboveTensorSizeIsRefused()
     {
         using var tmp = TestPaths.NewTempDir();
-        var e = Assert.Throws<NotSupportedException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
+        var e = Assert.Throws<InvalidInputException>(() => CheckpointConverter.Import(new ImportRequest(TestPaths.Fixture("qwen35-text-moe-tiny"), tmp.Sub("m"))
             { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 1, ep: 2, etp: 2) }));
         Assert.Contains("expert-tensor-parallel size 2 must divide tensor-parallel size 1", e.Message);
         Assert.Empty(Directory.GetFileSystemEntries(tmp.Path));
@@ -114,7 +115,7 @@ public class TorchLegacyRoundTripTests
         var hfDir = TestPaths.Fixture("qwen35-text-dense-tied-tiny");
         var imported = CheckpointConverter.Import(new ImportRequest(hfDir, tmp.Sub("m")) { Format = MegatronFormat.Torch, Layout = new ParallelLayout(tp: 2, pp: 2) });
         Directory.Delete(Path.Combine(imported.IterationFolder, "mp_rank_01_000"), recursive: true);
-        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(hfDir, imported.MegatronPath, tmp.Sub("hf"))));
+        var e = Assert.Throws<InvalidInputException>(() => CheckpointConverter.Export(new ExportRequest(hfDir, imported.MegatronPath, tmp.Sub("hf"))));
         Assert.Contains("(1, 0) is missing", e.Message);
         Assert.False(Directory.Exists(tmp.Sub("hf")));
     }
@@ -133,7 +134,7 @@ public class TorchLegacyRoundTripTests
         config["intermediate_size"] = 2 * intermediate;
         File.WriteAllText(Path.Combine(configDir, "config.json"), config.ToJsonString());
 
-        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(configDir, imported.MegatronPath, tmp.Sub("hf"))));
+        var e = Assert.Throws<InvalidInputException>(() => CheckpointConverter.Export(new ExportRequest(configDir, imported.MegatronPath, tmp.Sub("hf"))));
         var first = e.Message.Split(Environment.NewLine)[0];
         Assert.Contains("decoder.layers.0.mlp.linear_fc1.weight#tp0", first);
         Assert.Contains($"has shape [{intermediate}, ", first);

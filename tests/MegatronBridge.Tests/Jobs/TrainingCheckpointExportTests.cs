@@ -1,5 +1,6 @@
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -104,7 +105,7 @@ public class TrainingCheckpointExportTests
         File.WriteAllText(Path.Combine(configDir, "config.json"), config.ToJsonString());
 
         var output = tmp.Sub("hf");
-        var e = Assert.Throws<InvalidDataException>(() => CheckpointConverter.Export(new ExportRequest(configDir, root, output)));
+        var e = Assert.Throws<InvalidInputException>(() => CheckpointConverter.Export(new ExportRequest(configDir, root, output)));
         var first = e.Message.Split(Environment.NewLine)[0];
         Assert.Contains("decoder.layers.", first);
         Assert.Contains("mlp.linear_fc1.weight", first);

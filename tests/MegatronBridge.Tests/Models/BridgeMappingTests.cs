@@ -1,5 +1,6 @@
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -41,7 +42,7 @@ public class BridgeMappingTests
             new TensorMeta("model.layers.0.mlp.experts.0.gate_proj.weight", DType.BF16, new TensorShape(4, 8)),
             new TensorMeta("model.layers.1.mlp.experts.gate_up_proj", DType.BF16, new TensorShape(2, 16, 8)),
         };
-        var ex = Assert.Throws<InvalidDataException>(() => ExpertLayoutDetector.Detect(tensors, "model.layers.", 8, "ckpt"));
+        var ex = Assert.Throws<InvalidInputException>(() => ExpertLayoutDetector.Detect(tensors, "model.layers.", 8, "ckpt"));
         Assert.Contains("both per expert (model.layers.0.mlp.experts.0.gate_proj.weight) and packed (model.layers.1.mlp.experts.gate_up_proj)", ex.Message);
     }
 
@@ -49,7 +50,7 @@ public class BridgeMappingTests
     public void SquarePackedExpertsAreAmbiguous()
     {
         var tensors = new[] { new TensorMeta("model.layers.0.mlp.experts.gate_up_proj", DType.BF16, new TensorShape(2, 8, 8)) };
-        var ex = Assert.Throws<InvalidDataException>(() => ExpertLayoutDetector.Detect(tensors, "model.layers.", 8, "ckpt"));
+        var ex = Assert.Throws<InvalidInputException>(() => ExpertLayoutDetector.Detect(tensors, "model.layers.", 8, "ckpt"));
         Assert.Contains("cannot be told apart", ex.Message);
     }
 
@@ -117,7 +118,7 @@ public class BridgeMappingTests
         {
             var provider = BridgeRegistry.CreateProvider(MegatronBridge.Config.HfConfig.LoadFromFolder(TestPaths.Fixture("qwen35-vl-moe-tiny"))).Provider;
             // The dense table cannot map a MoE model: every router, expert and shared expert is reported at once.
-            var ex = Assert.Throws<InvalidDataException>(() => ModelMapping.Create(provider, MegatronBridge.Models.Qwen35.Qwen35Mappings.Qwen35VL(), bridge.MegatronLanguagePrefix, bridge.ModelTree));
+            var ex = Assert.Throws<InvalidInputException>(() => ModelMapping.Create(provider, MegatronBridge.Models.Qwen35.Qwen35Mappings.Qwen35VL(), bridge.MegatronLanguagePrefix, bridge.ModelTree));
             Assert.Contains("have no mapping in Qwen35VLBridge", ex.Message);
             Assert.Contains("language_model.decoder.layers.0.mlp.router.weight", ex.Message);
             Assert.Contains("language_model.decoder.layers.7.mlp.experts.linear_fc2.weight7", ex.Message);
@@ -136,7 +137,7 @@ public class BridgeMappingTests
                 .Select(t => t.Name == "model.language_model.norm.weight" ? t with { Shape = new TensorShape(65) } : t)
                 .Append(new TensorMeta("model.language_model.layers.0.extra.weight", DType.BF16, new TensorShape(4)))
                 .ToList();
-            var ex = Assert.Throws<InvalidDataException>(() => ImportPlan.Create(mapping, tensors, ParallelLayout.Single));
+            var ex = Assert.Throws<InvalidInputException>(() => ImportPlan.Create(mapping, tensors, ParallelLayout.Single));
             Assert.Contains("2 tensor(s) needed by Qwen35VLBridge are missing: model.language_model.layers.3.self_attn.k_proj.weight, mtp.fc.weight", ex.Message);
             Assert.Contains("model.language_model.norm.weight has shape [65], the model needs [64]", ex.Message);
             Assert.Contains("1 tensor(s) are not used by Qwen35VLBridge (pass them as ignored to skip): model.language_model.layers.0.extra.weight", ex.Message);
@@ -159,7 +160,7 @@ public class BridgeMappingTests
                 .Where(t => t.Name != "language_model.output_layer.weight#tp1")
                 .Append(new TensorMeta("language_model.decoder.layers.0.self_attention.linear_qkv._extra_state", DType.U8, new TensorShape(0)))
                 .ToList();
-            var ex = Assert.Throws<InvalidDataException>(() => ExportPlan.Create(mapping, shards, layout));
+            var ex = Assert.Throws<InvalidInputException>(() => ExportPlan.Create(mapping, shards, layout));
             Assert.Contains("1 Megatron tensor(s) needed by Qwen3VLBridge are missing: language_model.output_layer.weight#tp1", ex.Message);
             Assert.Contains("1 tensor(s) are not mapped by Qwen3VLBridge: language_model.decoder.layers.0.self_attention.linear_qkv._extra_state", ex.Message);
         }
@@ -238,7 +239,7 @@ public class BridgeMappingTests
         using (hf)
         {
             // 4 KV groups cannot be split over TP 8; nor can 4 vision heads.
-            var ex = Assert.Throws<InvalidDataException>(() => ImportPlan.Create(mapping, hf.Tensors, new ParallelLayout(tp: 8)));
+            var ex = Assert.Throws<InvalidInputException>(() => ImportPlan.Create(mapping, hf.Tensors, new ParallelLayout(tp: 8)));
             Assert.Contains("parallel layout tp=8 pp=1 vpp=1 ep=1 etp=8 cannot split", ex.Message);
             Assert.Contains("language_model.decoder.layers.0.self_attention.linear_qkv.weight (QKV): 4 query groups cannot be split over tensor-parallel size 8", ex.Message);
             Assert.Contains("vision_model.decoder.layers.0.self_attention.linear_qkv.weight (ConcatenatedQKV): 4 vision heads", ex.Message);

@@ -1,5 +1,6 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
@@ -50,7 +51,7 @@ public class LanguageModelOnlyCounterpartTests
     {
         var config = HfConfig.LoadFromFolder(TestPaths.Fixture("qwen3-vl-dense-tiny"));
         Assert.False(BridgeRegistry.HasLanguageModelOnly(config));
-        var e = Assert.Throws<NotSupportedException>(() => BridgeRegistry.LanguageModelOnly(config));
+        var e = Assert.Throws<InvalidInputException>(() => BridgeRegistry.LanguageModelOnly(config));
         Assert.Contains("config.json", e.Message);
         Assert.Contains("Qwen3VLBridge has no language-model-only bridge", e.Message);
     }
@@ -73,7 +74,7 @@ public class LanguageModelOnlyCounterpartTests
 
         Assert.Equal(checkpoint.ReadAll("model.language_model.layers.0.mlp.down_proj.weight"), view.ReadAll("model.layers.0.mlp.down_proj.weight"));
         Assert.False(view.TryGet("model.language_model.layers.0.mlp.down_proj.weight", out _));
-        var e = Assert.Throws<KeyNotFoundException>(() => view.ReadAll("model.visual.patch_embed.proj.weight"));
+        var e = Assert.Throws<InvalidInputException>(() => view.ReadAll("model.visual.patch_embed.proj.weight"));
         Assert.Contains("model.visual.patch_embed.proj.weight", e.Message);
     }
 
@@ -94,7 +95,7 @@ public class LanguageModelOnlyCounterpartTests
         var source = new MemoryTensorSource("clash")
             .Add("model.language_model.norm.weight", DType.BF16, new TensorShape(1), new byte[2])
             .Add("model.norm.weight", DType.BF16, new TensorShape(1), new byte[2]);
-        var e = Assert.Throws<InvalidDataException>(() => new LanguageModelOnlyView(source, Counterpart("Qwen3_5ForConditionalGeneration")));
+        var e = Assert.Throws<InvalidInputException>(() => new LanguageModelOnlyView(source, Counterpart("Qwen3_5ForConditionalGeneration")));
         Assert.Contains("clash", e.Message);
         Assert.Contains("'model.norm.weight'", e.Message);
     }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -76,7 +77,7 @@ public sealed class ImageDecoderTests
         // Every cut, including ones inside the headers that would make the decoder spin, fails fast and clearly.
         for (int length = 0; length < jpeg.Length; length += 7)
         {
-            var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(jpeg[..length], "cut.jpg"));
+            var e = Assert.Throws<InvalidInputException>(() => ImageDecoder.Decode(jpeg[..length], "cut.jpg"));
             Assert.Contains("cut.jpg", e.Message);
         }
     }
@@ -84,7 +85,7 @@ public sealed class ImageDecoderTests
     [Fact]
     public void OtherFormatsAreRejected()
     {
-        var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode("GIF89a......"u8.ToArray(), "anim.gif"));
+        var e = Assert.Throws<InvalidInputException>(() => ImageDecoder.Decode("GIF89a......"u8.ToArray(), "anim.gif"));
         Assert.Contains("anim.gif", e.Message);
         Assert.Contains("PNG or JPEG", e.Message);
     }
@@ -97,7 +98,7 @@ public sealed class ImageDecoderTests
         var header = (byte[])png.Clone();
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(16), 100_000);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(20), 100_000);
-        var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(header, "bomb.png"));
+        var e = Assert.Throws<InvalidInputException>(() => ImageDecoder.Decode(header, "bomb.png"));
         Assert.Contains("bomb.png", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -69,7 +70,7 @@ public sealed class ImageProcessorConfigTests
     [InlineData("""{"patch""", "not valid JSON")]
     public void BadConfigsAreRejectedNamingTheFileAndField(string json, string field)
     {
-        var e = Assert.Throws<InvalidDataException>(() => ImageProcessorConfig.Parse(json, "bad/preprocessor_config.json"));
+        var e = Assert.Throws<InvalidInputException>(() => ImageProcessorConfig.Parse(json, "bad/preprocessor_config.json"));
         Assert.Contains("bad/preprocessor_config.json", e.Message);
         Assert.Contains(field, e.Message);
     }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -89,7 +90,7 @@ public sealed class ImageProcessorTests
         using var dir = TestPaths.NewTempDir();
         var path = dir.Sub(name + ".png");
         File.WriteAllBytes(path, content);
-        var e = Assert.Throws<InvalidDataException>(() => new ImageProcessor(Tiny).Process(path));
+        var e = Assert.Throws<InvalidInputException>(() => new ImageProcessor(Tiny).Process(path));
         Assert.Contains(name + ".png", e.Message);
     }
 
@@ -102,7 +103,7 @@ public sealed class ImageProcessorTests
     [Fact]
     public void ExtremeAspectRatioIsRejected()
     {
-        var e = Assert.Throws<InvalidDataException>(() => new ImageProcessor(Tiny).Process(Solid(402, 2, 0, 0, 0)));
+        var e = Assert.Throws<InvalidInputException>(() => new ImageProcessor(Tiny).Process(Solid(402, 2, 0, 0, 0)));
         Assert.Contains("aspect ratio", e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using Xunit;
 
@@ -53,6 +54,6 @@ public sealed class PatchifierTests
     {
         Assert.Equal(4, new GridThw(1, 4, 4).NumTokens(2));
         Assert.Equal(54, new GridThw(1, 12, 18).NumTokens(2));
-        Assert.Throws<InvalidDataException>(() => new GridThw(1, 3, 3).NumTokens(2));
+        Assert.Throws<InvalidInputException>(() => new GridThw(1, 3, 3).NumTokens(2));
     }
 }

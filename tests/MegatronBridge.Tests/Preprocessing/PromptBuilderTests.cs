@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -54,7 +55,7 @@ public sealed class PromptBuilderTests
     [Fact]
     public void PlaceholderCountMustMatchTheImages()
     {
-        var e = Assert.Throws<InvalidDataException>(() =>
+        var e = Assert.Throws<InvalidInputException>(() =>
             PromptBuilder.ExpandImagePlaceholders(new[] { 1000, 1000 }, new[] { new GridThw(1, 2, 2) }, 2, Tokens));
         Assert.Contains("2 image placeholder", e.Message);
         Assert.Contains("1 image", e.Message);
@@ -64,7 +65,7 @@ public sealed class PromptBuilderTests
     public void TokenIdsComeFromTheConfig_AndAMissingOneIsNamed()
     {
         var config = HfConfig.Parse("""{"image_token_id": 7, "vision_start_token_id": 8}""", "cfg.json");
-        var e = Assert.Throws<InvalidDataException>(() => VisionTokenIds.FromConfig(config));
+        var e = Assert.Throws<InvalidInputException>(() => VisionTokenIds.FromConfig(config));
         Assert.Contains("cfg.json", e.Message);
         Assert.Contains("vision_end_token_id", e.Message);
 

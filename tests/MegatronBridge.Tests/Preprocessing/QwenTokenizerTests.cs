@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -123,7 +124,7 @@ public sealed class QwenTokenizerTests
     public void OtherUnicodeNormalizersAreRejected()
     {
         var json = QwenShaped.Replace("\"type\": \"NFC\"", "\"type\": \"NFKC\"");
-        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse(json, "nfkc.json"));
+        var e = Assert.Throws<InvalidInputException>(() => QwenTokenizer.Parse(json, "nfkc.json"));
         Assert.Contains("NFKC", e.Message);
     }
 
@@ -151,7 +152,7 @@ public sealed class QwenTokenizerTests
     [Fact]
     public void NonStringTypeIsRejectedWithTheField()
     {
-        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("""{"model": {"type": 5, "vocab": {}}}""", "bad.json"));
+        var e = Assert.Throws<InvalidInputException>(() => QwenTokenizer.Parse("""{"model": {"type": 5, "vocab": {}}}""", "bad.json"));
         Assert.Contains("bad.json", e.Message);
         Assert.Contains("type", e.Message);
     }
@@ -159,7 +160,7 @@ public sealed class QwenTokenizerTests
     [Fact]
     public void UnsupportedModelTypeIsRejectedWithTheField()
     {
-        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("""{"model": {"type": "WordPiece", "vocab": {}}}""", "bad.json"));
+        var e = Assert.Throws<InvalidInputException>(() => QwenTokenizer.Parse("""{"model": {"type": "WordPiece", "vocab": {}}}""", "bad.json"));
         Assert.Contains("bad.json", e.Message);
         Assert.Contains("WordPiece", e.Message);
     }
@@ -167,7 +168,7 @@ public sealed class QwenTokenizerTests
     [Fact]
     public void MergeOutsideTheVocabularyIsRejected()
     {
-        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse(
+        var e = Assert.Throws<InvalidInputException>(() => QwenTokenizer.Parse(
             """{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}""", "bad.json"));
         Assert.Contains("merges[0]", e.Message);
     }
@@ -175,7 +176,7 @@ public sealed class QwenTokenizerTests
     [Fact]
     public void InvalidJsonIsRejectedWithThePath()
     {
-        var e = Assert.Throws<InvalidDataException>(() => QwenTokenizer.Parse("{not json", "broken/tokenizer.json"));
+        var e = Assert.Throws<InvalidInputException>(() => QwenTokenizer.Parse("{not json", "broken/tokenizer.json"));
         Assert.Contains("broken/tokenizer.json", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Preprocessing;
 using Xunit;
 
@@ -42,7 +43,7 @@ public sealed class SmartResizeTests
     [InlineData(2001, 10)]
     public void RejectsAspectRatiosAbove200(int height, int width)
     {
-        var e = Assert.Throws<InvalidDataException>(() => SmartResize.Compute(height, width, Factor, MinPixels, MaxPixels));
+        var e = Assert.Throws<InvalidInputException>(() => SmartResize.Compute(height, width, Factor, MinPixels, MaxPixels));
         Assert.Contains("aspect ratio", e.Message);
     }
 

@@ -1,10 +1,11 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using Xunit;
 
 namespace MegatronBridge.Tests.Providers;
 
-/// <summary>Bad configs fail with InvalidDataException (or NotSupportedException) naming config.json and the field.</summary>
+/// <summary>Bad configs fail with InvalidInputException naming config.json and the field.</summary>
 public class BadConfigTests
 {
     private const string Where = "bad/config.json";
@@ -27,7 +28,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson(fixture);
         ConfigBuilder.Text(config).Remove(field);
-        AssertMessage(Fails<InvalidDataException>(config), field, "missing");
+        AssertMessage(Fails<InvalidInputException>(config), field, "missing");
     }
 
     [Fact]
@@ -35,7 +36,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         ConfigBuilder.Text(config)["hidden_size"] = null;
-        AssertMessage(Fails<InvalidDataException>(config), "text_config", "hidden_size", "null");
+        AssertMessage(Fails<InvalidInputException>(config), "text_config", "hidden_size", "null");
     }
 
     [Fact]
@@ -43,7 +44,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         ConfigBuilder.Text(config)["hidden_size"] = "64";
-        AssertMessage(Fails<InvalidDataException>(config), "hidden_size");
+        AssertMessage(Fails<InvalidInputException>(config), "hidden_size");
     }
 
     [Fact]
@@ -51,7 +52,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         ConfigBuilder.Text(config)["num_hidden_layers"] = 8.5;
-        Fails<InvalidDataException>(config);
+        Fails<InvalidInputException>(config);
     }
 
     [Fact]
@@ -59,7 +60,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         ConfigBuilder.Text(config)["num_key_value_heads"] = 3;
-        AssertMessage(Fails<InvalidDataException>(config), "num_attention_heads (8)", "num_key_value_heads (3)");
+        AssertMessage(Fails<InvalidInputException>(config), "num_attention_heads (8)", "num_key_value_heads (3)");
     }
 
     [Fact]
@@ -67,7 +68,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config["num_hidden_layers"] = 6;
-        AssertMessage(Fails<InvalidDataException>(config), "layer_types has 8 entries", "num_hidden_layers is 6");
+        AssertMessage(Fails<InvalidInputException>(config), "layer_types has 8 entries", "num_hidden_layers is 6");
     }
 
     [Fact]
@@ -75,7 +76,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         ((JsonArray)config["layer_types"]!)[2] = "sliding_attention";
-        AssertMessage(Fails<InvalidDataException>(config), "layer_types[2]", "sliding_attention");
+        AssertMessage(Fails<InvalidInputException>(config), "layer_types[2]", "sliding_attention");
     }
 
     [Fact]
@@ -84,7 +85,7 @@ public class BadConfigTests
         var config = ConfigBuilder.FixtureJson("qwen35-vl-moe-tiny");
         ConfigBuilder.Text(config)["linear_num_value_heads"] = 6;
         ConfigBuilder.Text(config)["linear_num_key_heads"] = 4;
-        AssertMessage(Fails<InvalidDataException>(config), "linear_num_value_heads (6)", "linear_num_key_heads (4)");
+        AssertMessage(Fails<InvalidInputException>(config), "linear_num_value_heads (6)", "linear_num_key_heads (4)");
     }
 
     [Fact]
@@ -93,7 +94,7 @@ public class BadConfigTests
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config.Remove("layer_types");
         config["full_attention_interval"] = 0;
-        AssertMessage(Fails<InvalidDataException>(config), "full_attention_interval");
+        AssertMessage(Fails<InvalidInputException>(config), "full_attention_interval");
     }
 
     [Fact]
@@ -101,7 +102,32 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-moe-tiny");
         config["num_experts_per_tok"] = 9;
-        AssertMessage(Fails<InvalidDataException>(config), "num_experts_per_tok (9)", "(8)");
+        AssertMessage(Fails<InvalidInputException>(config), "num_experts_per_tok (9)", "(8)");
+    }
+
+    [Fact]
+    public void MropeSectionsSummingPastTheIntRange_AreRefusedNotOverflowed()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");
+        ((JsonObject)ConfigBuilder.Text(config)["rope_parameters"]!)["mrope_section"] = new JsonArray(6, 5, int.MaxValue);
+        AssertMessage(Fails<InvalidInputException>(config), "mrope_section", $"sums to {6L + 5 + int.MaxValue}");
+    }
+
+    [Fact]
+    public void GdnSizesMultiplyingPastTheIntRange_AreAnImpossibleShape()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
+        config["linear_value_head_dim"] = int.MaxValue;
+        AssertMessage(Fails<InvalidInputException>(config), "impossible tensor shape", "linear_value_head_dim");
+    }
+
+    [Fact]
+    public void ADerivedFfnSizePastTheIntRange_IsAnImpossibleShape()
+    {
+        var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
+        config["hidden_size"] = int.MaxValue;
+        config.Remove("intermediate_size");
+        AssertMessage(Fails<InvalidInputException>(config), "impossible tensor shape", "ffn_hidden_size", $"{4L * int.MaxValue}");
     }
 
     [Fact]
@@ -109,7 +135,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");
         ((JsonObject)ConfigBuilder.Text(config)["rope_parameters"]!)["mrope_section"] = new JsonArray(6, 5, 4);
-        AssertMessage(Fails<InvalidDataException>(config), "mrope_section", "15");
+        AssertMessage(Fails<InvalidInputException>(config), "mrope_section", "15");
     }
 
     [Fact]
@@ -117,7 +143,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");
         ConfigBuilder.Text(config).Remove("attention_bias");
-        AssertMessage(Fails<InvalidDataException>(config), "attention_bias");
+        AssertMessage(Fails<InvalidInputException>(config), "attention_bias");
     }
 
     [Fact]
@@ -125,7 +151,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-moe-tiny");
         ConfigBuilder.Text(config).Remove("num_local_experts");
-        AssertMessage(Fails<InvalidDataException>(config), "num_experts", "missing");
+        AssertMessage(Fails<InvalidInputException>(config), "num_experts", "missing");
     }
 
     [Fact]
@@ -133,9 +159,9 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         ((JsonObject)config["vision_config"]!).Remove("depth");
-        AssertMessage(Fails<InvalidDataException>(config), "vision_config", "depth");
+        AssertMessage(Fails<InvalidInputException>(config), "vision_config", "depth");
         config.Remove("vision_config");
-        AssertMessage(Fails<InvalidDataException>(config), "vision_config");
+        AssertMessage(Fails<InvalidInputException>(config), "vision_config");
     }
 
     [Fact]
@@ -143,7 +169,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny");
         ((JsonObject)config["vision_config"]!)["deepstack_visual_indexes"] = new JsonArray(0, 2);
-        AssertMessage(Fails<InvalidDataException>(config), "deepstack_visual_indexes[1]");
+        AssertMessage(Fails<InvalidInputException>(config), "deepstack_visual_indexes[1]");
     }
 
     [Fact]
@@ -151,7 +177,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config["architectures"] = new JsonArray("Qwen3_5ForConditionalGeneration");
-        AssertMessage(Fails<InvalidDataException>(config), "text_config");
+        AssertMessage(Fails<InvalidInputException>(config), "text_config");
     }
 
     [Fact]
@@ -159,7 +185,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-text-dense-tied-tiny");
         config["dtype"] = "float7";
-        AssertMessage(Fails<InvalidDataException>(config), "dtype", "float7");
+        AssertMessage(Fails<InvalidInputException>(config), "dtype", "float7");
     }
 
     [Fact]
@@ -167,7 +193,7 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         config["architectures"] = new JsonArray("Qwen2VLForConditionalGeneration");
-        var e = Fails<NotSupportedException>(config);
+        var e = Fails<InvalidInputException>(config);
         AssertMessage(e, "Qwen2VLForConditionalGeneration", "Qwen3_5ForCausalLM", "Qwen3VLMoeForConditionalGeneration");
     }
 
@@ -176,6 +202,6 @@ public class BadConfigTests
     {
         var config = ConfigBuilder.FixtureJson("qwen35-vl-dense-tiny");
         config.Remove("architectures");
-        AssertMessage(Fails<InvalidDataException>(config), "architectures");
+        AssertMessage(Fails<InvalidInputException>(config), "architectures");
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Providers;
 using Xunit;
@@ -230,7 +231,7 @@ public class TranslationRuleTests
     public void ForLanguageModelOnlyIsRefusedForQwen3Vl()
     {
         var config = ConfigBuilder.Parse(ConfigBuilder.FixtureJson("qwen3-vl-dense-tiny"));
-        var e = Assert.Throws<NotSupportedException>(() => BridgeRegistry.ForLanguageModelOnly(config));
+        var e = Assert.Throws<InvalidInputException>(() => BridgeRegistry.ForLanguageModelOnly(config));
         Assert.Contains("Qwen3VLBridge", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 using Xunit;
 
@@ -94,7 +95,7 @@ public class AttentionAndRopeTests
     public void PositionIds_RejectImageRunOfTheWrongLength()
     {
         int[] ids = { 5, 1000, 1000, 1000, 6 };
-        var e = Assert.Throws<InvalidDataException>(() => MropePositions.Compute(ids, 1000, new[] { new ImageGrid(1, 4, 4) }, 2));
+        var e = Assert.Throws<InvalidInputException>(() => MropePositions.Compute(ids, 1000, new[] { new ImageGrid(1, 4, 4) }, 2));
         Assert.Contains("3 image tokens", e.Message);
     }
 }

@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Jobs;
 using MegatronBridge.Models;
 using MegatronBridge.Reference;
@@ -145,7 +146,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
                 gathered.Add(t.Recipe.Output with { Name = t.ShardName }, bytes);
             }
         }
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), gathered));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), gathered));
         Assert.Contains("replicated parameter 'language_model.decoder.final_layernorm.weight' differs between tensor-parallel ranks 0 and 1", e.Message);
     }
 
@@ -243,7 +244,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
         var partial = new MemoryTensorSource("partial checkpoint");
         string missing = "language_model.decoder.layers.0.self_attention.in_proj.weight";
         foreach (var t in memory.Tensors.Where(t => t.Name != missing)) partial.Add(t, memory.Data(t.Name));
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), partial));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), partial));
         Assert.Contains("partial checkpoint", e.Message);
         Assert.Contains(missing, e.Message);
     }
@@ -261,7 +262,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
             long rows = t.Shape[0] - 32, cols = t.Shape[1];
             bad.Add(name, t.DType, new TensorShape(rows, cols), memory.Data(name).AsSpan(0, (int)(rows * cols * t.DType.Size())).ToArray());
         }
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), bad));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), bad));
         Assert.Contains(name, e.Message);
         Assert.Contains("expected", e.Message);
     }
@@ -271,7 +272,7 @@ public class MegatronForwardTests(ITestOutputHelper output)
     {
         var folder = TestPaths.Fixture("qwen35-text-moe-tiny");
         using var hf = SafetensorsCheckpoint.Open(folder);
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), hf));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromMegatron(HfConfig.LoadFromFolder(folder), hf));
         Assert.Contains("embedding.word_embeddings.weight", e.Message);
     }
 }

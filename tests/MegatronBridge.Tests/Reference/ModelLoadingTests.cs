@@ -1,5 +1,6 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Qwen3VL;
 using MegatronBridge.Tensors;
@@ -77,7 +78,7 @@ public class ModelLoadingTests
         int imageToken = HfConfig.LoadFromFolder(folder).ImageTokenId!.Value;
         int first = Array.IndexOf(image.InputIds, imageToken);
         var ids = image.InputIds.Where((_, i) => i != first).ToArray(); // one image token fewer
-        var e = Assert.Throws<InvalidDataException>(() => model.Forward(ids, image.Image));
+        var e = Assert.Throws<InvalidInputException>(() => model.Forward(ids, image.Image));
         Assert.Contains("3 image tokens", e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 using Xunit;
 
@@ -72,13 +73,13 @@ public class ProjectionSetTests
     public void Layouts_ThatMissOrRepeatRows_AreRefused()
     {
         var w = RowIndexed(4);
-        var twice = Assert.Throws<InvalidDataException>(() => new ProjectionSet(new[] { 4 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 2), new RowBlock(0, 1, 2) }) }));
+        var twice = Assert.Throws<InvalidInputException>(() => new ProjectionSet(new[] { 4 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 2), new RowBlock(0, 1, 2) }) }));
         Assert.Contains("produced twice", twice.Message);
-        var gap = Assert.Throws<InvalidDataException>(() => new ProjectionSet(new[] { 5 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 4) }) }));
+        var gap = Assert.Throws<InvalidInputException>(() => new ProjectionSet(new[] { 5 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 4) }) }));
         Assert.Contains("row 4 of part 0 is produced by no weight", gap.Message);
-        var rows = Assert.Throws<InvalidDataException>(() => new ProjectionSet(new[] { 3 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 3) }) }));
+        var rows = Assert.Throws<InvalidInputException>(() => new ProjectionSet(new[] { 3 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(0, 0, 3) }) }));
         Assert.Contains("cover 3 rows, the weight has 4", rows.Message);
-        var outside = Assert.Throws<InvalidDataException>(() => new ProjectionSet(new[] { 4 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(1, 0, 4) }) }));
+        var outside = Assert.Throws<InvalidInputException>(() => new ProjectionSet(new[] { 4 }, new[] { new FusedProjection(w, null, new[] { new RowBlock(1, 0, 4) }) }));
         Assert.Contains("does not fit", outside.Message);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -74,7 +75,7 @@ public class ReferenceFamilyTests
     {
         var json = FixtureConfig("qwen35-text-dense-tied-tiny");
         json["architectures"] = new JsonArray(JsonValue.Create("LlamaForCausalLM"));
-        var e = Assert.Throws<NotSupportedException>(() => ReferenceConfig.FromHf(Parse(json)));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceConfig.FromHf(Parse(json)));
         Assert.Contains("odd-config.json", e.Message);
         Assert.Contains("unsupported architecture 'LlamaForCausalLM'", e.Message);
         Assert.Contains("Qwen3VLForConditionalGeneration", e.Message);
@@ -85,7 +86,7 @@ public class ReferenceFamilyTests
     {
         var json = FixtureConfig("qwen3-vl-dense-tiny");
         json.Remove("architectures");
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceConfig.FromHf(Parse(json)));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceConfig.FromHf(Parse(json)));
         Assert.Contains("odd-config.json", e.Message);
         Assert.Contains("'architectures' is missing", e.Message);
     }

@@ -1,5 +1,6 @@
 using MegatronBridge.Config;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -55,7 +56,7 @@ public class VisionAndLoaderTests
         var source = new MemoryTensorSource("trimmed");
         foreach (var meta in checkpoint.Tensors.Where(t => t.Name != "model.layers.3.self_attn.k_norm.weight"))
             source.Add(meta, checkpoint.ReadAll(meta.Name));
-        var e = Assert.Throws<KeyNotFoundException>(() => ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), source));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), source));
         Assert.Contains("model.layers.3.self_attn.k_norm.weight", e.Message);
     }
 
@@ -72,7 +73,7 @@ public class VisionAndLoaderTests
             else
                 source.Add(meta, checkpoint.ReadAll(meta.Name));
         }
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), source));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceModel.FromSource(HfConfig.LoadFromFolder(folder), source));
         Assert.Contains("model.layers.0.linear_attn.out_proj.weight", e.Message);
         Assert.Contains("64 x 128", e.Message);
     }
@@ -82,7 +83,7 @@ public class VisionAndLoaderTests
     {
         var json = File.ReadAllText(Path.Combine(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), "config.json"))
             .Replace("\"full_attention\"", "\"sliding_attention\"");
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
         Assert.Contains("layer_types[3]", e.Message);
         Assert.Contains("cfg.json", e.Message);
     }
@@ -92,7 +93,7 @@ public class VisionAndLoaderTests
     {
         var json = File.ReadAllText(Path.Combine(TestPaths.Fixture("qwen35-text-dense-tied-tiny"), "config.json"))
             .Replace("\"silu\"", "\"relu\"");
-        var e = Assert.Throws<InvalidDataException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
+        var e = Assert.Throws<InvalidInputException>(() => ReferenceConfig.FromHf(HfConfig.Parse(json, "cfg.json")));
         Assert.Contains("hidden_act 'relu'", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Reference;
 using MegatronBridge.Tensors;
 using Xunit;
@@ -29,7 +30,7 @@ public class WeightReaderTests
     public void RangeOutsideTheTensor_IsReportedWithItsName()
     {
         var source = new MemoryTensorSource("mem").Add("w", DType.F32, new TensorShape(4), new byte[16]);
-        var e = Assert.Throws<InvalidDataException>(() => WeightReader.ReadFloats(source, "w", 2, 3));
+        var e = Assert.Throws<InvalidInputException>(() => WeightReader.ReadFloats(source, "w", 2, 3));
         Assert.Contains("'w'", e.Message);
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -13,8 +14,7 @@ namespace MegatronBridge.Tests.Robustness;
 /// <summary>
 /// Fuzzing of config.json handling: a structure-aware mutator sets fields of real fixture configs to hostile values
 /// (zero, negative, huge, fractional, wrong type, missing), and the config is parsed, translated to a provider, mapped
-/// against the fixture's tensors and planned. Only <see cref="InvalidDataException"/> / <see cref="NotSupportedException"/>
-/// may come out.
+/// against the fixture's tensors and planned. Only <see cref="InvalidInputException"/> may come out.
 /// </summary>
 public class ConfigFuzzTests
 {

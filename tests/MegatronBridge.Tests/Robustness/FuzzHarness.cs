@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using Xunit;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Tests.Robustness;
 
 /// <summary>
 /// Runs a parser on mutated inputs for a bounded time and fails on anything but the expected refusal: an
-/// <see cref="InvalidDataException"/> (or another listed type) with a message. Index, null-reference, overflow or
+/// <see cref="InvalidInputException"/> with a message. Index, null-reference, overflow or
 /// cast exceptions, and inputs that take longer than <see cref="HangLimit"/>, are crashes; the failing input is saved
 /// under the temp folder so it can be added to Corpus/ as a regression case.
 /// </summary>
@@ -21,7 +22,7 @@ internal static class FuzzHarness
     public static TimeSpan Budget => TimeSpan.FromSeconds(LongRunSeconds ?? 2);
 
     public static bool IsExpectedRefusal(Exception e) =>
-        e is InvalidDataException or NotSupportedException && !string.IsNullOrWhiteSpace(e.Message);
+        e is InvalidInputException && !string.IsNullOrWhiteSpace(e.Message);
 
     /// <summary>Runs <paramref name="target"/> on one input; returns a failure description, or null when it behaved.</summary>
     public static string? Check(Action<byte[]> target, byte[] input)

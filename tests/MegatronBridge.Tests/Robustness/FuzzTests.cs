@@ -5,6 +5,7 @@ using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
@@ -14,7 +15,7 @@ namespace MegatronBridge.Tests.Robustness;
 
 /// <summary>
 /// Bounded-time fuzzing of the parsers that read untrusted bytes: mutated valid inputs must parse or be refused with
-/// <see cref="InvalidDataException"/>; never an index/null/overflow/cast exception, never a hang. Fixed seeds keep
+/// <see cref="InvalidInputException"/>; never an index/null/overflow/cast exception, never a hang. Fixed seeds keep
 /// failures reproducible; files under Corpus/ are inputs kept as regression cases and replayed every run.
 /// </summary>
 public class FuzzTests
@@ -182,7 +183,7 @@ public class FuzzTests
         {
             BridgeRegistry.CreateProvider(HfConfig.Parse(Encoding.UTF8.GetString(config), "fuzz/config.json"));
         }
-        catch (InvalidDataException e) when (!e.Message.Contains("field '", StringComparison.Ordinal))
+        catch (InvalidInputException e) when (!e.Message.Contains("field '", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"refused without naming the field: {e.Message}", e);
         }

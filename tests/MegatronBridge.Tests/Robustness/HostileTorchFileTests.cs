@@ -1,6 +1,7 @@
 using System.Text;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
@@ -30,7 +31,7 @@ public class HostileTorchFileTests
         var state = new PyDict().Add("iteration", 0L)
             .Add("args", PyInstance.Reduce(new PyGlobal(module, name), new PyStr("touch pwned")));
         var path = Save(temp, state);
-        var e = Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchLoad.LoadFile(path));
         Assert.Contains(path, e.Message);
         Assert.Contains($"'{module}.{name}'", e.Message);
         Assert.False(File.Exists(Path.Combine(Environment.CurrentDirectory, "pwned")));
@@ -45,7 +46,7 @@ public class HostileTorchFileTests
         for (int cut = 1; cut < bytes.Length; cut += Math.Max(1, bytes.Length / 40))
         {
             File.WriteAllBytes(path, bytes[..cut]);
-            var e = Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path));
+            var e = Assert.Throws<InvalidInputException>(() => TorchLoad.LoadFile(path));
             Assert.Contains(path, e.Message);
         }
     }
@@ -65,7 +66,7 @@ public class HostileTorchFileTests
         var replaced = Replace(bytes, Encoding.ASCII.GetBytes(original), Encoding.ASCII.GetBytes(hostile));
         Assert.True(replaced >= 2, "local and central headers both name the record");
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchLoad.LoadFile(path));
         Assert.Contains(path, e.Message);
         Assert.Contains("record", e.Message);
     }
@@ -76,7 +77,7 @@ public class HostileTorchFileTests
         var pickle = PickleWriter.Serialize(new PyDict().Add("iteration", 7L).Add("args", PyTuple.Of(1L, new PyStr("x"), 2.5)), 2);
         for (int cut = 0; cut < pickle.Length; cut++)
         {
-            var e = Assert.Throws<InvalidDataException>(() => PickleReader.Load(pickle.AsMemory(0, cut), "state.pkl"));
+            var e = Assert.Throws<InvalidInputException>(() => PickleReader.Load(pickle.AsMemory(0, cut), "state.pkl"));
             Assert.Contains("state.pkl", e.Message);
         }
     }
@@ -88,7 +89,7 @@ public class HostileTorchFileTests
         var pickle = new byte[] { 0x80, 0x02, (byte)'}', (byte)'q', 0, (byte)'K', 1, (byte)'h', 0, (byte)'s', (byte)'.' };
         var dict = Assert.IsType<PyDict>(PickleReader.Load(pickle, "cyclic.pkl"));
         Assert.Contains("...", dict.ToString());
-        var e = Assert.Throws<InvalidDataException>(() => MegatronBridge.Formats.TorchDist.DcpMetadataPickle.Parse(pickle, "iter/.metadata"));
+        var e = Assert.Throws<InvalidInputException>(() => MegatronBridge.Formats.TorchDist.DcpMetadataPickle.Parse(pickle, "iter/.metadata"));
         Assert.Contains("iter/.metadata", e.Message);
     }
 

@@ -118,16 +118,6 @@ public class MisleadingErrorTests
     }
 
     [Fact]
-    public void ArgumentExceptionsLoseTheirParameterSuffix()
-    {
-        var error = new StringWriter();
-        int code = CommandErrors.Run("demo", error, () => throw new ArgumentOutOfRangeException("localExpert", "/ckpt/mp_rank_01: expert 9 is outside 0..7"));
-        Assert.Equal(1, code);
-        Assert.Equal("demo: /ckpt/mp_rank_01: expert 9 is outside 0..7" + Environment.NewLine, error.ToString());
-        Assert.DoesNotContain("Parameter", error.ToString());
-    }
-
-    [Fact]
     public void ADeletedTensorParallelRankIsNamedByExportAndVerify()
     {
         using var work = new DamagedCheckpoint();

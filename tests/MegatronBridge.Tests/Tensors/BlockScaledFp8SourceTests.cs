@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using Xunit;
 
@@ -117,7 +118,7 @@ public class BlockScaledFp8SourceTests
     public void Refuses_a_weight_without_scales_naming_it()
     {
         var source = new MemoryTensorSource("rel").Add("w.weight", DType.F8E4M3, new TensorShape(2, 2), new byte[4]);
-        var e = Assert.Throws<InvalidDataException>(() => new BlockScaledFp8Source(source, 128, 128, DType.BF16));
+        var e = Assert.Throws<InvalidInputException>(() => new BlockScaledFp8Source(source, 128, 128, DType.BF16));
         Assert.Contains("'w.weight'", e.Message);
         Assert.Contains("w.weight_scale_inv", e.Message);
     }
@@ -128,13 +129,13 @@ public class BlockScaledFp8SourceTests
         var wrongShape = new MemoryTensorSource("rel")
             .Add("w", DType.F8E4M3, new TensorShape(3, 5), new byte[15])
             .Add("w_scale_inv", DType.F32, new TensorShape(1, 3), new byte[12]);
-        var e = Assert.Throws<InvalidDataException>(() => new BlockScaledFp8Source(wrongShape, 2, 2, DType.BF16));
+        var e = Assert.Throws<InvalidInputException>(() => new BlockScaledFp8Source(wrongShape, 2, 2, DType.BF16));
         Assert.Contains("'w_scale_inv' has shape [1, 3]", e.Message);
         Assert.Contains("needs [2, 3]", e.Message);
         var wrongType = new MemoryTensorSource("rel")
             .Add("w", DType.F8E4M3, new TensorShape(3, 5), new byte[15])
             .Add("w_scale_inv", DType.F16, new TensorShape(2, 3), new byte[12]);
-        e = Assert.Throws<InvalidDataException>(() => new BlockScaledFp8Source(wrongType, 2, 2, DType.BF16));
+        e = Assert.Throws<InvalidInputException>(() => new BlockScaledFp8Source(wrongType, 2, 2, DType.BF16));
         Assert.Contains("'w_scale_inv' is F16", e.Message);
     }
 

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Conversion.Kinds;
@@ -15,7 +16,7 @@ internal static class ExpertMappings
     /// <param name="up">per-expert: the up_proj name; packed: ignored.</param>
     public static MappingKind Fc1(MegatronParam p, ExpertLayout layout, int expert, int numExperts, string gateOrPacked, string? up)
     {
-        if (p.Shape.Rank != 2 || p.Shape[0] % 2 != 0) throw new InvalidDataException($"{p.Name}: expert fc1 has shape {p.Shape}, expected [2I, H]");
+        if (p.Shape.Rank != 2 || p.Shape[0] % 2 != 0) throw new InvalidInputException($"{p.Name}: expert fc1 has shape {p.Shape}, expected [2I, H]");
         long twoI = p.Shape[0], h = p.Shape[1], i = twoI / 2;
         if (layout == ExpertLayout.PerExpert)
             return GatedMlpMapping.Of(p, gateOrPacked, up ?? throw new ArgumentNullException(nameof(up)));
@@ -32,7 +33,7 @@ internal static class ExpertMappings
 
     public static MappingKind Fc2(MegatronParam p, ExpertLayout layout, int expert, int numExperts, string down)
     {
-        if (p.Shape.Rank != 2) throw new InvalidDataException($"{p.Name}: expert fc2 has shape {p.Shape}, expected [H, I]");
+        if (p.Shape.Rank != 2) throw new InvalidInputException($"{p.Name}: expert fc2 has shape {p.Shape}, expected [H, I]");
         if (layout == ExpertLayout.PerExpert) return DirectMapping.Row(p, down);
         CheckExpert(p, expert, numExperts);
         long h = p.Shape[0], i = p.Shape[1];
@@ -47,6 +48,6 @@ internal static class ExpertMappings
     private static void CheckExpert(MegatronParam p, int expert, int numExperts)
     {
         if (expert < 0 || expert >= numExperts)
-            throw new InvalidDataException($"{p.Name}: expert {expert} outside [0, {numExperts})");
+            throw new InvalidInputException($"{p.Name}: expert {expert} outside [0, {numExperts})");
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using MegatronBridge.IO;
 using static MegatronBridge.Formats.Pickle.PickleOpcodes;
 
 namespace MegatronBridge.Formats.Pickle;
@@ -45,17 +46,17 @@ internal sealed class PickleReader
         {
             return reader.Run();
         }
-        catch (InvalidDataException)
+        catch (InvalidInputException)
         {
             throw;
         }
         catch (Exception e) when (e is InvalidCastException or ArgumentException or OverflowException or DecoderFallbackException or FormatException)
         {
-            throw new InvalidDataException($"{source}: malformed pickle at byte {reader._pos}: {e.Message}", e);
+            throw new InvalidInputException($"{source}: malformed pickle at byte {reader._pos}: {e.Message}", e);
         }
     }
 
-    private InvalidDataException Bad(string message) => new($"{_source}: {message} (pickle byte {_pos})");
+    private InvalidInputException Bad(string message) => new($"{_source}: {message} (pickle byte {_pos})");
 
     private ReadOnlySpan<byte> Take(long count)
     {
@@ -269,7 +270,7 @@ internal sealed class PickleReader
     private PyGlobal ResolveGlobal(string module, string name)
     {
         if (!_allowList.IsAllowed(module, name))
-            throw new InvalidDataException($"{_source}: pickle refers to global '{module}.{name}', which is not allowed (nothing was executed)");
+            throw new InvalidInputException($"{_source}: pickle refers to global '{module}.{name}', which is not allowed (nothing was executed)");
         var full = module + "." + name;
         if (!_globals.TryGetValue(full, out var g)) _globals[full] = g = new PyGlobal(module, name);
         return g;

@@ -1,3 +1,4 @@
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
@@ -29,7 +30,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
             foreach (var e in f.Entries)
             {
                 if (_byName.ContainsKey(e.Meta.Name))
-                    throw new InvalidDataException($"{f.Path}: tensor '{e.Meta.Name}' also appears in {_byName[e.Meta.Name].File.Path}");
+                    throw new InvalidInputException($"{f.Path}: tensor '{e.Meta.Name}' also appears in {_byName[e.Meta.Name].File.Path}");
                 _byName[e.Meta.Name] = (f, e);
                 _tensors.Add(e.Meta);
             }
@@ -46,7 +47,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
     public string FileOf(string tensorName) =>
         _byName.TryGetValue(tensorName, out var t)
             ? System.IO.Path.GetFileName(t.File.Path)
-            : throw new KeyNotFoundException($"{Description}: no tensor named '{tensorName}'");
+            : throw new InvalidInputException($"{Description}: no tensor named '{tensorName}'");
 
     /// <summary>
     /// Opens a checkpoint folder: model.safetensors when present (transformers' precedence), else the index. With an
@@ -99,7 +100,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
         {
             var file = byShard[shard];
             if (!file.ByName.ContainsKey(tensor))
-                throw new InvalidDataException($"{index.Path}: tensor '{tensor}' is assigned to {shard}, but {file.Path} has no such tensor");
+                throw new InvalidInputException($"{index.Path}: tensor '{tensor}' is assigned to {shard}, but {file.Path} has no such tensor");
         }
         foreach (var file in files)
         {
@@ -107,9 +108,9 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
             foreach (var e in file.Entries)
             {
                 if (!index.ShardOf.TryGetValue(e.Meta.Name, out var assigned))
-                    throw new InvalidDataException($"{file.Path}: tensor '{e.Meta.Name}' is not listed in {index.Path}");
+                    throw new InvalidInputException($"{file.Path}: tensor '{e.Meta.Name}' is not listed in {index.Path}");
                 if (assigned != shard)
-                    throw new InvalidDataException($"{file.Path}: tensor '{e.Meta.Name}' is assigned to {assigned} by {index.Path}");
+                    throw new InvalidInputException($"{file.Path}: tensor '{e.Meta.Name}' is assigned to {assigned} by {index.Path}");
             }
         }
     }
@@ -132,7 +133,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_byName.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_byName.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         t.File.Read(t.Entry, byteOffset, destination);
     }
 

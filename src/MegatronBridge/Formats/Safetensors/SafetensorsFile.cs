@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
@@ -47,14 +48,14 @@ internal sealed class SafetensorsFile : IDisposable
         try
         {
             long fileLength = RandomAccess.GetLength(handle);
-            if (fileLength < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {fileLength} bytes)");
+            if (fileLength < 8) throw new InvalidInputException($"{path}: not a safetensors file (only {fileLength} bytes)");
             Span<byte> lenBytes = stackalloc byte[8];
             ReadExactly(handle, lenBytes, 0, path);
             ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
             if (headerLength > MaxHeaderBytes)
-                throw new InvalidDataException($"{path}: header length {headerLength} exceeds the 100 MB limit");
+                throw new InvalidInputException($"{path}: header length {headerLength} exceeds the 100 MB limit");
             if ((long)headerLength > fileLength - 8)
-                throw new InvalidDataException($"{path}: header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+                throw new InvalidInputException($"{path}: header length {headerLength} runs past the end of the file ({fileLength} bytes)");
             var header = new byte[headerLength];
             ReadExactly(handle, header, 8, path);
             var info = SafetensorsHeader.ParseHeader(path, header, fileLength - 8 - (long)headerLength);
@@ -84,7 +85,7 @@ internal sealed class SafetensorsFile : IDisposable
     /// <summary>Reads bytes of the tensor called <paramref name="name"/>.</summary>
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!ByName.TryGetValue(name, out var entry)) throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        if (!ByName.TryGetValue(name, out var entry)) throw new InvalidInputException($"{Path}: no tensor named '{name}'");
         Read(entry, byteOffset, destination);
     }
 
@@ -93,7 +94,7 @@ internal sealed class SafetensorsFile : IDisposable
         while (destination.Length > 0)
         {
             int n = RandomAccess.Read(handle, destination, at);
-            if (n <= 0) throw new InvalidDataException($"{path}: file ended while reading the header");
+            if (n <= 0) throw new InvalidInputException($"{path}: file ended while reading the header");
             destination = destination[n..];
             at += n;
         }

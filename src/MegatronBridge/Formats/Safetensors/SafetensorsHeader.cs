@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Unicode;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.Safetensors;
@@ -40,7 +41,7 @@ internal static class SafetensorsHeader
     {
         // JsonDocument only notices bad UTF-8 when a string is read, as InvalidOperationException: check first.
         if (!Utf8.IsValid(header.Span))
-            throw new InvalidDataException($"{path}: header is not valid UTF-8");
+            throw new InvalidInputException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try
         {
@@ -48,12 +49,12 @@ internal static class SafetensorsHeader
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: header is not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{path}: header is not valid JSON ({e.Message})");
         }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: header is not a JSON object");
+                throw new InvalidInputException($"{path}: header is not a JSON object");
             var entries = new List<SafetensorsEntry>();
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             // JsonDocument keeps duplicate keys and lookups silently take one of them: check names ourselves.
@@ -63,7 +64,7 @@ internal static class SafetensorsHeader
             {
                 if (!seen.Add(prop.Name))
                 {
-                    throw new InvalidDataException(prop.Name == MetadataKey
+                    throw new InvalidInputException(prop.Name == MetadataKey
                         ? $"{path}: header has {MetadataKey} twice"
                         : $"{path}: tensor '{prop.Name}' appears twice in the header");
                 }
@@ -91,13 +92,13 @@ internal static class SafetensorsHeader
     private static void ParseMetadata(string path, JsonElement value, Dictionary<string, string> metadata)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataException($"{path}: {MetadataKey} is not an object");
+            throw new InvalidInputException($"{path}: {MetadataKey} is not an object");
         foreach (var m in value.EnumerateObject())
         {
             if (m.Value.ValueKind != JsonValueKind.String)
-                throw new InvalidDataException($"{path}: {MetadataKey} value '{m.Name}' is not a string");
+                throw new InvalidInputException($"{path}: {MetadataKey} value '{m.Name}' is not a string");
             if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
-                throw new InvalidDataException($"{path}: {MetadataKey} has key '{m.Name}' twice");
+                throw new InvalidInputException($"{path}: {MetadataKey} has key '{m.Name}' twice");
         }
     }
 
@@ -110,16 +111,16 @@ internal static class SafetensorsHeader
         {
             if (e.DataStart != expected)
             {
-                throw new InvalidDataException(e.DataStart < expected
+                throw new InvalidInputException(e.DataStart < expected
                     ? $"{path}: tensor '{e.Meta.Name}' overlaps the previous tensor (starts at {e.DataStart}, previous ends at {expected})"
                     : $"{path}: gap in the data before tensor '{e.Meta.Name}' (starts at {e.DataStart}, previous ends at {expected})");
             }
             expected = e.DataEnd;
             if (expected > dataLength)
-                throw new InvalidDataException($"{path}: tensor '{e.Meta.Name}' ends at data byte {expected} but the file holds only {dataLength} data bytes (truncated?)");
+                throw new InvalidInputException($"{path}: tensor '{e.Meta.Name}' ends at data byte {expected} but the file holds only {dataLength} data bytes (truncated?)");
         }
         if (expected != dataLength)
-            throw new InvalidDataException($"{path}: the tensors cover {expected} data bytes but the file holds {dataLength} (trailing bytes after the last tensor)");
+            throw new InvalidInputException($"{path}: the tensors cover {expected} data bytes but the file holds {dataLength} (trailing bytes after the last tensor)");
     }
 
     private static SafetensorsEntry ParseEntry(string path, JsonProperty prop)
@@ -127,7 +128,7 @@ internal static class SafetensorsHeader
         string name = prop.Name;
         var v = prop.Value;
         if (v.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataException($"{path}: tensor '{name}': header entry is not an object");
+            throw new InvalidInputException($"{path}: tensor '{name}': header entry is not an object");
         JsonElement? dtypeField = null, shapeField = null, offsetsField = null;
         foreach (var field in v.EnumerateObject())
         {
@@ -140,30 +141,30 @@ internal static class SafetensorsHeader
                 case "data_offsets": slot = ref offsetsField; break;
                 default: continue;
             }
-            if (slot.HasValue) throw new InvalidDataException($"{path}: tensor '{name}': field '{field.Name}' appears twice");
+            if (slot.HasValue) throw new InvalidInputException($"{path}: tensor '{name}': field '{field.Name}' appears twice");
             slot = field.Value;
         }
 
         if (dtypeField is not { ValueKind: JsonValueKind.String } dt)
-            throw new InvalidDataException($"{path}: tensor '{name}': missing or non-string dtype");
+            throw new InvalidInputException($"{path}: tensor '{name}': missing or non-string dtype");
         if (!DTypes.TryFromSafetensorsName(dt.GetString()!, out var dtype))
-            throw new InvalidDataException($"{path}: tensor '{name}': unsupported dtype '{dt.GetString()}'");
+            throw new InvalidInputException($"{path}: tensor '{name}': unsupported dtype '{dt.GetString()}'");
 
         if (shapeField is not { ValueKind: JsonValueKind.Array } sh)
-            throw new InvalidDataException($"{path}: tensor '{name}': missing shape array");
+            throw new InvalidInputException($"{path}: tensor '{name}': missing shape array");
         var dims = new List<long>();
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var n) || n < 0)
-                throw new InvalidDataException($"{path}: tensor '{name}': invalid shape entry {d.GetRawText()}");
+                throw new InvalidInputException($"{path}: tensor '{name}': invalid shape entry {d.GetRawText()}");
             dims.Add(n);
         }
 
         if (offsetsField is not { ValueKind: JsonValueKind.Array } off || off.GetArrayLength() != 2
             || off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number)
-            throw new InvalidDataException($"{path}: tensor '{name}': data_offsets must be [begin, end]");
+            throw new InvalidInputException($"{path}: tensor '{name}': data_offsets must be [begin, end]");
         if (!off[0].TryGetInt64(out var begin) || !off[1].TryGetInt64(out var end) || begin < 0 || end < begin)
-            throw new InvalidDataException($"{path}: tensor '{name}': invalid data_offsets {off.GetRawText()}");
+            throw new InvalidInputException($"{path}: tensor '{name}': invalid data_offsets {off.GetRawText()}");
 
         var shape = new TensorShape(dims.ToArray());
         long expectedBytes;
@@ -173,10 +174,10 @@ internal static class SafetensorsHeader
         }
         catch (OverflowException)
         {
-            throw new InvalidDataException($"{path}: tensor '{name}': shape {shape} is too large");
+            throw new InvalidInputException($"{path}: tensor '{name}': shape {shape} is too large");
         }
         if (end - begin != expectedBytes)
-            throw new InvalidDataException($"{path}: tensor '{name}': {dtype.SafetensorsName()} x {shape} needs {expectedBytes} bytes but data_offsets span {end - begin}");
+            throw new InvalidInputException($"{path}: tensor '{name}': {dtype.SafetensorsName()} x {shape} needs {expectedBytes} bytes but data_offsets span {end - begin}");
         return new SafetensorsEntry(new TensorMeta(name, dtype, shape), begin, end);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Formats.Safetensors;
 
@@ -41,11 +42,11 @@ internal sealed class SafetensorsIndex
     {
         long length = new FileInfo(indexPath).Length;
         if (length > MaxIndexBytes)
-            throw new InvalidDataException($"{indexPath}: {length} bytes is too large for an index (limit {MaxIndexBytes})");
+            throw new InvalidInputException($"{indexPath}: {length} bytes is too large for an index (limit {MaxIndexBytes})");
         MegatronBridge.IO.InputFile.EnsureRegular(indexPath);
         var bytes = File.ReadAllBytes(indexPath);
         if (!Utf8.IsValid(bytes))
-            throw new InvalidDataException($"{indexPath}: not valid UTF-8");
+            throw new InvalidInputException($"{indexPath}: not valid UTF-8");
         JsonDocument doc;
         try
         {
@@ -53,48 +54,48 @@ internal sealed class SafetensorsIndex
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{indexPath}: not valid JSON ({e.Message})");
+            throw new InvalidInputException($"{indexPath}: not valid JSON ({e.Message})");
         }
         using (doc)
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{indexPath}: not a JSON object");
+                throw new InvalidInputException($"{indexPath}: not a JSON object");
             JsonElement? map = null;
             long? totalSize = null;
             foreach (var p in root.EnumerateObject())
             {
                 if (p.Name == "weight_map")
                 {
-                    if (map.HasValue) throw new InvalidDataException($"{indexPath}: weight_map appears twice");
+                    if (map.HasValue) throw new InvalidInputException($"{indexPath}: weight_map appears twice");
                     map = p.Value;
                 }
                 else if (p.Name == "metadata")
                 {
                     if (p.Value.ValueKind != JsonValueKind.Object)
-                        throw new InvalidDataException($"{indexPath}: metadata is not an object");
+                        throw new InvalidInputException($"{indexPath}: metadata is not an object");
                     if (p.Value.TryGetProperty("total_size", out var ts) && ts.ValueKind == JsonValueKind.Number && ts.TryGetInt64(out var n))
                         totalSize = n;
                 }
             }
             if (map is not { ValueKind: JsonValueKind.Object } weightMap)
-                throw new InvalidDataException($"{indexPath}: missing weight_map object");
+                throw new InvalidInputException($"{indexPath}: missing weight_map object");
 
             var entries = new List<KeyValuePair<string, string>>();
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in weightMap.EnumerateObject())
             {
                 if (!names.Add(p.Name))
-                    throw new InvalidDataException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
+                    throw new InvalidInputException($"{indexPath}: weight_map names tensor '{p.Name}' twice");
                 if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{indexPath}: weight_map entry for tensor '{p.Name}' is not a file name string");
+                    throw new InvalidInputException($"{indexPath}: weight_map entry for tensor '{p.Name}' is not a file name string");
                 var shard = p.Value.GetString()!;
                 if (!IsPlainFileName(shard))
-                    throw new InvalidDataException($"{indexPath}: shard name '{shard}' (for tensor '{p.Name}') is not a plain file name inside the folder");
+                    throw new InvalidInputException($"{indexPath}: shard name '{shard}' (for tensor '{p.Name}') is not a plain file name inside the folder");
                 entries.Add(new(p.Name, shard));
             }
             if (entries.Count == 0)
-                throw new InvalidDataException($"{indexPath}: weight_map lists no tensors");
+                throw new InvalidInputException($"{indexPath}: weight_map lists no tensors");
             return new SafetensorsIndex(indexPath, entries, totalSize);
         }
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Formats.Safetensors;
 
@@ -26,7 +27,7 @@ internal static class ShardSize
         if (s.Length > 0 && s.All(char.IsAsciiDigit))
         {
             if (!long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out long plain) || plain <= 0)
-                throw new FormatException($"shard size '{text}' must be a positive number of bytes");
+                throw new InvalidInputException($"shard size '{text}' must be a positive number of bytes");
             return plain;
         }
         foreach (var (unit, multiplier) in Units)
@@ -34,12 +35,12 @@ internal static class ShardSize
             if (!s.EndsWith(unit, StringComparison.OrdinalIgnoreCase)) continue;
             var number = s[..^unit.Length].Trim();
             if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value))
-                throw new FormatException($"shard size '{text}' does not start with a number");
+                throw new InvalidInputException($"shard size '{text}' does not start with a number");
             double bytes = Math.Floor(value * multiplier);
-            if (bytes < 1) throw new FormatException($"shard size '{text}' must be at least one byte");
-            if (bytes >= long.MaxValue) throw new FormatException($"shard size '{text}' is too large");
+            if (bytes < 1) throw new InvalidInputException($"shard size '{text}' must be at least one byte");
+            if (bytes >= long.MaxValue) throw new InvalidInputException($"shard size '{text}' is too large");
             return (long)bytes;
         }
-        throw new FormatException($"shard size '{text}' is not a number followed by a unit such as 5GB, 500MB or 2GiB");
+        throw new InvalidInputException($"shard size '{text}' is not a number followed by a unit such as 5GB, 500MB or 2GiB");
     }
 }

@@ -1,4 +1,5 @@
 using MegatronBridge.Formats.Pickle;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.TorchDist;
@@ -139,14 +140,14 @@ internal static class DcpMetadataPickle
     {
         var root = PickleReader.Load(data, source) as PyInstance;
         if (root == null || (root.Type.FullName != MetadataModule + ".Metadata" && root.Type.FullName != Torch113MetadataModule + ".Metadata"))
-            throw new InvalidDataException($"{source}: the pickle does not hold a torch.distributed.checkpoint Metadata object");
+            throw new InvalidInputException($"{source}: the pickle does not hold a torch.distributed.checkpoint Metadata object");
         var md = new DcpMetadata { HasStorageMeta = false, Version = null };
 
         if (!root.TryGetAttribute("state_dict_metadata", out var sdmValue) || sdmValue is not PyDict sdm)
-            throw new InvalidDataException($"{source}: Metadata has no state_dict_metadata dict");
+            throw new InvalidInputException($"{source}: Metadata has no state_dict_metadata dict");
         foreach (var (k, v) in sdm.Items)
         {
-            var fqn = k as string ?? throw new InvalidDataException($"{source}: state_dict_metadata key {PyFormat.Repr(k)} is not a string");
+            var fqn = k as string ?? throw new InvalidInputException($"{source}: state_dict_metadata key {PyFormat.Repr(k)} is not a string");
             md.Entries.Add(ParseEntry(fqn, v, source));
         }
 
@@ -156,7 +157,7 @@ internal static class DcpMetadataPickle
         }
         else
         {
-            throw new InvalidDataException($"{source}: Metadata has no storage_data dict");
+            throw new InvalidInputException($"{source}: Metadata has no storage_data dict");
         }
 
         if (root.TryGetAttribute("storage_meta", out var smValue) && smValue is PyInstance sm)
@@ -178,32 +179,32 @@ internal static class DcpMetadataPickle
 
     private static DcpEntry ParseEntry(string fqn, object? value, string source)
     {
-        if (value is not PyInstance inst) throw new InvalidDataException($"{source}: entry '{fqn}' is not a storage metadata object");
+        if (value is not PyInstance inst) throw new InvalidInputException($"{source}: entry '{fqn}' is not a storage metadata object");
         switch (inst.Type.Name)
         {
             case "BytesStorageMetadata":
                 return new DcpBytesEntry(fqn);
             case "TensorStorageMetadata":
                 if (!inst.TryGetAttribute("properties", out var props) || props is not PyInstance p)
-                    throw new InvalidDataException($"{source}: tensor '{fqn}' has no properties");
+                    throw new InvalidInputException($"{source}: tensor '{fqn}' has no properties");
                 var dtype = ParseDType(p, fqn, source);
                 var size = inst.TryGetAttribute("size", out var sz) ? Longs(sz, $"{fqn} size", source)
-                    : throw new InvalidDataException($"{source}: tensor '{fqn}' has no size");
+                    : throw new InvalidInputException($"{source}: tensor '{fqn}' has no size");
                 if (!inst.TryGetAttribute("chunks", out var ch) || ch is not List<object?> chunkList)
-                    throw new InvalidDataException($"{source}: tensor '{fqn}' has no chunk list");
+                    throw new InvalidInputException($"{source}: tensor '{fqn}' has no chunk list");
                 var chunks = new List<DcpChunk>();
                 foreach (var c in chunkList)
                 {
                     if (c is not PyInstance ci || !ci.TryGetAttribute("offsets", out var off) || !ci.TryGetAttribute("sizes", out var szs))
-                        throw new InvalidDataException($"{source}: tensor '{fqn}' has a malformed chunk");
+                        throw new InvalidInputException($"{source}: tensor '{fqn}' has a malformed chunk");
                     var chunk = new DcpChunk(Longs(off, $"{fqn} chunk offsets", source), Longs(szs, $"{fqn} chunk sizes", source));
                     if (chunk.Offsets.Length != size.Length || chunk.Sizes.Length != size.Length)
-                        throw new InvalidDataException($"{source}: tensor '{fqn}' chunk {chunk} has a different rank than the tensor ({size.Length})");
+                        throw new InvalidInputException($"{source}: tensor '{fqn}' chunk {chunk} has a different rank than the tensor ({size.Length})");
                     chunks.Add(chunk);
                 }
                 return new DcpTensorEntry(fqn, dtype, size, chunks);
             default:
-                throw new InvalidDataException($"{source}: entry '{fqn}' has unknown storage metadata type {inst.Type.FullName}");
+                throw new InvalidInputException($"{source}: entry '{fqn}' has unknown storage metadata type {inst.Type.FullName}");
         }
     }
 
@@ -213,7 +214,7 @@ internal static class DcpMetadataPickle
         if (properties.State is PyTuple { Count: > 0 } t) dtypeValue = t[0];
         else properties.TryGetAttribute("dtype", out dtypeValue);
         if (dtypeValue is PyGlobal { Module: "torch" } g && DTypes.TryFromTorchName(g.Name, out var dtype)) return dtype;
-        throw new InvalidDataException($"{source}: tensor '{fqn}' has an unsupported dtype {PyFormat.Repr(dtypeValue)}");
+        throw new InvalidInputException($"{source}: tensor '{fqn}' has an unsupported dtype {PyFormat.Repr(dtypeValue)}");
     }
 
     /// <summary>A torch.Size (REDUCE of torch.Size with one tuple), a tuple or a list of ints.</summary>
@@ -226,12 +227,12 @@ internal static class DcpMetadataPickle
             List<object?> l => l,
             _ => null,
         };
-        if (items == null) throw new InvalidDataException($"{source}: {what} is not a tuple of ints ({PyFormat.Repr(value)})");
+        if (items == null) throw new InvalidInputException($"{source}: {what} is not a tuple of ints ({PyFormat.Repr(value)})");
         var result = new long[items.Count];
         for (int i = 0; i < items.Count; i++)
         {
             result[i] = items[i] is long l && l >= 0 ? l
-                : throw new InvalidDataException($"{source}: {what} holds {PyFormat.Repr(items[i])}, not a non-negative int");
+                : throw new InvalidInputException($"{source}: {what} holds {PyFormat.Repr(items[i])}, not a non-negative int");
         }
         return result;
     }
@@ -239,7 +240,7 @@ internal static class DcpMetadataPickle
     private static DcpStorageKey ParseIndex(object? value, string source)
     {
         if (value is not PyInstance inst || inst.Type.Name != "MetadataIndex" || !inst.TryGetAttribute("fqn", out var fqnValue) || fqnValue is not string fqn)
-            throw new InvalidDataException($"{source}: storage_data key {PyFormat.Repr(value)} is not a MetadataIndex");
+            throw new InvalidInputException($"{source}: storage_data key {PyFormat.Repr(value)} is not a MetadataIndex");
         long[]? offset = inst.TryGetAttribute("offset", out var o) && o != null ? Longs(o, $"{fqn} storage offset", source) : null;
         long? index = inst.TryGetAttribute("index", out var ix) && ix is long l ? l : null;
         return new DcpStorageKey(fqn, offset, index);
@@ -248,15 +249,15 @@ internal static class DcpMetadataPickle
     private static DcpStorageInfo ParseInfo(object? value, string source)
     {
         if (value is not PyInstance inst || inst.Type.Name != "_StorageInfo")
-            throw new InvalidDataException($"{source}: storage_data value {PyFormat.Repr(value)} is not a _StorageInfo");
+            throw new InvalidInputException($"{source}: storage_data value {PyFormat.Repr(value)} is not a _StorageInfo");
         if (!inst.TryGetAttribute("relative_path", out var rp) || rp is not string path
             || !inst.TryGetAttribute("offset", out var off) || off is not long offset
             || !inst.TryGetAttribute("length", out var len) || len is not long length)
-            throw new InvalidDataException($"{source}: _StorageInfo {PyFormat.Repr(value)} lacks relative_path/offset/length");
+            throw new InvalidInputException($"{source}: _StorageInfo {PyFormat.Repr(value)} lacks relative_path/offset/length");
         if (inst.TryGetAttribute("transform_descriptors", out var td) && td is List<object?> { Count: > 0 })
-            throw new InvalidDataException($"{source}: item at {path}:{offset} uses stream transforms {PyFormat.Repr(td)}, which are not supported");
+            throw new InvalidInputException($"{source}: item at {path}:{offset} uses stream transforms {PyFormat.Repr(td)}, which are not supported");
         if (offset < 0 || length < 0)
-            throw new InvalidDataException($"{source}: _StorageInfo for {path} has a negative offset or length");
+            throw new InvalidInputException($"{source}: _StorageInfo for {path} has a negative offset or length");
         return new DcpStorageInfo(path, offset, length);
     }
 }

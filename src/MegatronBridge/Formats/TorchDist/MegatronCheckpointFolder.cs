@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.TorchDist;
@@ -67,6 +68,12 @@ internal static partial class MegatronCheckpointFolder
     [GeneratedRegex(@"^iter_(\d{7,})$")]
     private static partial Regex IterationFolderPattern();
 
+    /// <summary>The number of an <c>iter_*</c> folder; digits past the 64-bit range (or in other scripts) are refused, naming the folder.</summary>
+    private static long Iteration(string digits, string folder) =>
+        long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n)
+            ? n
+            : throw new InvalidInputException($"{folder}: iteration number {digits} is out of range");
+
     /// <summary>
     /// Finds the iteration folder for <paramref name="path"/>: a root with a tracker (any iteration or "release"),
     /// an iteration folder itself, or a root without tracker holding iter_* folders (the largest is taken).
@@ -83,7 +90,7 @@ internal static partial class MegatronCheckpointFolder
             long? iteration;
             if (text == ReleaseFolderName) iteration = null;
             else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) iteration = n;
-            else throw new InvalidDataException($"{tracker}: expected an iteration number or 'release', found '{text}'");
+            else throw new InvalidInputException($"{tracker}: expected an iteration number or 'release', found '{text}'");
             var folder = Path.Combine(full, IterationFolderName(iteration));
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{tracker} names '{text}', but {folder} does not exist");
             return new MegatronIterationFolder(folder, iteration, iteration == null);
@@ -91,13 +98,13 @@ internal static partial class MegatronCheckpointFolder
 
         var name = Path.GetFileName(full);
         var m = IterationFolderPattern().Match(name);
-        if (m.Success) return new MegatronIterationFolder(full, long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), false);
+        if (m.Success) return new MegatronIterationFolder(full, Iteration(m.Groups[1].Value, full), false);
         if (name == ReleaseFolderName) return new MegatronIterationFolder(full, null, true);
 
         var iterations = Directory.GetDirectories(full)
             .Select(d => IterationFolderPattern().Match(Path.GetFileName(d)))
             .Where(x => x.Success)
-            .Select(x => long.Parse(x.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Select(x => Iteration(x.Groups[1].Value, Path.Combine(full, x.Value)))
             .ToList();
         if (iterations.Count > 0)
         {
@@ -109,6 +116,6 @@ internal static partial class MegatronCheckpointFolder
         // A checkpoint folder with another name (e.g. a bare DCP folder) stands for itself.
         if (File.Exists(Path.Combine(full, TorchDistWriter.MetadataFileName)) || Directory.GetDirectories(full, "mp_rank_*").Length > 0)
             return new MegatronIterationFolder(full, null, false);
-        throw new InvalidDataException($"{path}: no {TrackerFileName}, no iter_* or release folder, and no checkpoint files");
+        throw new InvalidInputException($"{path}: no {TrackerFileName}, no iter_* or release folder, and no checkpoint files");
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using Microsoft.Win32.SafeHandles;
 
@@ -96,7 +97,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         {
             return MegatronCheckpointFolder.Resolve(path);
         }
-        catch (InvalidDataException)
+        catch (InvalidInputException)
         {
             return new MegatronIterationFolder(Path.GetFullPath(path), null, false);
         }
@@ -117,7 +118,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+            throw new InvalidInputException($"{path}: not valid JSON ({e.Message})", e);
         }
     }
 
@@ -129,9 +130,9 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         {
             var rel = item.Info.RelativePath;
             if (rel.Length == 0 || rel != Path.GetFileName(rel) || rel is "." or ".." || rel.Contains('\\') || rel.Contains('/'))
-                throw new InvalidDataException($"{metadataPath}: storage file name '{rel}' of '{item.Key.Fqn}' is not a plain file name");
+                throw new InvalidInputException($"{metadataPath}: storage file name '{rel}' of '{item.Key.Fqn}' is not a plain file name");
             var key = ChunkKey(item.Key.Fqn, item.Key.Offset);
-            if (!_storage.TryAdd(key, item.Info)) throw new InvalidDataException($"{metadataPath}: item '{item.Key.Fqn}' {(item.Key.Offset == null ? "" : "at (" + string.Join(", ", item.Key.Offset) + ")")} is stored twice");
+            if (!_storage.TryAdd(key, item.Info)) throw new InvalidInputException($"{metadataPath}: item '{item.Key.Fqn}' {(item.Key.Offset == null ? "" : "at (" + string.Join(", ", item.Key.Offset) + ")")} is stored twice");
         }
 
         // Items must lie inside their files and must not overlap each other.
@@ -142,9 +143,9 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             foreach (var item in group.OrderBy(s => s.Info.Offset))
             {
                 if (item.Info.Offset + item.Info.Length > length)
-                    throw new InvalidDataException($"{Path.Combine(Folder, group.Key)}: item '{item.Key.Fqn}' [{item.Info.Offset}, {item.Info.Offset + item.Info.Length}) runs past the end of the file ({length} bytes)");
+                    throw new InvalidInputException($"{Path.Combine(Folder, group.Key)}: item '{item.Key.Fqn}' [{item.Info.Offset}, {item.Info.Offset + item.Info.Length}) runs past the end of the file ({length} bytes)");
                 if (item.Info.Offset < end)
-                    throw new InvalidDataException($"{Path.Combine(Folder, group.Key)}: item '{item.Key.Fqn}' overlaps the previous item");
+                    throw new InvalidInputException($"{Path.Combine(Folder, group.Key)}: item '{item.Key.Fqn}' overlaps the previous item");
                 end = item.Info.Offset + item.Info.Length;
             }
         }
@@ -155,20 +156,20 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             {
                 case DcpTensorEntry t:
                     var problem = ChunkTiling.Problem(t.Size, t.Chunks.Select(c => (c.Offsets, c.Sizes)).ToList());
-                    if (problem != null) throw new InvalidDataException($"{metadataPath}: tensor '{t.Fqn}': {problem}");
+                    if (problem != null) throw new InvalidInputException($"{metadataPath}: tensor '{t.Fqn}': {problem}");
                     foreach (var c in t.Chunks)
                     {
                         if (!_storage.ContainsKey(ChunkKey(t.Fqn, c.Offsets)))
-                            throw new InvalidDataException($"{metadataPath}: tensor '{t.Fqn}' chunk at ({string.Join(", ", c.Offsets)}) has no storage_data entry");
+                            throw new InvalidInputException($"{metadataPath}: tensor '{t.Fqn}' chunk at ({string.Join(", ", c.Offsets)}) has no storage_data entry");
                     }
-                    if (!_tensors.TryAdd(t.Fqn, t)) throw new InvalidDataException($"{metadataPath}: tensor '{t.Fqn}' listed twice");
+                    if (!_tensors.TryAdd(t.Fqn, t)) throw new InvalidInputException($"{metadataPath}: tensor '{t.Fqn}' listed twice");
                     _metas.Add(new TensorMeta(t.Fqn, t.DType, t.Shape));
                     _tensorEntries.Add(t);
                     break;
                 case DcpBytesEntry b:
                     if (!_storage.ContainsKey(ChunkKey(b.Fqn, null)))
-                        throw new InvalidDataException($"{metadataPath}: object '{b.Fqn}' has no storage_data entry");
-                    if (!_objectKeySet.Add(b.Fqn)) throw new InvalidDataException($"{metadataPath}: object '{b.Fqn}' listed twice");
+                        throw new InvalidInputException($"{metadataPath}: object '{b.Fqn}' has no storage_data entry");
+                    if (!_objectKeySet.Add(b.Fqn)) throw new InvalidInputException($"{metadataPath}: object '{b.Fqn}' listed twice");
                     _objectKeys.Add(b.Fqn);
                     break;
             }
@@ -208,7 +209,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
     }
 
     public DcpTensorEntry GetEntry(string name) =>
-        _tensors.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"{Folder}: no tensor named '{name}'");
+        _tensors.TryGetValue(name, out var t) ? t : throw new InvalidInputException($"{Folder}: no tensor named '{name}'");
 
     /// <summary>The saved chunk, opened and checked against the metadata (dtype, shape, contiguity) on first use.</summary>
     private TorchTensorRef Chunk(DcpTensorEntry entry, DcpChunk chunk)
@@ -222,12 +223,12 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
         var path = Path.Combine(Folder, info.RelativePath);
         var archive = TorchZipArchive.Open(FileHandle(info.RelativePath), path, info.Offset, info.Length);
         var what = $"{archive.Source}: chunk of '{entry.Fqn}' at ({string.Join(", ", chunk.Offsets)})";
-        if (TorchLoad.Load(archive) is not TorchTensorRef tensor) throw new InvalidDataException($"{what} does not hold a tensor");
+        if (TorchLoad.Load(archive) is not TorchTensorRef tensor) throw new InvalidInputException($"{what} does not hold a tensor");
         if (tensor.DType != entry.DType)
-            throw new InvalidDataException($"{what} holds {tensor.DType.TorchName()}, the metadata says {entry.DType.TorchName()}");
+            throw new InvalidInputException($"{what} holds {tensor.DType.TorchName()}, the metadata says {entry.DType.TorchName()}");
         if (!tensor.Shape.SequenceEqual(chunk.Sizes))
-            throw new InvalidDataException($"{what} has shape ({string.Join(", ", tensor.Shape)}), the metadata says ({string.Join(", ", chunk.Sizes)})");
-        if (!tensor.IsContiguous) throw new InvalidDataException($"{what} is not contiguous");
+            throw new InvalidInputException($"{what} has shape ({string.Join(", ", tensor.Shape)}), the metadata says ({string.Join(", ", chunk.Sizes)})");
+        if (!tensor.IsContiguous) throw new InvalidInputException($"{what} is not contiguous");
         lock (_lock) _chunkData[key] = tensor;
         return tensor;
     }
@@ -360,7 +361,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
             if (_objects.TryGetValue(uniqueKey, out var cached)) return cached;
         }
         if (!_storage.TryGetValue(ChunkKey(uniqueKey, null), out var info) || !_objectKeySet.Contains(uniqueKey))
-            throw new KeyNotFoundException($"{Folder}: no object named '{uniqueKey}'");
+            throw new InvalidInputException($"{Folder}: no object named '{uniqueKey}'");
         var archive = TorchZipArchive.Open(FileHandle(info.RelativePath), Path.Combine(Folder, info.RelativePath), info.Offset, info.Length);
         var value = TorchLoad.Load(archive);
         lock (_lock) _objects[uniqueKey] = value;
@@ -385,7 +386,7 @@ internal sealed class TorchDistCheckpoint : ITensorSource, IDisposable
                 _commonStateLoaded = true;
                 return null;
             }
-            _commonState = value as PyDict ?? throw new InvalidDataException($"{Folder}: the common state is not a dict ({PyFormat.Repr(value)})");
+            _commonState = value as PyDict ?? throw new InvalidInputException($"{Folder}: the common state is not a dict ({PyFormat.Repr(value)})");
             _commonStateLoaded = true;
             return _commonState;
         }

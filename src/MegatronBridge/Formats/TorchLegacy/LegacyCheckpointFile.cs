@@ -1,5 +1,6 @@
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using Microsoft.Win32.SafeHandles;
 
@@ -70,7 +71,7 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
     {
         var archive = TorchZipArchive.Open(_file, Description, 0, RandomAccess.GetLength(_file));
         if (TorchLoad.Load(archive) is not PyDict root)
-            throw new InvalidDataException($"{Description}: the saved object is not a dict; not a Megatron model_optim_rng.pt");
+            throw new InvalidInputException($"{Description}: the saved object is not a dict; not a Megatron model_optim_rng.pt");
         var skipped = new List<string>();
         PyDict? model = null;
         string? modelKey = requestedKey ?? root.Items.Select(kv => kv.Key as string).FirstOrDefault(k => k != null && IsModelChunkKey(k));
@@ -82,21 +83,21 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
             switch (k)
             {
                 case "iteration":
-                    Iteration = v as long? ?? throw new InvalidDataException($"{Description}: 'iteration' is {PyFormat.Repr(v)}, not an int");
+                    Iteration = v as long? ?? throw new InvalidInputException($"{Description}: 'iteration' is {PyFormat.Repr(v)}, not an int");
                     break;
                 case "checkpoint_version":
                     CheckpointVersion = v switch
                     {
                         double d => d,
                         long l => l,
-                        _ => throw new InvalidDataException($"{Description}: 'checkpoint_version' is {PyFormat.Repr(v)}, not a number"),
+                        _ => throw new InvalidInputException($"{Description}: 'checkpoint_version' is {PyFormat.Repr(v)}, not a number"),
                     };
                     break;
                 case "args":
                     Args = v as PyInstance;
                     break;
                 case string s when s == modelKey:
-                    model = v as PyDict ?? throw new InvalidDataException($"{Description}: '{modelKey}' is not a state dict");
+                    model = v as PyDict ?? throw new InvalidInputException($"{Description}: '{modelKey}' is not a state dict");
                     break;
                 default:
                     skipped.Add(k as string ?? PyFormat.Repr(k));
@@ -107,7 +108,7 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
         if (model == null)
         {
             var models = string.Join(", ", skipped.Where(s => s.StartsWith("model", StringComparison.Ordinal)));
-            throw new InvalidDataException($"{Description}: no '{modelKey}' state dict" + (models.Length > 0 ? $" (found: {models})" : ""));
+            throw new InvalidInputException($"{Description}: no '{modelKey}' state dict" + (models.Length > 0 ? $" (found: {models})" : ""));
         }
         foreach (var (name, t) in _chunks[modelKey])
         {
@@ -125,10 +126,10 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
         var tensors = new Dictionary<string, TorchTensorRef>(StringComparer.Ordinal);
         foreach (var (k, v) in chunk.Items)
         {
-            var name = k as string ?? throw new InvalidDataException($"{Description}: '{key}' state dict key {PyFormat.Repr(k)} is not a string");
+            var name = k as string ?? throw new InvalidInputException($"{Description}: '{key}' state dict key {PyFormat.Repr(k)} is not a string");
             if (v is TorchTensorRef t)
             {
-                if (!t.IsContiguous) throw new InvalidDataException($"{Description}: tensor '{name}' is not contiguous");
+                if (!t.IsContiguous) throw new InvalidInputException($"{Description}: tensor '{name}' is not contiguous");
                 tensors[name] = t;
             }
         }
@@ -147,14 +148,14 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
     /// <summary>Reads bytes of a tensor of any model chunk.</summary>
     public void ReadChunk(string modelKey, string name, long byteOffset, Span<byte> destination)
     {
-        if (!Chunk(modelKey).TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}' in '{modelKey}'");
+        if (!Chunk(modelKey).TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}' in '{modelKey}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Description}: read past the end of '{name}'");
         t.Read(byteOffset, destination);
     }
 
     private Dictionary<string, TorchTensorRef> Chunk(string modelKey) =>
-        _chunks.TryGetValue(modelKey, out var chunk) ? chunk : throw new KeyNotFoundException($"{Description}: no '{modelKey}' state dict");
+        _chunks.TryGetValue(modelKey, out var chunk) ? chunk : throw new InvalidInputException($"{Description}: no '{modelKey}' state dict");
 
     public bool TryGet(string name, out TensorMeta meta)
     {
@@ -169,7 +170,7 @@ internal sealed class LegacyCheckpointFile : ITensorSource, IDisposable
 
     public void Read(string name, long byteOffset, Span<byte> destination)
     {
-        if (!_tensors.TryGetValue(name, out var t)) throw new KeyNotFoundException($"{Description}: no tensor named '{name}'");
+        if (!_tensors.TryGetValue(name, out var t)) throw new InvalidInputException($"{Description}: no tensor named '{name}'");
         if (byteOffset < 0 || byteOffset + destination.Length > t.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(byteOffset), $"{Description}: read past the end of '{name}'");
         t.Read(byteOffset, destination);

@@ -1,4 +1,5 @@
 using MegatronBridge.Formats.Pickle;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Formats.TorchZip;
@@ -32,7 +33,7 @@ internal sealed record TorchTensorRef(TorchZipArchive Archive, TorchStorageRef S
     /// <summary>Reads row-major bytes of a contiguous tensor.</summary>
     public void Read(long byteOffset, Span<byte> destination)
     {
-        if (!IsContiguous) throw new InvalidDataException($"{Archive.Source}: tensor on storage '{Storage.Key}' is not contiguous; only contiguous tensors are read");
+        if (!IsContiguous) throw new InvalidInputException($"{Archive.Source}: tensor on storage '{Storage.Key}' is not contiguous; only contiguous tensors are read");
         Archive.ReadRecordRange(Storage.Record, StorageOffset * DType.Size() + byteOffset, destination);
     }
 
@@ -82,13 +83,13 @@ internal static class TorchLoad
     private static TorchStorageRef LoadStorage(TorchZipArchive archive, Dictionary<string, TorchStorageRef> storages, object? pid, string source)
     {
         if (pid is not PyTuple { Count: 5 } t || t[0] is not "storage" || t[1] is not PyGlobal cls || t[2] is not string key || t[4] is not long numel)
-            throw new InvalidDataException($"{source}: unexpected persistent id {PyFormat.Repr(pid)}");
+            throw new InvalidInputException($"{source}: unexpected persistent id {PyFormat.Repr(pid)}");
         if (!TorchStorageTypes.TryFromStorageClass(cls, out var dtype))
-            throw new InvalidDataException($"{source}: unsupported storage class {cls.FullName}");
+            throw new InvalidInputException($"{source}: unsupported storage class {cls.FullName}");
         if (storages.TryGetValue(key, out var existing)) return existing;
         var record = archive.GetRecord("data/" + key);
         if (numel < 0 || record.Length != checked(numel * dtype.Size()))
-            throw new InvalidDataException($"{source}: storage '{key}' ({cls.Name}, {numel} elements) does not match its record of {record.Length} bytes");
+            throw new InvalidInputException($"{source}: storage '{key}' ({cls.Name}, {numel} elements) does not match its record of {record.Length} bytes");
         return storages[key] = new TorchStorageRef(key, dtype, numel, record);
     }
 
@@ -103,7 +104,7 @@ internal static class TorchLoad
 
     private static object? Resolve(object? value, TorchZipArchive archive, string source, HashSet<object> visited, int depth)
     {
-        if (depth > MaxNesting) throw new InvalidDataException($"{source}: objects nested more than {MaxNesting} levels deep");
+        if (depth > MaxNesting) throw new InvalidInputException($"{source}: objects nested more than {MaxNesting} levels deep");
         switch (value)
         {
             case PyInstance { Type.FullName: "torch._utils._rebuild_tensor_v2" } inst:
@@ -131,10 +132,10 @@ internal static class TorchLoad
     {
         var a = inst.Args;
         if (a.Count < 4 || a[0] is not TorchStorageRef storage || a[1] is not long storageOffset)
-            throw new InvalidDataException($"{source}: malformed _rebuild_tensor_v2 call {inst}");
+            throw new InvalidInputException($"{source}: malformed _rebuild_tensor_v2 call {inst}");
         var shape = Longs(a[2], "size", source);
         var strides = Longs(a[3], "stride", source);
-        if (shape.Length != strides.Length) throw new InvalidDataException($"{source}: tensor size and stride have different ranks");
+        if (shape.Length != strides.Length) throw new InvalidInputException($"{source}: tensor size and stride have different ranks");
         long lastElement = storageOffset;
         for (int i = 0; i < shape.Length; i++)
         {
@@ -142,14 +143,14 @@ internal static class TorchLoad
             lastElement += (shape[i] - 1) * strides[i];
         }
         if (storageOffset < 0 || lastElement >= storage.NumElements)
-            throw new InvalidDataException($"{source}: tensor of shape ({string.Join(", ", shape)}) at offset {storageOffset} exceeds storage '{storage.Key}' ({storage.NumElements} elements)");
+            throw new InvalidInputException($"{source}: tensor of shape ({string.Join(", ", shape)}) at offset {storageOffset} exceeds storage '{storage.Key}' ({storage.NumElements} elements)");
         return new TorchTensorRef(archive, storage, storageOffset, shape, strides);
     }
 
     private static long[] Longs(object? value, string what, string source)
     {
         if (value is PyInstance { Type.FullName: "torch.Size", Args.Count: 1 } size) value = size.Args[0];
-        if (value is not PyTuple t) throw new InvalidDataException($"{source}: tensor {what} is not a tuple");
-        return t.Items.Select(x => x is long l && l >= 0 ? l : throw new InvalidDataException($"{source}: tensor {what} holds {PyFormat.Repr(x)}")).ToArray();
+        if (value is not PyTuple t) throw new InvalidInputException($"{source}: tensor {what} is not a tuple");
+        return t.Items.Select(x => x is long l && l >= 0 ? l : throw new InvalidInputException($"{source}: tensor {what} holds {PyFormat.Repr(x)}")).ToArray();
     }
 }

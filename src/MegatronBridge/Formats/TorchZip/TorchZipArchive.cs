@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Formats.TorchZip;
 
@@ -38,14 +39,14 @@ internal sealed class TorchZipArchive
     {
         var fileLength = RandomAccess.GetLength(file);
         if (start < 0 || length < 0 || start + length > fileLength)
-            throw new InvalidDataException($"{path}: item [{start}, {start + length}) lies outside the file ({fileLength} bytes)");
+            throw new InvalidInputException($"{path}: item [{start}, {start + length}) lies outside the file ({fileLength} bytes)");
         var source = start == 0 && length == fileLength ? path : $"{path}[{start}+{length}]";
         var archive = new TorchZipArchive(file, source, start, length);
         archive.Parse();
         return archive;
     }
 
-    private InvalidDataException Bad(string message) => new($"{Source}: {message}");
+    private InvalidInputException Bad(string message) => new($"{Source}: {message}");
 
     private byte[] ReadAt(long offset, int count)
     {

@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Models.Blocks;
 using MegatronBridge.Models.Shared;
 using MegatronBridge.Providers;
@@ -34,7 +35,7 @@ internal static class Qwen35ModelTree
         if (p.MtpLayers > 0)
         {
             if (p.NumLayers == 0 || p.MtpLayerKind != DecoderLayerKind.Attention)
-                throw new InvalidDataException("the MTP layer is built from the last decoder layer's spec, which must be an attention layer (a GDN MTP layer is not mapped by the bridge)");
+                throw new InvalidInputException("the MTP layer is built from the last decoder layer's spec, which must be an attention layer (a GDN MTP layer is not mapped by the bridge)");
             for (int k = 0; k < p.MtpLayers; k++)
                 MtpLayer.Add(lm, p, k, inner =>
                 {

@@ -1,4 +1,5 @@
 using MegatronBridge.Conversion;
+using MegatronBridge.IO;
 using MegatronBridge.Models.Blocks;
 using MegatronBridge.Models.Shared;
 using MegatronBridge.Providers;
@@ -16,7 +17,7 @@ internal static class Qwen3VLModelTree
     public static IReadOnlyList<MegatronParam> Build(GptModelProvider p, string languagePrefix)
     {
         if (p.MtpLayers > 0)
-            throw new InvalidDataException($"the config asks for {p.MtpLayers} MTP layer(s) (mtp_num_hidden_layers / num_nextn_predict_layers), but the Qwen3-VL model has no MTP block");
+            throw new InvalidInputException($"the config asks for {p.MtpLayers} MTP layer(s) (mtp_num_hidden_layers / num_nextn_predict_layers), but the Qwen3-VL model has no MTP block");
         var tree = new ModuleTree();
         if (p.Vision is { } vision) Qwen3VLVisionTower.Add(tree, vision);
 

@@ -1,12 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
 /// <summary>
 /// Python <c>getattr(cfg, name, default)</c> over a JSON config: the default only when the field is absent; a field
-/// present with null yields null. Type errors and impossible values throw InvalidDataException naming the field.
+/// present with null yields null. Type errors and impossible values throw InvalidInputException naming the field.
 /// </summary>
 internal static class Getattr
 {
@@ -17,8 +18,8 @@ internal static class Getattr
     /// <summary>A field the provider cannot do without: absent or null is an error, and it must be positive.</summary>
     public static int RequiredPositiveInt(JsonFields cfg, string name)
     {
-        if (!cfg.Has(name)) throw new InvalidDataException($"{cfg.Where}: required field '{name}' is missing");
-        var value = cfg.Int(name) ?? throw new InvalidDataException($"{cfg.Where}: required field '{name}' is null");
+        if (!cfg.Has(name)) throw new InvalidInputException($"{cfg.Where}: required field '{name}' is missing");
+        var value = cfg.Int(name) ?? throw new InvalidInputException($"{cfg.Where}: required field '{name}' is null");
         return Positive(cfg, name, value);
     }
 
@@ -26,16 +27,16 @@ internal static class Getattr
     public static int PositiveInt(JsonFields cfg, string name, int absentDefault)
     {
         if (!cfg.Has(name)) return absentDefault;
-        var value = cfg.Int(name) ?? throw new InvalidDataException($"{cfg.Where}: field '{name}' is null but must be a positive integer");
+        var value = cfg.Int(name) ?? throw new InvalidInputException($"{cfg.Where}: field '{name}' is null but must be a positive integer");
         return Positive(cfg, name, value);
     }
 
     public static int Positive(JsonFields cfg, string name, int value) =>
-        value > 0 ? value : throw new InvalidDataException($"{cfg.Where}: field '{name}' must be positive, got {value}");
+        value > 0 ? value : throw new InvalidInputException($"{cfg.Where}: field '{name}' must be positive, got {value}");
 
     /// <summary>A non-nullable provider field copied from a present HF field: null is an error.</summary>
     public static T NotNull<T>(JsonFields cfg, string name, T? value) where T : struct =>
-        value ?? throw new InvalidDataException($"{cfg.Where}: field '{name}' is null");
+        value ?? throw new InvalidInputException($"{cfg.Where}: field '{name}' is null");
 
     /// <summary>The first of <paramref name="names"/> present in the config (Megatron-Bridge's tables list such
     /// alternatives as "a / b / c").</summary>
@@ -49,9 +50,7 @@ internal static class Getattr
     {
         if (dict is null || !dict.TryGetPropertyValue(key, out var node)) return absentDefault;
         if (node is null) return null;
-        return node.GetValueKind() == JsonValueKind.Number
-            ? node.GetValue<double>()
-            : throw new InvalidDataException($"{cfg.Where}: field '{dictName}.{key}' must be a number");
+        return cfg.ToDouble(node, $"{dictName}.{key}");
     }
 
     /// <summary><c>dict.get(key, default)</c> for a list of integers inside a config dict.</summary>
@@ -59,9 +58,9 @@ internal static class Getattr
     {
         if (dict is null || !dict.TryGetPropertyValue(key, out var node)) return absentDefault;
         if (node is null) return null;
-        if (node is not JsonArray array) throw new InvalidDataException($"{cfg.Where}: field '{dictName}.{key}' must be a list of integers");
+        if (node is not JsonArray array) throw new InvalidInputException($"{cfg.Where}: field '{dictName}.{key}' must be a list of integers");
         return array.Select((x, i) => x is not null && x.GetValueKind() == JsonValueKind.Number
-            ? checked((int)x.GetValue<long>())
-            : throw new InvalidDataException($"{cfg.Where}: field '{dictName}.{key}[{i}]' must be an integer")).ToArray();
+            ? cfg.ToInt(x, $"{dictName}.{key}[{i}]")
+            : throw new InvalidInputException($"{cfg.Where}: field '{dictName}.{key}[{i}]' must be an integer")).ToArray();
     }
 }

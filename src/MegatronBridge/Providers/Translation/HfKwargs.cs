@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Providers;
@@ -50,7 +51,7 @@ internal static class HfKwargs
         if (Getattr.FirstPresent(tc, "num_nextn_predict_layers", "mtp_num_hidden_layers") is { } mtpField)
         {
             var mtp = tc.Int(mtpField);
-            if (mtp < 0) throw new InvalidDataException($"{tc.Where}: field '{mtpField}' must not be negative, got {mtp}");
+            if (mtp < 0) throw new InvalidInputException($"{tc.Where}: field '{mtpField}' must not be negative, got {mtp}");
             p = p with { MtpNumLayers = mtp };
         }
 
@@ -75,14 +76,14 @@ internal static class HfKwargs
     }
 
     public static double RotaryPercent(JsonFields cfg, double value) =>
-        value is > 0 and <= 1 ? value : throw new InvalidDataException($"{cfg.Where}: partial_rotary_factor must be in (0, 1], got {value}");
+        value is > 0 and <= 1 ? value : throw new InvalidInputException($"{cfg.Where}: partial_rotary_factor must be in (0, 1], got {value}");
 
     /// <summary>A dtype / torch_dtype field's value as a torch floating-point dtype name; float32 when absent.</summary>
     private static string ParamsDtype(string? name, string where)
     {
         name ??= "float32";
         if (!DTypes.TryFromTorchName(name, out var dtype) || !dtype.IsFloating())
-            throw new InvalidDataException($"{where}: field 'dtype' has an unknown floating-point dtype '{name}'");
+            throw new InvalidInputException($"{where}: field 'dtype' has an unknown floating-point dtype '{name}'");
         return dtype.TorchName();
     }
 

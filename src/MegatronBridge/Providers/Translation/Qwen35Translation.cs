@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
@@ -151,19 +152,22 @@ internal static class Qwen35Translation
         if (layerTypes is { Count: > 0 })
         {
             if (layerTypes.Count != numLayers)
-                throw new InvalidDataException($"{tc.Where}: layer_types has {layerTypes.Count} entries but num_hidden_layers is {numLayers}");
+                throw new InvalidInputException($"{tc.Where}: layer_types has {layerTypes.Count} entries but num_hidden_layers is {numLayers}");
             var pattern = layerTypes.Select((type, i) => type switch
             {
                 "linear_attention" => 1,
                 "full_attention" => 0,
-                _ => throw new InvalidDataException($"{tc.Where}: layer_types[{i}] is '{type}'; expected 'linear_attention' or 'full_attention'"),
+                _ => throw new InvalidInputException($"{tc.Where}: layer_types[{i}] is '{type}'; expected 'linear_attention' or 'full_attention'"),
             }).ToArray();
             return LinearAttentionFrequency.FromPattern(pattern);
         }
         var every = tc.FullAttentionInterval is { } interval ? Getattr.Positive(tc, "full_attention_interval", interval) : 4;
+        // Checked here as well as in ProviderValidation: the expansion below would otherwise allocate one entry per layer.
+        if (numLayers > ProviderValidation.MaxLayers)
+            throw new InvalidInputException($"{tc.Where}: field 'num_hidden_layers' is implausibly large ({numLayers}, more than {ProviderValidation.MaxLayers})");
         return LinearAttentionFrequency.FromPattern(Enumerable.Range(0, numLayers).Select(i => (i + 1) % every == 0 ? 0 : 1).ToArray());
     }
 
     internal static TextConfig VisionLanguageText(HfConfig cfg) =>
-        cfg.HasTextConfig ? cfg.Text : throw new InvalidDataException($"{cfg.Where}: a vision-language config needs a 'text_config' object");
+        cfg.HasTextConfig ? cfg.Text : throw new InvalidInputException($"{cfg.Where}: a vision-language config needs a 'text_config' object");
 }

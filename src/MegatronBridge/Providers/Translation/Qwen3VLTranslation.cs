@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
@@ -51,7 +52,7 @@ internal static class Qwen3VLTranslation
     private static T ApplyCommon<T>(T provider, HfConfig cfg, TextConfig tc, int? headDim) where T : Qwen3VLModelProvider
     {
         Qwen3VLModelProvider p = provider;
-        if (!tc.Has("attention_bias")) throw new InvalidDataException($"{tc.Where}: required field 'attention_bias' is missing");
+        if (!tc.Has("attention_bias")) throw new InvalidInputException($"{tc.Where}: required field 'attention_bias' is missing");
         p = p with
         {
             Normalization = "RMSNorm",

@@ -1,4 +1,5 @@
 using MegatronBridge.Config;
+using MegatronBridge.IO;
 
 namespace MegatronBridge.Providers;
 
@@ -8,19 +9,19 @@ internal static class VisionTranslation
 {
     public static VisionTransformerConfig FromHf(HfConfig cfg, int tensorModelParallelSize)
     {
-        var vc = cfg.Vision ?? throw new InvalidDataException($"{cfg.Where}: a vision-language config needs a 'vision_config' object");
+        var vc = cfg.Vision ?? throw new InvalidInputException($"{cfg.Where}: a vision-language config needs a 'vision_config' object");
         var depth = Getattr.RequiredPositiveInt(vc, "depth");
         if (depth > ProviderValidation.MaxLayers)
-            throw new InvalidDataException($"{vc.Where}: depth ({depth}) is implausibly large (more than {ProviderValidation.MaxLayers})");
+            throw new InvalidInputException($"{vc.Where}: depth ({depth}) is implausibly large (more than {ProviderValidation.MaxLayers})");
         var hidden = Getattr.RequiredPositiveInt(vc, "hidden_size");
         var heads = Getattr.RequiredPositiveInt(vc, "num_heads");
         if (hidden % heads != 0)
-            throw new InvalidDataException($"{vc.Where}: hidden_size ({hidden}) is not divisible by num_heads ({heads})");
+            throw new InvalidInputException($"{vc.Where}: hidden_size ({hidden}) is not divisible by num_heads ({heads})");
         var deepstack = vc.DeepstackVisualIndexes;
         for (var i = 0; i < deepstack.Count; i++)
         {
             if (deepstack[i] < 0 || deepstack[i] >= depth)
-                throw new InvalidDataException($"{vc.Where}: deepstack_visual_indexes[{i}] = {deepstack[i]} is outside the {depth} vision layers");
+                throw new InvalidInputException($"{vc.Where}: deepstack_visual_indexes[{i}] = {deepstack[i]} is outside the {depth} vision layers");
         }
         return new VisionTransformerConfig
         {

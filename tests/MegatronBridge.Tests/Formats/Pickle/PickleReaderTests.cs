@@ -1,5 +1,6 @@
 using System.Text;
 using MegatronBridge.Formats.Pickle;
+using MegatronBridge.IO;
 using Xunit;
 
 namespace MegatronBridge.Tests.Formats.Pickle;
@@ -27,7 +28,7 @@ public class PickleReaderTests
     {
         // cos\nsystem\n (S'echo pwned' tR.  — what pickle.dumps of a malicious __reduce__ looks like
         var hostile = Bytes(0x80, 2, "cos\nsystem\n", "(X", new byte[] { 4, 0, 0, 0 }, "echo", "tR.");
-        var e = Assert.Throws<InvalidDataException>(() => PickleReader.Load(hostile, "evil.pkl"));
+        var e = Assert.Throws<InvalidInputException>(() => PickleReader.Load(hostile, "evil.pkl"));
         Assert.Contains("os.system", e.Message);
         Assert.Contains("evil.pkl", e.Message);
     }
@@ -36,7 +37,7 @@ public class PickleReaderTests
     public void Protocol4_stack_global_builtins_eval_is_rejected_by_name()
     {
         var hostile = Bytes(0x80, 4, 0x8C, 8, "builtins", 0x94, 0x8C, 4, "eval", 0x94, 0x93, 0x8C, 1, "1", 0x85, 0x52, ".");
-        var e = Assert.Throws<InvalidDataException>(() => PickleReader.Load(hostile, "evil.metadata"));
+        var e = Assert.Throws<InvalidInputException>(() => PickleReader.Load(hostile, "evil.metadata"));
         Assert.Contains("builtins.eval", e.Message);
     }
 
@@ -44,7 +45,7 @@ public class PickleReaderTests
     public void Subprocess_global_is_rejected()
     {
         var hostile = Bytes(0x80, 2, "csubprocess\nPopen\n", ")R.");
-        var e = Assert.Throws<InvalidDataException>(() => PickleReader.Load(hostile, "x"));
+        var e = Assert.Throws<InvalidInputException>(() => PickleReader.Load(hostile, "x"));
         Assert.Contains("subprocess.Popen", e.Message);
     }
 
@@ -54,7 +55,7 @@ public class PickleReaderTests
         var good = PickleWriter.Serialize(new PyDict().Add("checkpoint_version", 3.0).Add("iteration", 1000L), 2);
         for (int cut = 1; cut < good.Length; cut++)
         {
-            var e = Assert.Throws<InvalidDataException>(() => PickleReader.Load(good.AsMemory(0, cut), "common.pkl"));
+            var e = Assert.Throws<InvalidInputException>(() => PickleReader.Load(good.AsMemory(0, cut), "common.pkl"));
             Assert.Contains("common.pkl", e.Message);
         }
     }
@@ -62,10 +63,10 @@ public class PickleReaderTests
     [Fact]
     public void Malformed_stack_is_an_invalid_data_error_not_a_crash()
     {
-        Assert.Throws<InvalidDataException>(() => PickleReader.Load(Bytes(0x80, 2, "a."), "x")); // APPEND on empty stack
-        Assert.Throws<InvalidDataException>(() => PickleReader.Load(Bytes(0x80, 2, "h", 5, "."), "x")); // memo miss
-        Assert.Throws<InvalidDataException>(() => PickleReader.Load(Bytes(0x80, 2, "K", 1, "K", 2, "."), "x")); // two values at STOP
-        Assert.Throws<InvalidDataException>(() => PickleReader.Load(Bytes(0x80, 2, 0xFF), "x")); // unknown opcode
+        Assert.Throws<InvalidInputException>(() => PickleReader.Load(Bytes(0x80, 2, "a."), "x")); // APPEND on empty stack
+        Assert.Throws<InvalidInputException>(() => PickleReader.Load(Bytes(0x80, 2, "h", 5, "."), "x")); // memo miss
+        Assert.Throws<InvalidInputException>(() => PickleReader.Load(Bytes(0x80, 2, "K", 1, "K", 2, "."), "x")); // two values at STOP
+        Assert.Throws<InvalidInputException>(() => PickleReader.Load(Bytes(0x80, 2, 0xFF), "x")); // unknown opcode
     }
 
     [Fact]

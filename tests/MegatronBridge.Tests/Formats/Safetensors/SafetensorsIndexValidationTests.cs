@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tests.Support;
 using Xunit;
 
@@ -81,7 +82,7 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     {
         var (tensor, _) = FirstEntry();
         EditIndex(map => map[tensor] = shardName);
-        OpenFails<InvalidDataException>(IndexPath, $"'{shardName}'", $"'{tensor}'", "not a plain file name");
+        OpenFails<InvalidInputException>(IndexPath, $"'{shardName}'", $"'{tensor}'", "not a plain file name");
     }
 
     [Fact]
@@ -91,7 +92,7 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
         var root = JsonNode.Parse(File.ReadAllText(IndexPath))!.AsObject();
         var otherShard = root["weight_map"]!.AsObject().Select(p => (string)p.Value!).First(s => s != shard);
         EditIndex(map => map[tensor] = otherShard);
-        OpenFails<InvalidDataException>(IndexPath, $"'{tensor}'", otherShard, "no such tensor");
+        OpenFails<InvalidInputException>(IndexPath, $"'{tensor}'", otherShard, "no such tensor");
     }
 
     [Fact]
@@ -99,7 +100,7 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     {
         var (_, shard) = FirstEntry();
         EditIndex(map => map["model.invented.weight"] = shard);
-        OpenFails<InvalidDataException>(IndexPath, "'model.invented.weight'", "no such tensor");
+        OpenFails<InvalidInputException>(IndexPath, "'model.invented.weight'", "no such tensor");
     }
 
     [Fact]
@@ -107,7 +108,7 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     {
         var (tensor, shard) = FirstEntry();
         EditIndex(map => map.Remove(tensor));
-        OpenFails<InvalidDataException>(_tmp.Sub(shard), $"'{tensor}'", "is not listed in");
+        OpenFails<InvalidInputException>(_tmp.Sub(shard), $"'{tensor}'", "is not listed in");
     }
 
     [Fact]
@@ -118,14 +119,14 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
         var line = $"\"{tensor}\": \"{shard}\",";
         Assert.Contains(line, text);
         File.WriteAllText(IndexPath, text.Replace(line, line + "\n    " + line));
-        OpenFails<InvalidDataException>(IndexPath, $"'{tensor}'", "twice");
+        OpenFails<InvalidInputException>(IndexPath, $"'{tensor}'", "twice");
     }
 
     [Fact]
     public void IndexThatIsNotJson()
     {
         File.WriteAllText(IndexPath, "{\"weight_map\": {\"a\": ");
-        OpenFails<InvalidDataException>(IndexPath, "not valid JSON");
+        OpenFails<InvalidInputException>(IndexPath, "not valid JSON");
     }
 
     [Fact]
@@ -136,14 +137,14 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
         int at = System.Text.Encoding.UTF8.GetString(bytes).IndexOf(tensor, StringComparison.Ordinal) + 3;
         bytes[at] = 0xC3; // a lead byte followed by an ASCII letter
         File.WriteAllBytes(IndexPath, bytes);
-        OpenFails<InvalidDataException>(IndexPath, "not valid UTF-8");
+        OpenFails<InvalidInputException>(IndexPath, "not valid UTF-8");
     }
 
     [Fact]
     public void IndexWithoutWeightMap()
     {
         File.WriteAllText(IndexPath, "{\"metadata\": {\"total_size\": 1}}");
-        OpenFails<InvalidDataException>(IndexPath, "missing weight_map");
+        OpenFails<InvalidInputException>(IndexPath, "missing weight_map");
     }
 
     [Fact]
@@ -151,7 +152,7 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
     {
         var (tensor, _) = FirstEntry();
         EditIndex(map => map[tensor] = 3);
-        OpenFails<InvalidDataException>(IndexPath, $"'{tensor}'", "not a file name string");
+        OpenFails<InvalidInputException>(IndexPath, $"'{tensor}'", "not a file name string");
     }
 
     [Fact]
@@ -161,6 +162,6 @@ public sealed class SafetensorsIndexValidationTests : IDisposable
         var path = _tmp.Sub(shard);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..^10]);
-        OpenFails<InvalidDataException>(path, "truncated");
+        OpenFails<InvalidInputException>(path, "truncated");
     }
 }

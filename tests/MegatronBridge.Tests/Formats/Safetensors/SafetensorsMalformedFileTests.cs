@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -20,9 +21,9 @@ public sealed class SafetensorsMalformedFileTests : IDisposable
 
     private string Damaged => _tmp.Sub("damaged.safetensors");
 
-    private InvalidDataException OpenFails(params string[] expectedInMessage)
+    private InvalidInputException OpenFails(params string[] expectedInMessage)
     {
-        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Open(Damaged).Dispose());
+        var e = Assert.Throws<InvalidInputException>(() => SafetensorsFile.Open(Damaged).Dispose());
         Assert.Contains(Damaged, e.Message);
         foreach (var s in expectedInMessage) Assert.Contains(s, e.Message);
         return e;
@@ -258,7 +259,7 @@ public sealed class SafetensorsMalformedFileTests : IDisposable
             {
                 SafetensorsFile.Open(Damaged).Dispose();
             }
-            catch (InvalidDataException e)
+            catch (InvalidInputException e)
             {
                 Assert.Contains(Damaged, e.Message);
                 failures++;

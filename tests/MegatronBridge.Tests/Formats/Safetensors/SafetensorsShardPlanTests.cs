@@ -1,4 +1,5 @@
 using MegatronBridge.Formats.Safetensors;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using Xunit;
 
@@ -103,7 +104,7 @@ public class SafetensorsShardPlanTests
     [InlineData("99999999999999GiB")]
     public void BadShardSizesAreRejected(string text)
     {
-        var e = Assert.Throws<FormatException>(() => ShardSize.Parse(text));
+        var e = Assert.Throws<InvalidInputException>(() => ShardSize.Parse(text));
         Assert.Contains(text, e.Message);
     }
 }

@@ -1,4 +1,5 @@
 using MegatronBridge.Formats.TorchDist;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -63,7 +64,7 @@ public class HostileMetadataTests
         var hostile = new byte[] { 0x80, 4, 0x8C, 2, (byte)'o', (byte)'s', 0x94, 0x8C, 6, (byte)'s', (byte)'y', (byte)'s', (byte)'t', (byte)'e', (byte)'m', 0x94, 0x93, 0x94,
             0x8C, 2, (byte)'i', (byte)'d', 0x94, 0x85, 0x94, 0x52, 0x94, 0x2E };
         File.WriteAllBytes(temp.Sub(".metadata"), hostile);
-        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchDistCheckpoint.Open(temp.Path));
         Assert.Contains("os.system", e.Message);
         Assert.Contains(".metadata", e.Message);
     }
@@ -73,7 +74,7 @@ public class HostileMetadataTests
     {
         var path = Path.Combine(TestPaths.Golden("golden_torch_dist"), ".metadata");
         var bytes = File.ReadAllBytes(path);
-        var e = Assert.Throws<InvalidDataException>(() => DcpMetadataPickle.Parse(bytes.AsMemory(0, bytes.Length / 2), path));
+        var e = Assert.Throws<InvalidInputException>(() => DcpMetadataPickle.Parse(bytes.AsMemory(0, bytes.Length / 2), path));
         Assert.Contains("truncated", e.Message);
     }
 }

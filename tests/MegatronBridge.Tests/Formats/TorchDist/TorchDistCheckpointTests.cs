@@ -2,6 +2,7 @@ using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.Safetensors;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -156,7 +157,7 @@ public class TorchDistCheckpointTests
         var md = writer.Write();
         md.StorageData[0] = md.StorageData[0] with { Info = md.StorageData[0].Info with { RelativePath = "../__0_0.distcp" } };
         File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
-        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchDistCheckpoint.Open(temp.Path));
         Assert.Contains("not a plain file name", e.Message);
     }
 
@@ -170,14 +171,14 @@ public class TorchDistCheckpointTests
         var item = md.StorageData[0];
         md.StorageData[0] = item with { Info = item.Info with { Length = item.Info.Length + 10 } };
         File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
-        Assert.Contains("runs past the end", Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path)).Message);
+        Assert.Contains("runs past the end", Assert.Throws<InvalidInputException>(() => TorchDistCheckpoint.Open(temp.Path)).Message);
 
         md.StorageData[0] = item;
         md.Entries[0] = new DcpTensorEntry("t", DType.I16, new long[] { 1 }, new[] { new DcpChunk(new long[] { 0 }, new long[] { 1 }) });
         md.StorageData[0] = item with { Key = new DcpStorageKey("t", new long[] { 0 }, null) };
         File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
         using var checkpoint = TorchDistCheckpoint.Open(temp.Path);
-        var e = Assert.Throws<InvalidDataException>(() => checkpoint.ReadAll("t"));
+        var e = Assert.Throws<InvalidInputException>(() => checkpoint.ReadAll("t"));
         Assert.Contains("uint8", e.Message);
         Assert.Contains("int16", e.Message);
     }
@@ -201,7 +202,7 @@ public class TorchDistCheckpointTests
         var e = Assert.Throws<DirectoryNotFoundException>(() => MegatronCheckpointFolder.Resolve(temp.Path));
         Assert.Contains("iter_0000012", e.Message);
         File.WriteAllText(temp.Sub(MegatronCheckpointFolder.TrackerFileName), "latest");
-        Assert.Throws<InvalidDataException>(() => MegatronCheckpointFolder.Resolve(temp.Path));
+        Assert.Throws<InvalidInputException>(() => MegatronCheckpointFolder.Resolve(temp.Path));
     }
 }
 
@@ -291,7 +292,7 @@ public class MegatronFolderExtrasTests
         var t = (DcpTensorEntry)md.Entries[0];
         md.Entries[0] = t with { Size = new long[] { 5 } };
         File.WriteAllBytes(temp.Sub(".metadata"), DcpMetadataPickle.Serialize(md));
-        var e = Assert.Throws<InvalidDataException>(() => TorchDistCheckpoint.Open(temp.Path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchDistCheckpoint.Open(temp.Path));
         Assert.Contains("'t'", e.Message);
         Assert.Contains("cover 4 of 5", e.Message);
     }

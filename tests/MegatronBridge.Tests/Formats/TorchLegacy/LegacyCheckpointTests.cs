@@ -1,6 +1,7 @@
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -74,7 +75,7 @@ public class LegacyCheckpointTests
         Assert.Equal(5L, back.Iteration);
         Assert.Equal(new[] { "optimizer", "rng_state", "num_floating_point_operations_so_far" }, back.SkippedKeys);
         Assert.Equal(new[] { "w" }, back.Tensors.Select(t => t.Name));
-        Assert.Contains("no 'model0' state dict", Assert.Throws<InvalidDataException>(() => LegacyCheckpointFile.Open(path, "model0")).Message);
+        Assert.Contains("no 'model0' state dict", Assert.Throws<InvalidInputException>(() => LegacyCheckpointFile.Open(path, "model0")).Message);
     }
 
     [Fact]
@@ -94,7 +95,7 @@ public class LegacyCheckpointTests
             zip.WriteRecord("data.pkl", pickle.ToArray());
             zip.Finish();
         }
-        var e = Assert.Throws<InvalidDataException>(() => LegacyCheckpointFile.Open(path));
+        var e = Assert.Throws<InvalidInputException>(() => LegacyCheckpointFile.Open(path));
         Assert.Contains("os.system", e.Message);
         Assert.Contains(path, e.Message);
         Assert.False(File.Exists(Path.Combine(temp.Path, "pwned")));
@@ -106,6 +107,6 @@ public class LegacyCheckpointTests
         using var temp = TestPaths.NewTempDir();
         var path = temp.Sub("model_optim_rng.pt");
         File.WriteAllBytes(path, new byte[100]);
-        Assert.Contains("not a zip archive", Assert.Throws<InvalidDataException>(() => LegacyCheckpointFile.Open(path)).Message);
+        Assert.Contains("not a zip archive", Assert.Throws<InvalidInputException>(() => LegacyCheckpointFile.Open(path)).Message);
     }
 }

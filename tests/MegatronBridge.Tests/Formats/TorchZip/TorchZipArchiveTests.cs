@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using MegatronBridge.Formats.Pickle;
 using MegatronBridge.Formats.TorchZip;
+using MegatronBridge.IO;
 using MegatronBridge.Tensors;
 using MegatronBridge.Tests.Support;
 using Xunit;
@@ -29,7 +30,7 @@ public class TorchZipArchiveTests
         return string.Join(",", archive.Records.Select(r => r.Name));
     }
 
-    private static InvalidDataException Rejects(byte[] bytes) => Assert.Throws<InvalidDataException>(() => Open(bytes));
+    private static InvalidInputException Rejects(byte[] bytes) => Assert.Throws<InvalidInputException>(() => Open(bytes));
 
     [Fact]
     public void Valid_item_lists_its_records_and_loads_inside_a_larger_file()
@@ -105,12 +106,12 @@ public class TorchZipArchiveTests
         using (var file = File.OpenHandle(path))
         {
             var archive = TorchZipArchive.Open(file, path, 0, corrupt.Length);
-            Assert.Contains("CRC-32", Assert.Throws<InvalidDataException>(() => archive.ReadRecord("byteorder")).Message);
+            Assert.Contains("CRC-32", Assert.Throws<InvalidInputException>(() => archive.ReadRecord("byteorder")).Message);
         }
 
         var tensorItem = Replace(ValidItem(), "archive/data/0", "archive/data/7");
         File.WriteAllBytes(path, tensorItem);
-        var e = Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path));
+        var e = Assert.Throws<InvalidInputException>(() => TorchLoad.LoadFile(path));
         Assert.Contains("archive/data/0", e.Message);
         Assert.Contains("missing", e.Message);
     }
@@ -171,6 +172,6 @@ public class HostileStructureTests
         pkl.AddRange(Enumerable.Repeat((byte)'a', depth - 1));
         pkl.Add((byte)'.');
         var path = WriteArchive(temp, pkl.ToArray());
-        Assert.Contains("nested", Assert.Throws<InvalidDataException>(() => TorchLoad.LoadFile(path)).Message);
+        Assert.Contains("nested", Assert.Throws<InvalidInputException>(() => TorchLoad.LoadFile(path)).Message);
     }
 }

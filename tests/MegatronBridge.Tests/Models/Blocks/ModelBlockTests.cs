@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Conversion.DistKeys;
+using MegatronBridge.IO;
 using MegatronBridge.Models;
 using MegatronBridge.Models.Blocks;
 using MegatronBridge.Models.Qwen35;
@@ -117,7 +118,7 @@ public class ModelBlockTests
     public void TheQwen3VlTreeRefusesMtpLayers()
     {
         var p = FixtureProvider("qwen3-vl-moe-tiny") with { MtpNumLayers = 1 };
-        var ex = Assert.Throws<InvalidDataException>(() => Qwen3VLModelTree.Build(p, ModelPrefixes.VlMegatronLanguage));
+        var ex = Assert.Throws<InvalidInputException>(() => Qwen3VLModelTree.Build(p, ModelPrefixes.VlMegatronLanguage));
         Assert.Contains("1 MTP layer(s)", ex.Message);
     }
 }
