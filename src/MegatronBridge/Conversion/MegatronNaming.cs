@@ -10,8 +10,9 @@ internal readonly record struct ParamPlacement(int PpRank, int VppChunk, int EpR
 
 /// <summary>
 /// Global (unsplit, all layers, all experts) Megatron names to the names each rank uses: decoder layers renumbered
-/// within their (stage, chunk), experts renumbered within their EP rank. The embedding and vision encoder sit on the
-/// first stage, the final norm, output layer and MTP on the last.
+/// within their (stage, chunk), experts renumbered within their EP rank. The embedding sits on the first stage, the
+/// final norm, output layer and MTP on the last (megatron-core's GPT layout); a module outside the language model (a
+/// vision encoder) sits where its model block pinned it (<see cref="MegatronParam.Stage"/>).
 /// </summary>
 internal sealed class MegatronNaming
 {
@@ -19,12 +20,15 @@ internal sealed class MegatronNaming
     private readonly int _numLayers;
     private readonly int _numExperts;
     private readonly ParallelLayout _layout;
+    private readonly IReadOnlyDictionary<string, PipelineStage> _pinned;
     private readonly Regex _layer;
     private static readonly Regex GroupedExpert = new(@"^(.*\.mlp\.experts\.linear_fc[12]\.weight)(\d+)$", RegexOptions.CultureInvariant | RegexOptions.Compiled);
     private static readonly Regex SequentialExpert = new(@"^(.*\.mlp\.experts\.local_experts\.)(\d+)(\..*)$", RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
-    public MegatronNaming(string languagePrefix, int numLayers, int numExperts, ParallelLayout layout)
+    /// <param name="pinned">Parameters whose model block pinned them to a stage, by global name.</param>
+    public MegatronNaming(string languagePrefix, int numLayers, int numExperts, ParallelLayout layout, IReadOnlyDictionary<string, PipelineStage> pinned)
     {
+        _pinned = pinned;
         _mp = languagePrefix;
         _numLayers = numLayers;
         _numExperts = numExperts;
@@ -43,7 +47,11 @@ internal sealed class MegatronNaming
             (pp, vpp) = (at.PpRank, at.VppChunk);
             name = $"{_mp}decoder.layers.{at.LocalLayer.ToString(CultureInfo.InvariantCulture)}.{m.Groups[2].Value}";
         }
-        else if (name.StartsWith("vision_model.", StringComparison.Ordinal) || name.StartsWith(_mp + "embedding.", StringComparison.Ordinal))
+        else if (_pinned.TryGetValue(globalName, out var stage))
+        {
+            (pp, vpp) = stage == PipelineStage.First ? (_layout.FirstStage, 0) : (_layout.LastStage, _layout.Vpp - 1);
+        }
+        else if (name.StartsWith(_mp + "embedding.", StringComparison.Ordinal))
         {
             (pp, vpp) = (_layout.FirstStage, 0);
         }

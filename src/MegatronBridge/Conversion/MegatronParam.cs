@@ -23,6 +23,12 @@ internal sealed record MegatronParam(string Name, TensorShape Shape)
     /// </summary>
     public DistLayout? Dist { get; init; }
 
+    /// <summary>
+    /// The pipeline stage the model block put this parameter on (a vision encoder: the first); null for the language
+    /// model's own modules, which megatron-core's GPT layout places by name (<see cref="MegatronNaming"/>).
+    /// </summary>
+    public PipelineStage? Stage { get; init; }
+
     /// <summary>Routed-expert weights are split by the expert-tensor-parallel size and distributed over EP ranks.</summary>
     public bool IsExpert => Name.Contains(".mlp.experts.", StringComparison.Ordinal);
 

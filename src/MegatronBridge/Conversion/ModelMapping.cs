@@ -71,5 +71,12 @@ internal sealed class ModelMapping
         return new ModelMapping(provider, table, languagePrefix, mappings);
     }
 
-    public MegatronNaming Naming(ParallelLayout layout) => new(LanguagePrefix, Provider.NumLayers, Provider.NumExperts, layout);
+    /// <summary>Where each parameter lives under <paramref name="layout"/> (the stages the model's blocks pinned included).</summary>
+    public MegatronNaming Naming(ParallelLayout layout) =>
+        new(LanguagePrefix, Provider.NumLayers, Provider.NumExperts, layout, _pinnedStages ??= PinnedStages());
+
+    private IReadOnlyDictionary<string, PipelineStage>? _pinnedStages;
+
+    private Dictionary<string, PipelineStage> PinnedStages() =>
+        Parameters.Where(p => p.Stage is not null).ToDictionary(p => p.Name, p => p.Stage!.Value, StringComparer.Ordinal);
 }

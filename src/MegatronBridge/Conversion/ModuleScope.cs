@@ -14,13 +14,15 @@ internal sealed class ModuleScope
 {
     private readonly ModuleTree _tree;
     private readonly IReadOnlyList<DistAxis> _axes;
+    private readonly PipelineStage? _stage;
 
-    internal ModuleScope(ModuleTree tree, string name, string key, IReadOnlyList<DistAxis> axes)
+    internal ModuleScope(ModuleTree tree, string name, string key, IReadOnlyList<DistAxis> axes, PipelineStage? stage)
     {
         _tree = tree;
         Name = name;
         Key = key;
         _axes = axes;
+        _stage = stage;
     }
 
     /// <summary>In-memory name prefix, ending in "." unless empty.</summary>
@@ -30,14 +32,14 @@ internal sealed class ModuleScope
     public string Key { get; }
 
     /// <summary>The submodule <paramref name="module"/> (may contain dots: "self_attention.linear_qkv").</summary>
-    public ModuleScope Module(string module) => new(_tree, $"{Name}{module}.", $"{Key}{module}.", _axes);
+    public ModuleScope Module(string module) => new(_tree, $"{Name}{module}.", $"{Key}{module}.", _axes, _stage);
 
     /// <summary>Entry <paramref name="index"/> of the module list <paramref name="list"/>, stored under its own key.</summary>
-    public ModuleScope Entry(string list, int index) => new(_tree, $"{Name}{list}.{index}.", $"{Key}{list}.{index}.", _axes);
+    public ModuleScope Entry(string list, int index) => new(_tree, $"{Name}{list}.{index}.", $"{Key}{list}.{index}.", _axes, _stage);
 
     /// <summary>Entry <paramref name="index"/> of the module list <paramref name="list"/> of <paramref name="count"/> entries, stacked on a leading axis.</summary>
     public ModuleScope StackedEntry(string list, int index, int count) =>
-        new(_tree, $"{Name}{list}.{index}.", $"{Key}{list}.", _axes.Append(new DistAxis(index, count)).ToArray());
+        new(_tree, $"{Name}{list}.{index}.", $"{Key}{list}.", _axes.Append(new DistAxis(index, count)).ToArray(), _stage);
 
     /// <summary>Entry <paramref name="index"/> of <paramref name="list"/>, stacked when <paramref name="stacked"/>, else under its own key.</summary>
     public ModuleScope Entry(string list, int index, int count, bool stacked) =>
@@ -45,7 +47,7 @@ internal sealed class ModuleScope
 
     /// <summary>Adds the parameter <paramref name="name"/> of this module.</summary>
     public MegatronParam Param(string name, TensorShape shape, DistRows? rows = null) =>
-        Add(new MegatronParam(Name + name, shape) { Dist = new DistLayout(Key + name, _axes, rows ?? DistRows.Whole) });
+        Add(new MegatronParam(Name + name, shape) { Dist = new DistLayout(Key + name, _axes, rows ?? DistRows.Whole), Stage = _stage });
 
     /// <summary>
     /// Adds entry <paramref name="index"/> of a grouped parameter of <paramref name="count"/> entries, named
@@ -56,6 +58,7 @@ internal sealed class ModuleScope
         Add(new MegatronParam($"{Name}{name}{index}", shape)
         {
             Dist = new DistLayout(Key + name, _axes.Append(new DistAxis(index, count)).ToArray(), rows ?? DistRows.Whole),
+            Stage = _stage,
         });
 
     private MegatronParam Add(MegatronParam param)

@@ -12,8 +12,11 @@ internal sealed class ModuleTree
 
     public IReadOnlyList<MegatronParam> Parameters => _parameters;
 
-    /// <summary>The scope of the modules under <paramref name="prefix"/> ("" for the root, "language_model.", ...).</summary>
-    public ModuleScope Scope(string prefix) => new(this, prefix, prefix, Array.Empty<DistAxis>());
+    /// <summary>
+    /// The scope of the modules under <paramref name="prefix"/> ("" for the root, "language_model.", ...);
+    /// <paramref name="stage"/> pins every parameter below it to one pipeline stage (a module outside the decoder).
+    /// </summary>
+    public ModuleScope Scope(string prefix, PipelineStage? stage = null) => new(this, prefix, prefix, Array.Empty<DistAxis>(), stage);
 
     internal void Add(MegatronParam param) => _parameters.Add(param);
 }

@@ -6,7 +6,11 @@ namespace MegatronBridge.Tests.Conversion;
 
 public class MegatronNamingTests
 {
-    private static readonly MegatronNaming Naming = new("language_model.", numLayers: 8, numExperts: 8, new ParallelLayout(pp: 2, ep: 4));
+    private const string VisionFc1 = "vision_model.decoder.layers.1.mlp.linear_fc1.weight";
+
+    /// <summary>The vision parameter is pinned to the first stage, as the vision tower's block pins its parameters.</summary>
+    private static readonly MegatronNaming Naming = new("language_model.", numLayers: 8, numExperts: 8, new ParallelLayout(pp: 2, ep: 4),
+        new Dictionary<string, PipelineStage> { [VisionFc1] = PipelineStage.First });
 
     [Fact]
     public void DecoderLayersAndExpertsAreRenumberedLocally()
@@ -23,12 +27,26 @@ public class MegatronNamingTests
     public void EmbeddingAndVisionAreFirstStageHeadAndMtpLastStage()
     {
         Assert.Equal(new ParamPlacement(0, 0, -1, "language_model.embedding.word_embeddings.weight"), Naming.Place("language_model.embedding.word_embeddings.weight"));
-        Assert.Equal(0, Naming.Place("vision_model.decoder.layers.1.mlp.linear_fc1.weight").PpRank);
-        Assert.Equal("vision_model.decoder.layers.1.mlp.linear_fc1.weight", Naming.Place("vision_model.decoder.layers.1.mlp.linear_fc1.weight").LocalName);
+        Assert.Equal(0, Naming.Place(VisionFc1).PpRank);
+        Assert.Equal(VisionFc1, Naming.Place(VisionFc1).LocalName);
         Assert.Equal(1, Naming.Place("language_model.output_layer.weight").PpRank);
         Assert.Equal(1, Naming.Place("language_model.decoder.final_layernorm.weight").PpRank);
         var mtp = Naming.Place("language_model.mtp.layers.0.mtp_model_layer.mlp.experts.linear_fc2.weight4");
         Assert.Equal(new ParamPlacement(1, 0, 2, "language_model.mtp.layers.0.mtp_model_layer.mlp.experts.linear_fc2.weight0"), mtp);
+    }
+
+    [Fact]
+    public void AModuleOutsideTheLanguageModel_IsPlacedWhereItsBlockPinnedIt_NotByItsName()
+    {
+        var layout = new ParallelLayout(pp: 4, vpp: 2);
+        var naming = new MegatronNaming("language_model.", numLayers: 8, numExperts: 0, layout,
+            new Dictionary<string, PipelineStage> { ["audio_model.proj.weight"] = PipelineStage.First, ["projector.weight"] = PipelineStage.Last });
+        Assert.Equal(new ParamPlacement(0, 0, -1, "audio_model.proj.weight"), naming.Place("audio_model.proj.weight"));
+        Assert.Equal(new ParamPlacement(3, 1, -1, "projector.weight"), naming.Place("projector.weight"));
+        // A vision name nobody pinned has no stage: the name alone decides nothing outside the language model.
+        var unpinned = new MegatronNaming("language_model.", numLayers: 8, numExperts: 0, layout, new Dictionary<string, PipelineStage>());
+        var ex = Assert.Throws<InvalidInputException>(() => unpinned.Place(VisionFc1));
+        Assert.Contains(VisionFc1, ex.Message);
     }
 
     [Fact]

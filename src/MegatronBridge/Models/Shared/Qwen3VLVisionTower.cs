@@ -17,7 +17,8 @@ internal static class Qwen3VLVisionTower
     public static void Add(ModuleTree tree, VisionTransformerConfig v)
     {
         long hv = v.HiddenSize, merged = v.MergedHiddenSize, hout = v.OutHiddenSize;
-        var vision = tree.Scope(ModelPrefixes.MegatronVision);
+        // The encoder runs before the first decoder layer: megatron-core's VL models keep it on the first pipeline stage.
+        var vision = tree.Scope(ModelPrefixes.MegatronVision, PipelineStage.First);
         vision.Param("patch_embed.proj.weight", new TensorShape(hv, v.InChannels, v.TemporalPatchSize, v.PatchSize, v.PatchSize));
         vision.Param("patch_embed.proj.bias", new TensorShape(hv));
         vision.Param("pos_embed.weight", new TensorShape(v.NumPositionEmbeddings, hv));

@@ -115,6 +115,18 @@ public class ModelBlockTests
     }
 
     [Fact]
+    public void TheVisionTowerPinsItsParametersToTheFirstPipelineStage_TheLanguageModelPinsNone()
+    {
+        // qwen35-vl-dense-tiny: the vision tower (patch embed, pos embed, 2 blocks, merger) and the language model.
+        var p = FixtureProvider("qwen35-vl-dense-tiny");
+        var parameters = Qwen35ModelTree.Build(p, ModelPrefixes.VlMegatronLanguage);
+        var vision = parameters.Where(x => x.Name.StartsWith("vision_model.", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(vision);
+        Assert.All(vision, x => Assert.Equal(PipelineStage.First, x.Stage));
+        Assert.All(parameters.Except(vision), x => Assert.Null(x.Stage));
+    }
+
+    [Fact]
     public void TheQwen3VlTreeRefusesMtpLayers()
     {
         var p = FixtureProvider("qwen3-vl-moe-tiny") with { MtpNumLayers = 1 };
