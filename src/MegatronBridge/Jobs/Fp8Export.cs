@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
+using MegatronBridge.Models;
 using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
@@ -10,7 +11,8 @@ namespace MegatronBridge.Jobs;
 /// Which exported tensors <c>export --quantize fp8</c> writes as E4M3 with a <c>_scale_inv</c> tensor beside them, the
 /// block size, the scale dtype and the <c>quantization_config</c> of the exported config.json. With an FP8
 /// <c>--hf-model</c> its own choices are kept (the same tensors, block size and scale dtype); with a bf16 one, the set
-/// Qwen's FP8 releases quantize (see <see cref="QuantizedByDefault"/>), 128 x 128 blocks and bf16 scales.
+/// the bridge's FP8 releases quantize (<see cref="BridgeRegistration.Fp8QuantizedByDefault"/>), 128 x 128 blocks and
+/// bf16 scales.
 /// </summary>
 internal sealed class Fp8Export
 {
@@ -48,7 +50,9 @@ internal sealed class Fp8Export
 
     /// <param name="outputs">The exported tensors (names and shapes of the bf16 export).</param>
     /// <param name="original">The --hf-model weights as stored, when it has any: an FP8 release's choices are kept.</param>
-    public static Fp8Export Create(IReadOnlyList<TensorMeta> outputs, BlockScaledFp8Source? original, Fp8QuantizationConfig? originalConfig)
+    /// <param name="quantizedByDefault">The tensors the model family's FP8 releases quantize, for a bf16 --hf-model.</param>
+    public static Fp8Export Create(IReadOnlyList<TensorMeta> outputs, BlockScaledFp8Source? original, Fp8QuantizationConfig? originalConfig,
+        Func<TensorMeta, bool> quantizedByDefault)
     {
         if (original != null && originalConfig != null)
         {
@@ -59,33 +63,12 @@ internal sealed class Fp8Export
                 return new Fp8Export(same, originalConfig.BlockRows, originalConfig.BlockCols, scaleDType, (JsonObject)originalConfig.Json.DeepClone());
             }
         }
-        var quantized = outputs.Where(QuantizedByDefault).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var quantized = outputs.Where(quantizedByDefault).Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         // Qwen's configs name the modules kept in bf16; listing every one that holds a weight says the same.
         var kept = outputs.Where(o => !quantized.Contains(o.Name) && o.Name.EndsWith(".weight", StringComparison.Ordinal))
             .Select(o => o.Name[..^".weight".Length]).Distinct().ToList();
         int block = Fp8QuantizationConfig.DefaultBlock;
         return new Fp8Export(quantized, block, block, DType.BF16, Fp8QuantizationConfig.Create(block, block, kept));
-    }
-
-    /// <summary>
-    /// The linear weights Qwen's FP8 releases store as E4M3: every 2-D <c>.weight</c> of the language model and the
-    /// MTP layers except the embeddings, the LM head, the MTP input projection (<c>mtp.fc</c>), the router
-    /// (<c>mlp.gate</c>), the shared-expert gate and the small GDN projections (<c>in_proj_a</c>, <c>in_proj_b</c>,
-    /// <c>in_proj_ba</c>) and <c>conv1d</c>; norms, <c>A_log</c> and <c>dt_bias</c> are not 2-D. The vision tower stays
-    /// bf16. Packed 3-D expert tensors are written per expert first (see <see cref="ExpertUnpacking"/>); any left 3-D
-    /// (the Qwen3-VL hub's transposed packing) stay bf16.
-    /// </summary>
-    public static bool QuantizedByDefault(TensorMeta t)
-    {
-        var n = t.Name;
-        if (t.Shape.Rank != 2 || !n.EndsWith(".weight", StringComparison.Ordinal)) return false;
-        if (n.StartsWith("model.visual.", StringComparison.Ordinal) || n.StartsWith("visual.", StringComparison.Ordinal)) return false;
-        string[] kept =
-        {
-            "embed_tokens.", "lm_head.", "mtp.fc.", ".mlp.gate.", ".shared_expert_gate.",
-            ".linear_attn.in_proj_a.", ".linear_attn.in_proj_b.", ".linear_attn.in_proj_ba.", ".linear_attn.conv1d.",
-        };
-        return !kept.Any(k => n.Contains(k, StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using MegatronBridge.Config;
 using MegatronBridge.Conversion;
 using MegatronBridge.Providers;
+using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Models;
 
@@ -30,6 +31,12 @@ internal sealed record BridgeRegistration
 
     /// <summary>What the CPU reference forward (compare, generate) needs to know of the model beyond config.json's sizes.</summary>
     public required ReferenceTraits Reference { get; init; }
+
+    /// <summary>
+    /// The HF tensors the family's FP8 releases store as blockwise E4M3, which <c>export --quantize fp8</c> quantizes
+    /// when it follows a bf16 --hf-model; null when the family has no FP8 release (then that export is refused).
+    /// </summary>
+    public Func<TensorMeta, bool>? Fp8QuantizedByDefault { get; init; }
 
     /// <summary>Builds the bridge's weight mapping table for the checkpoint's expert layouts (ignored by dense bridges).</summary>
     public Func<ExpertLayouts, MappingTable>? CreateMappingTable { get; init; }

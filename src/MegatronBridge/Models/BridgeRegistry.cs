@@ -3,6 +3,7 @@ using MegatronBridge.Config;
 using MegatronBridge.IO;
 using MegatronBridge.Models.Qwen35;
 using MegatronBridge.Models.Qwen3VL;
+using MegatronBridge.Models.Shared;
 using MegatronBridge.Providers;
 
 namespace MegatronBridge.Models;
@@ -22,6 +23,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_5", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen35Translation.VisionLanguage, LanguageModelOnly = LanguageModelOnlyCounterpart.OfVisionLanguage("Qwen3_5ForCausalLM"),
             CreateMappingTable = _ => Qwen35Mappings.Qwen35VL(), ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
         new BridgeRegistration
         {
@@ -29,6 +31,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_5_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen35Translation.VisionLanguageMoe, LanguageModelOnly = LanguageModelOnlyCounterpart.OfVisionLanguage("Qwen3_5MoeForCausalLM"),
             CreateMappingTable = Qwen35Mappings.Qwen35VLMoE, ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
         new BridgeRegistration
         {
@@ -36,6 +39,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_5_text", IsVisionLanguage = false, IsMoe = false,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: false),
             CreateMappingTable = _ => Qwen35Mappings.Qwen35(), ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
         new BridgeRegistration
         {
@@ -43,6 +47,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_5_moe_text", IsVisionLanguage = false, IsMoe = true,
             CreateProvider = cfg => Qwen35Translation.LanguageModel(cfg, moe: true),
             CreateMappingTable = Qwen35Mappings.Qwen35MoE, ModelTree = Qwen35ModelTree.Build, Reference = Qwen35Reference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
         new BridgeRegistration
         {
@@ -50,6 +55,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_vl", IsVisionLanguage = true, IsMoe = false,
             CreateProvider = Qwen3VLTranslation.VisionLanguage,
             CreateMappingTable = _ => Qwen3VLMappings.Qwen3VL(), ModelTree = Qwen3VLModelTree.Build, Reference = Qwen3VLReference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
         new BridgeRegistration
         {
@@ -57,6 +63,7 @@ internal static class BridgeRegistry
             ModelType = "qwen3_vl_moe", IsVisionLanguage = true, IsMoe = true,
             CreateProvider = Qwen3VLTranslation.VisionLanguageMoe,
             CreateMappingTable = Qwen3VLMappings.Qwen3VLMoE, ModelTree = Qwen3VLModelTree.Build, Reference = Qwen3VLReference.Traits,
+            Fp8QuantizedByDefault = QwenFp8Release.Quantizes,
         },
     };
 
