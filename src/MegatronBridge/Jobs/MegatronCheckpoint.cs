@@ -3,8 +3,8 @@ using MegatronBridge.Conversion;
 using MegatronBridge.Formats.TorchDist;
 using MegatronBridge.Formats.TorchLegacy;
 using MegatronBridge.IO;
-using MegatronBridge.Tensors;
 using MegatronBridge.Models;
+using MegatronBridge.Tensors;
 
 namespace MegatronBridge.Jobs;
 
@@ -19,7 +19,7 @@ namespace MegatronBridge.Jobs;
 /// </summary>
 internal sealed class MegatronCheckpoint : IDisposable
 {
-    private const string VisionLanguagePrefix = "language_model.";
+    private const string VisionLanguagePrefix = ModelPrefixes.VlMegatronLanguage;
     private const string EmbeddingSuffix = "embedding.word_embeddings.weight";
 
     private readonly TorchDistCheckpoint? _torchDist;

@@ -151,7 +151,7 @@ public static partial class MegatronCheckpointInspection
         // First file holding each layer (per-layer keys name it; stacked keys put it on axis 0).
         var firstFile = new SortedDictionary<int, string>();
         foreach (var e in weights.Where(e => !e.Fqn.Contains(".experts.", StringComparison.Ordinal)
-                                            && (e.Fqn.StartsWith("decoder.", StringComparison.Ordinal) || e.Fqn.StartsWith("language_model.decoder.", StringComparison.Ordinal))))
+                                            && (e.Fqn.StartsWith("decoder.", StringComparison.Ordinal) || e.Fqn.StartsWith(ModelPrefixes.VlMegatronLanguage + "decoder.", StringComparison.Ordinal))))
         {
             var m = LayerNumber().Match(e.Fqn);
             foreach (var c in e.Chunks)
