@@ -8,6 +8,7 @@ using MegatronBridge.Tests.Support;
 
 namespace MegatronBridge.Tests.Benchmarks;
 
+[Collection(ProcessWideCounters.Name)]
 public class BenchSynthesizerTests
 {
     /// <summary>The 397B-A17B config shrunk so that one layer is a few hundred KB, keeping its structure.</summary>
