@@ -25,9 +25,10 @@ internal static class CompareCommand
         var prompt = new Option<string?>("--prompt") { Description = "Instead of a reference file: prompt text on which HF and Megatron are compared (needs tokenizer.json)." };
         var image = new Option<string[]>("--image") { Description = "Image file (PNG/JPEG) for --prompt / --input-ids; repeat for several (needs preprocessor_config.json).", AllowMultipleArgumentsPerToken = true };
         var processor = new Option<string?>("--processor") { Description = "Folder with tokenizer.json / preprocessor_config.json when --hf-model lacks them." };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (every row, the layer-by-layer divergence, PASS as 'passed'; errors too, on stderr)." };
         var command = new Command("compare", "Run the reference forward (HF and/or Megatron layout) and compare logits, image features and greedy tokens.")
         {
-            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds, prompt, image, processor,
+            hfModel, megatronPath, reference, tolerance, layoutTolerance, streamLayers, inputIds, prompt, image, processor, json,
         };
         command.SetAction(parse => Run(new CompareRequest(parse.GetValue(hfModel)!)
         {
@@ -39,7 +40,7 @@ internal static class CompareCommand
             Prompt = parse.GetValue(prompt),
             Images = parse.GetValue(image) ?? Array.Empty<string>(),
             Processor = parse.GetValue(processor),
-        }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(json)));
         return command;
     }
 
@@ -51,8 +52,15 @@ internal static class CompareCommand
         Run(new CompareRequest(hfModel) { ReferencePath = referencePath, Tolerance = tolerance }, Console.Out, Console.Error);
 
     /// <summary>Exit code: 0 all within tolerance with identical greedy tokens, 1 otherwise, 2 bad input, 70 internal error.</summary>
-    public static int Run(CompareRequest request, TextWriter output, TextWriter error) =>
-        CommandErrors.Run("compare", error, () => Report(ReferenceComparer.Compare(request), output), InputErrorExitCode);
+    /// <param name="json">Print the result (and an error, on <paramref name="error"/>) as one JSON object.</param>
+    public static int Run(CompareRequest request, TextWriter output, TextWriter error, bool json = false) =>
+        CommandErrors.Run("compare", error, () =>
+        {
+            var result = ReferenceComparer.Compare(request);
+            if (!json) return Report(result, output);
+            JsonOutput.Write(output, CompareJson.ToJson(result));
+            return result.Passes ? 0 : 1;
+        }, InputErrorExitCode, json);
 
     private static int Report(CompareResult result, TextWriter output)
     {
@@ -97,11 +105,11 @@ internal static class CompareCommand
             output.WriteLine($"HF vs Megatron, case {side.Case}, layer by layer: {line}");
         }
         if (result.ImageCasesSkipped > 0)
-            output.WriteLine($"skipped {result.ImageCasesSkipped} image case(s): the Megatron checkpoint is language-only (no vision encoder); the text cases were compared");
+            output.WriteLine($"skipped {result.ImageCasesSkipped} image case(s): {CompareJson.ImageCasesSkippedReason}");
         bool pass = result.Passes;
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
         if (result.GatedDeltaNetNormMayExplain)
-            console.MarkupLine("note: the Megatron checkpoint stores the GDN output norm as bf16(w - 1), which loses precision for norm weights far from 1.");
+            console.MarkupLine("note: " + Markup.Escape(CompareJson.GatedDeltaNetNote));
         return pass ? 0 : 1;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using MegatronBridge.Jobs;
 
 namespace MegatronBridge.Cli.Commands;
@@ -22,9 +23,10 @@ internal static class GenerateCommand
         var grid = new Option<string[]>("--image-grid-thw") { Description = "Patch grid t,h,w of each image of --pixel-values (repeat for several images).", AllowMultipleArgumentsPerToken = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Number of tokens to generate.", DefaultValueFactory = _ => 8 };
         var streamLayers = StreamLayersOption.Create();
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (prompt ids, generated ids, text or null; errors too, on stderr)." };
         var command = new Command("generate", "Greedy generation with the CPU reference forward; prints the generated token ids (and text with a tokenizer).")
         {
-            model, hfModel, processor, prompt, inputIds, image, pixelValues, grid, maxNew, streamLayers,
+            model, hfModel, processor, prompt, inputIds, image, pixelValues, grid, maxNew, streamLayers, json,
         };
         command.SetAction(parse => Run(new GenerateRequest(parse.GetValue(model)!)
         {
@@ -36,7 +38,7 @@ internal static class GenerateCommand
             PixelValues = parse.GetValue(pixelValues),
             ImageGridThw = parse.GetValue(grid) ?? Array.Empty<string>(),
             MaxNewTokens = parse.GetValue(maxNew),
-        }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        }, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, parse.GetValue(json)));
         return command;
     }
 
@@ -44,12 +46,23 @@ internal static class GenerateCommand
     public const int InputErrorExitCode = 2;
 
     /// <summary>Exit code 0, 2 on bad input, 70 on an internal error (message on <paramref name="error"/>).</summary>
-    public static int Run(GenerateRequest request, TextWriter output, TextWriter error) =>
+    /// <param name="json">Print the result (and an error, on <paramref name="error"/>) as one JSON object.</param>
+    public static int Run(GenerateRequest request, TextWriter output, TextWriter error, bool json = false) =>
         CommandErrors.Run("generate", error, () =>
         {
             var result = ReferenceGenerator.Generate(request);
+            if (json)
+            {
+                JsonOutput.Write(output, new JsonObject
+                {
+                    ["prompt_ids"] = new JsonArray(result.PromptIds.Select(i => (JsonNode?)i).ToArray()),
+                    ["generated_ids"] = new JsonArray(result.Generated.Select(i => (JsonNode?)i).ToArray()),
+                    ["text"] = result.Text,
+                });
+                return 0;
+            }
             output.WriteLine(string.Join(",", result.Generated));
             if (result.Text is not null) output.WriteLine("text: " + result.Text);
             return 0;
-        }, InputErrorExitCode);
+        }, InputErrorExitCode, json);
 }
