@@ -243,18 +243,18 @@ public static class CheckpointConverter
         var megatron = opened.Parameters();
         var plan = ExportPlan.Create(mapping, megatron.Source.Tensors, megatron.Layout, options, folder);
         return WriteHf(request, plan, megatron.Source, shardLayout, lmConfig, writtenDType, executor, onProgress, clock, folder, opened.Bridge, opened.Checkpoint.Format,
-            megatron.SkippedKeys, Fp8Plan(request, plan, originalWeights, languageOnly, opened.Bridge)) with { MtpLeftOut = mtpLeftOut };
+            megatron.SkippedKeys, Fp8Plan(request, config, plan, originalWeights, languageOnly, opened.Bridge)) with { MtpLeftOut = mtpLeftOut };
     }
 
     /// <summary>The FP8 layout of <c>--quantize fp8</c>: an FP8 --hf-model's own choices (not for the renamed LM-only layout), else the bridge's releases'.</summary>
-    private static Fp8Export? Fp8Plan(ExportRequest request, ExportPlan plan, ITensorSource? originalWeights, bool languageOnly, BridgeRegistration bridge)
+    private static Fp8Export? Fp8Plan(ExportRequest request, HfConfig config, ExportPlan plan, ITensorSource? originalWeights, bool languageOnly, BridgeRegistration bridge)
     {
         if (request.Quantize != ExportQuantization.Fp8) return null;
         var quantizedByDefault = bridge.Fp8QuantizedByDefault
             ?? throw new InvalidInputException($"{request.HfModel}: {bridge.BridgeName} has no FP8 release layout to follow: --quantize fp8 is not available for it");
         var fp8Original = languageOnly ? null : originalWeights as BlockScaledFp8Source;
-        var config = fp8Original == null ? null : Fp8QuantizationConfig.From(HfConfig.LoadFromFolder(request.HfModel));
-        return Fp8Export.Create(plan.Recipes.Select(r => r.Output).ToList(), fp8Original, config, quantizedByDefault);
+        var fp8Config = fp8Original == null ? null : Fp8QuantizationConfig.From(config);
+        return Fp8Export.Create(plan.Recipes.Select(r => r.Output).ToList(), fp8Original, fp8Config, quantizedByDefault);
     }
 
     private static ExportResult WriteHf(ExportRequest request, ExportPlan plan, ITensorSource megatron, SafetensorsCheckpoint? original, JsonObject? languageOnlyConfig, DType? writtenDType, RecipeExecutor executor,

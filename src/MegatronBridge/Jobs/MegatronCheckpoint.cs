@@ -45,7 +45,7 @@ internal sealed class MegatronCheckpoint : IDisposable
     public MegatronFormat Format => IsLegacy ? MegatronFormat.Torch : MegatronFormat.TorchDist;
 
     /// <summary>Whether the folder holds a torch_dist checkpoint's DCP metadata file.</summary>
-    public bool HasTorchDistMetadata => File.Exists(Path.Combine(Folder, TorchDistWriter.MetadataFileName));
+    public bool HasTorchDistMetadata => HoldsTorchDistMetadata(Folder);
 
     /// <summary>The torch_dist checkpoint, opened once when located; null for a legacy checkpoint.</summary>
     public TorchDistCheckpoint? TorchDist => _torchDist;
@@ -62,7 +62,7 @@ internal sealed class MegatronCheckpoint : IDisposable
     {
         var iteration = MegatronCheckpointFolder.Resolve(path);
         if (LegacyRankFolders.IsLegacy(iteration.Folder)) return new MegatronCheckpoint(iteration, isLegacy: true, torchDist: null);
-        if (!File.Exists(Path.Combine(iteration.Folder, TorchDistWriter.MetadataFileName)))
+        if (!HoldsTorchDistMetadata(iteration.Folder))
             throw new InvalidInputException(
                 $"{iteration.Folder}: not a Megatron checkpoint (looked for a torch_dist {TorchDistWriter.MetadataFileName} file and legacy mp_rank_* folders, found neither)");
         return new MegatronCheckpoint(iteration, isLegacy: false, TorchDistCheckpoint.Open(iteration.Folder));
@@ -87,8 +87,7 @@ internal sealed class MegatronCheckpoint : IDisposable
     public bool HasMtp() => MegatronCheckpointNames.HasMtp(AllNames());
 
     /// <summary>The MTP inner-layer name(s) the stored names use (both for a damaged checkpoint); empty without MTP.</summary>
-    public IReadOnlyList<string> MtpLayerNames() =>
-        AllNames().Select(Conversion.MtpLayerNames.UsedBy).OfType<string>().Distinct().Order(StringComparer.Ordinal).ToList();
+    public IReadOnlyList<string> MtpLayerNames() => MegatronCheckpointNames.MtpLayerNames(AllNames());
 
     /// <summary>
     /// The global rows the stored word embeddings hold (more than the HF vocab_size when Megatron-LM padded it), or
@@ -114,6 +113,8 @@ internal sealed class MegatronCheckpoint : IDisposable
     }
 
     public void Dispose() => _torchDist?.Dispose();
+
+    private static bool HoldsTorchDistMetadata(string folder) => File.Exists(Path.Combine(folder, TorchDistWriter.MetadataFileName));
 
     /// <summary>Every stored tensor name: the torch_dist keys, or every legacy rank file's rank-local names.</summary>
     private IReadOnlyList<string> AllNames() =>

@@ -113,7 +113,7 @@ public static partial class MegatronCheckpointInspection
             checkpoint.Tensors.Count, checkpoint.Tensors.Sum(t => t.ByteLength), checkpoint.ObjectKeys.Count, TorchDistLayout(checkpoint),
             Groups(groups), other)
         {
-            MtpLayerNames = MtpNames(checkpoint.Tensors.Select(t => t.Name)),
+            MtpLayerNames = MegatronCheckpointNames.MtpLayerNames(checkpoint.Tensors.Select(t => t.Name)),
             StoredCopies = checkpoint.Tensors.Count + checkpoint.ObjectKeys.Count(k => CheckpointKeys.Classify(k, isTensor: false) is CheckpointKeyKind.ExtraState or CheckpointKeyKind.CommonState),
         };
     }
@@ -225,15 +225,12 @@ public static partial class MegatronCheckpointInspection
         return new MegatronCheckpointInfo(iteration.Folder, iter ?? iteration.Iteration, iteration.IsRelease, MegatronFormat.Torch,
             "legacy per-rank torch (model_optim_rng.pt)", version, tensors, bytes, objects, new SavedLayout(tp, pp, vpp, ep, folders.Count), Groups(groups), other)
         {
-            MtpLayerNames = MtpNames(names),
+            MtpLayerNames = MegatronCheckpointNames.MtpLayerNames(names),
             ExpertModules = MegatronCheckpointNames.ExpertModules(names),
             Warnings = warning is null ? Array.Empty<string>() : new[] { warning },
             StoredCopies = tensors + states,
         };
     }
-
-    private static IReadOnlyList<string> MtpNames(IEnumerable<string> names) =>
-        names.Select(Conversion.MtpLayerNames.UsedBy).OfType<string>().Distinct().Order(StringComparer.Ordinal).ToList();
 
     private static void Count(Dictionary<CheckpointKeyKind, (int Count, long Bytes)> groups, CheckpointKeyKind kind, long bytes)
     {

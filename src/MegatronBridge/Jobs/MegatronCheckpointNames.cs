@@ -12,6 +12,10 @@ internal static class MegatronCheckpointNames
     public static bool HasMtp(IEnumerable<string> names) => names.Any(n => n.StartsWith("mtp.layers.", StringComparison.Ordinal)
                                                                           || n.Contains(".mtp.layers.", StringComparison.Ordinal));
 
+    /// <summary>The MTP inner-layer name(s) the names use (both for a damaged checkpoint), sorted; empty without MTP.</summary>
+    public static IReadOnlyList<string> MtpLayerNames(IEnumerable<string> names) =>
+        names.Select(Conversion.MtpLayerNames.UsedBy).OfType<string>().Distinct().Order(StringComparer.Ordinal).ToList();
+
     /// <summary>
     /// How the routed experts under each prefix are stored, e.g. "decoder: grouped", "mtp: sequential" (legacy files;
     /// torch_dist keys are the same for both); empty without experts.

@@ -15,11 +15,10 @@ namespace MegatronBridge.Jobs;
 /// </summary>
 internal static class MegatronCheckpointWeights
 {
-
     /// <summary>The parameters, and what must stay open while they are read (dispose it when done).</summary>
-    public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel)
+    /// <param name="config">The config.json of <paramref name="hfModel"/>, already read by the caller.</param>
+    public static (ITensorSource Parameters, IDisposable Owner) Open(string megatronPath, string hfModel, HfConfig config)
     {
-        var config = HfConfig.LoadFromFolder(hfModel);
         // The reference forward does not run MTP: a checkpoint without it is read as a model built without it. A
         // vocabulary padded by Megatron-LM is read at its stored size and shown cut to the HF vocab_size.
         var opened = OpenedMegatronCheckpoint.Open(megatronPath, config, hfModel);

@@ -26,10 +26,11 @@ internal static class MegatronReferenceModel
     /// Opens a Megatron checkpoint (torch_dist or legacy) with config.json from the HF folder <paramref name="hfModel"/>;
     /// its weights are read when the forward needs them (dispose the model to close the checkpoint).
     /// </summary>
-    public static ReferenceModel Load(string megatronPath, string hfModel)
+    /// <param name="config">The config.json of <paramref name="hfModel"/> when the caller has read it already.</param>
+    public static ReferenceModel Load(string megatronPath, string hfModel, HfConfig? config = null)
     {
-        var hfConfig = HfConfig.LoadFromFolder(hfModel);
-        var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel);
+        var hfConfig = config ?? HfConfig.LoadFromFolder(hfModel);
+        var (parameters, owner) = MegatronCheckpointWeights.Open(megatronPath, hfModel, hfConfig);
         try
         {
             return ReferenceModel.FromMegatron(hfConfig, parameters, owner);

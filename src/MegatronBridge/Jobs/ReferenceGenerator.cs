@@ -26,7 +26,7 @@ internal static class ReferenceGenerator
             new PromptInputs.Request(request.Prompt, request.InputIds, request.Images, request.PixelValues, request.ImageGridThw, assetFolders), hfConfig);
 
         using var reference = megatron
-            ? MegatronReferenceModel.Load(request.Model, configFolder)
+            ? MegatronReferenceModel.Load(request.Model, configFolder, hfConfig)
             : ReferenceModel.LoadHf(request.Model);
         if (image is not null && megatron && MegatronReferenceModel.IsLanguageOnly(reference))
             throw MegatronReferenceModel.ImagesRefused(request.Model, configFolder);
