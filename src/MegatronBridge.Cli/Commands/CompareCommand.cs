@@ -104,12 +104,12 @@ internal static class CompareCommand
                 : $"hidden states agree after all {side.Steps} sub-blocks within {tolerance}; largest: {Describe(side.Largest)}";
             output.WriteLine($"HF vs Megatron, case {side.Case}, layer by layer: {line}");
         }
-        if (result.ImageCasesSkipped > 0)
-            output.WriteLine($"skipped {result.ImageCasesSkipped} image case(s): {CompareJson.ImageCasesSkippedReason}");
+        if (result.ImageCasesSkippedReason is { } reason)
+            output.WriteLine($"skipped {result.ImageCasesSkipped} image case(s): {reason}");
         bool pass = result.Passes;
         console.MarkupLine(pass ? "[green]PASS[/]" : "[red]FAIL[/]");
-        if (result.GatedDeltaNetNormMayExplain)
-            console.MarkupLine("note: " + Markup.Escape(CompareJson.GatedDeltaNetNote));
+        if (result.Note is { } note)
+            console.MarkupLine("note: " + Markup.Escape(note));
         return pass ? 0 : 1;
     }
 }

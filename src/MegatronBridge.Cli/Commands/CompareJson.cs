@@ -10,11 +10,6 @@ namespace MegatronBridge.Cli.Commands;
 /// </summary>
 internal static class CompareJson
 {
-    /// <summary>Why image cases are left out; the same words as the text report.</summary>
-    public const string ImageCasesSkippedReason = "the Megatron checkpoint is language-only (no vision encoder); the text cases were compared";
-
-    public const string GatedDeltaNetNote = "the Megatron checkpoint stores the GDN output norm as bf16(w - 1), which loses precision for norm weights far from 1.";
-
     public static JsonObject ToJson(CompareResult result) => new()
     {
         ["passed"] = result.Passes,
@@ -24,9 +19,9 @@ internal static class CompareJson
         ["skipped_image_cases"] = new JsonObject
         {
             ["count"] = result.ImageCasesSkipped,
-            ["reason"] = result.ImageCasesSkipped > 0 ? ImageCasesSkippedReason : null,
+            ["reason"] = result.ImageCasesSkippedReason,
         },
-        ["note"] = result.GatedDeltaNetNormMayExplain ? GatedDeltaNetNote : null,
+        ["note"] = result.Note,
     };
 
     private static JsonObject Row(ComparisonRow row)

@@ -25,6 +25,10 @@ internal sealed record CompareResult(IReadOnlyList<ComparisonRow> Rows, IReadOnl
     /// <summary>Reference cases with an image left out because the Megatron checkpoint is language-only (no vision encoder).</summary>
     public int ImageCasesSkipped { get; init; }
 
+    /// <summary>Why image cases were left out, when any were; null otherwise.</summary>
+    public string? ImageCasesSkippedReason =>
+        ImageCasesSkipped > 0 ? "the Megatron checkpoint is language-only (no vision encoder); the text cases were compared" : null;
+
     /// <summary>Every row within its tolerance, with identical greedy tokens.</summary>
     public bool Passes => Rows.All(r => r.Passes);
 
@@ -33,4 +37,9 @@ internal sealed record CompareResult(IReadOnlyList<ComparisonRow> Rows, IReadOnl
     /// loses precision for norm weights far from 1: worth a note beside the failure.
     /// </summary>
     public bool GatedDeltaNetNormMayExplain => !Passes && HasGatedDeltaNet && Rows.Any(r => r.What == ReferenceComparer.HfVsMegatron && !r.Passes);
+
+    /// <summary>The note printed beside such a failure; null when <see cref="GatedDeltaNetNormMayExplain"/> is false.</summary>
+    public string? Note => GatedDeltaNetNormMayExplain
+        ? "the Megatron checkpoint stores the GDN output norm as bf16(w - 1), which loses precision for norm weights far from 1."
+        : null;
 }
