@@ -18,7 +18,7 @@ internal sealed record MlpSpec(long Hidden, long FfnHidden, bool Gated, bool Lin
     public static MlpSpec Of(GptModelProvider p) =>
         new(p.HiddenSize, p.FfnHiddenSize, p.GatedLinearUnit, p.AddBiasLinear, Norms.HasBias(p.Normalization));
 
-    public long Fc1Rows => Gated ? 2 * FfnHidden : FfnHidden;
+    public long Fc1Rows => Mlp.Fc1RowCount(Gated, FfnHidden);
 }
 
 /// <summary>Adds a dense MLP's parameters under <c>mlp.</c> of a layer.</summary>
@@ -35,6 +35,9 @@ internal static class Mlp
         fc2.Param("weight", new TensorShape(s.Hidden, s.FfnHidden));
         if (s.LinearBias) fc2.Param("bias", new TensorShape(s.Hidden));
     }
+
+    /// <summary>fc1's output rows for an MLP of <paramref name="ffn"/> hidden units: twice that when gated (gate and up).</summary>
+    public static long Fc1RowCount(bool gated, long ffn) => gated ? 2 * ffn : ffn;
 
     /// <summary>
     /// How a torch_dist checkpoint stores a gated fc1: the gate and up halves as two chunks of one key

@@ -21,13 +21,13 @@ internal static class Moe
         mlp.Param("router.weight", new TensorShape(experts, h));
         var grouped = mlp.Module("experts");
         for (int e = 0; e < experts; e++)
-            grouped.GroupedParam("linear_fc1.weight", e, experts, new TensorShape(gated ? 2 * i : i, h), Mlp.Fc1Rows(gated));
+            grouped.GroupedParam("linear_fc1.weight", e, experts, new TensorShape(Mlp.Fc1RowCount(gated, i), h), Mlp.Fc1Rows(gated));
         for (int e = 0; e < experts; e++)
             grouped.GroupedParam("linear_fc2.weight", e, experts, new TensorShape(h, i));
         if (p.HasSharedExperts && p.MoeSharedExpertIntermediateSize is int s)
         {
             var shared = mlp.Module("shared_experts");
-            shared.Param("linear_fc1.weight", new TensorShape(gated ? 2L * s : s, h), Mlp.Fc1Rows(gated));
+            shared.Param("linear_fc1.weight", new TensorShape(Mlp.Fc1RowCount(gated, s), h), Mlp.Fc1Rows(gated));
             shared.Param("linear_fc2.weight", new TensorShape(h, s));
             if (p.MoeSharedExpertGate) shared.Param("gate_weight", new TensorShape(1, h));
         }
