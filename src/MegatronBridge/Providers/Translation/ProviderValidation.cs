@@ -24,11 +24,8 @@ internal static class ProviderValidation
             throw new InvalidInputException($"{where}: mtp_num_hidden_layers ({p.MtpNumLayers}) is implausibly large (more than {MaxLayers})");
         if (p.NumMoeExperts > MaxExperts)
             throw new InvalidInputException($"{where}: the number of experts ({p.NumMoeExperts}) is implausibly large (more than {MaxExperts})");
-        foreach (var (field, heads) in new[] { ("num_attention_heads", p.NumAttentionHeads), ("num_key_value_heads", p.NumQueryGroups) })
-        {
-            if (heads > MaxHeads)
-                throw new InvalidInputException($"{where}: field '{field}' ({heads}) is implausibly large (more than {MaxHeads})");
-        }
+        HeadsPlausible(where, "num_attention_heads", p.NumAttentionHeads);
+        HeadsPlausible(where, "num_key_value_heads", p.NumQueryGroups);
         if (p.NumAttentionHeads % p.NumQueryGroups != 0)
             throw new InvalidInputException($"{where}: num_attention_heads ({p.NumAttentionHeads}) is not divisible by num_key_value_heads ({p.NumQueryGroups})");
         if (p.KvChannels <= 0)
@@ -42,11 +39,8 @@ internal static class ProviderValidation
         {
             // The GDN projection sizes are products of config fields (GptModelProvider's LinearQueryKeyDim,
             // LinearValueDim, LinearConvChannels): each must be a real 32-bit size.
-            foreach (var (field, heads) in new[] { ("linear_num_key_heads", p.LinearNumKeyHeads), ("linear_num_value_heads", p.LinearNumValueHeads) })
-            {
-                if (heads > MaxHeads)
-                    throw new InvalidInputException($"{where}: field '{field}' ({heads}) is implausibly large (more than {MaxHeads})");
-            }
+            HeadsPlausible(where, "linear_num_key_heads", p.LinearNumKeyHeads);
+            HeadsPlausible(where, "linear_num_value_heads", p.LinearNumValueHeads);
             long qk = (long)p.LinearNumKeyHeads * p.LinearKeyHeadDim, vd = (long)p.LinearNumValueHeads * p.LinearValueHeadDim;
             DerivedSizeFits(where, "linear_num_key_heads x linear_key_head_dim", qk);
             DerivedSizeFits(where, "linear_num_value_heads x linear_value_head_dim", vd);
@@ -95,5 +89,11 @@ internal static class ProviderValidation
     {
         if (value is < 0 or > int.MaxValue)
             throw new InvalidInputException($"{where}: config.json implies an impossible tensor shape ({what} = {value}); check its size fields");
+    }
+
+    private static void HeadsPlausible(string where, string field, int heads)
+    {
+        if (heads > MaxHeads)
+            throw new InvalidInputException($"{where}: field '{field}' ({heads}) is implausibly large (more than {MaxHeads})");
     }
 }
